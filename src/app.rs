@@ -1,0 +1,104 @@
+//! Wiring: config to scheduler and server; signals; reload; shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::{self, Config};
+use crate::scheduler::Scheduler;
+use crate::server::{AppState, app};
+use crate::sources::SourceKind;
+use crate::store::SnapshotStore;
+use crate::telemetry::SelfMetrics;
+
+/// How long in-flight HTTP requests may take to finish after SIGTERM.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// `headroom config check`: one line per error, or a summary.
+pub fn check_config(path: &Path) -> Result<String, config::ConfigErrors> {
+    let cfg = config::load(path)?;
+    Ok(summary(&cfg))
+}
+
+fn summary(cfg: &Config) -> String {
+    let count = |k| cfg.targets.iter().filter(|t| t.kind() == k).count();
+    format!(
+        "config OK: {} targets ({} memcached, {} mysql); listen {}",
+        cfg.targets.len(),
+        count(SourceKind::Memcached),
+        count(SourceKind::Mysql),
+        cfg.listen
+    )
+}
+
+/// `headroom run`: runs until SIGTERM or SIGINT.
+pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Result<()> {
+    let cfg = config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listen = listen_override.unwrap_or(cfg.listen);
+    tracing::info!("{}", summary(&cfg));
+
+    let store = Arc::new(SnapshotStore::new());
+    let mut registry = Registry::default();
+    let metrics = SelfMetrics::register(&mut registry);
+    registry.register_collector(Box::new(store.clone()));
+
+    let mut scheduler = Scheduler::new(store, metrics);
+    let state = AppState {
+        registry: Arc::new(registry),
+        readiness: scheduler.readiness(),
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!("serving http://{listen}/metrics");
+    scheduler.apply(cfg.targets).await;
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app(state))
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        })
+    };
+
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let mut current_listen = cfg.listen;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => match config::load(path) {
+                Ok(new) => {
+                    if new.listen != current_listen && listen_override.is_none() {
+                        tracing::warn!(old = %current_listen, new = %new.listen, "a new listen address takes effect at the next restart");
+                    }
+                    current_listen = new.listen;
+                    tracing::info!("SIGHUP: reloaded; {}", summary(&new));
+                    scheduler.apply(new.targets).await;
+                }
+                Err(e) => tracing::error!("SIGHUP: config not reloaded, the running one stays:\n{e}"),
+            },
+        }
+    }
+
+    stop.cancel();
+    scheduler.stop().await;
+    match tokio::time::timeout(DRAIN_DEADLINE, server).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(e).context("HTTP server failed"),
+        Ok(Err(e)) => Err(e).context("HTTP server task failed"),
+        Err(_) => {
+            tracing::warn!("HTTP connections still open after {DRAIN_DEADLINE:?}; exiting anyway");
+            Ok(())
+        }
+    }
+}

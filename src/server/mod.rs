@@ -1,0 +1,171 @@
+//! The HTTP server: `/metrics`, `/healthz`, `/-/ready` and a small index page. Handlers only
+//! read what the scheduler stored; a scrape never triggers a poll.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+
+use crate::scheduler::Readiness;
+
+/// OpenMetrics content type, served when the scraper asks for it.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub readiness: Arc<Readiness>,
+}
+
+/// The router, separate from any listener so that tests can call it directly.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/-/ready", get(ready))
+        .with_state(state)
+}
+
+/// Whether the `Accept` header asks for OpenMetrics (Prometheus sends
+/// `application/openmetrics-text;version=1.0.0,...;q=0.5,text/plain;...` by default).
+fn wants_openmetrics(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| part.trim().starts_with("application/openmetrics-text"))
+}
+
+async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let mut body = String::with_capacity(64 * 1024);
+    let (ct, res) = if wants_openmetrics(&headers) {
+        (
+            OPENMETRICS_CONTENT_TYPE,
+            prometheus_client::encoding::text::encode(&mut body, &st.registry),
+        )
+    } else {
+        (
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            prometheus_client::encoding::prometheus_text::encode(&mut body, &st.registry),
+        )
+    };
+    match res {
+        Ok(()) => ([(header::CONTENT_TYPE, ct)], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding /metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding metrics failed\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn ready(State(st): State<AppState>) -> Response {
+    if st.readiness.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: some targets have not been polled yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn index() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><html><head><title>headroom</title></head><body>",
+        "<h1>headroom ",
+        env!("CARGO_PKG_VERSION"),
+        "</h1><ul><li><a href=\"/metrics\">/metrics</a></li>",
+        "<li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/-/ready\">/-/ready</a></li></ul>",
+        "</body></html>\n"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn state() -> AppState {
+        let mut reg = Registry::default();
+        let m = crate::telemetry::SelfMetrics::register(&mut reg);
+        m.add_target(crate::sources::SourceKind::Memcached, "m1");
+        AppState {
+            registry: Arc::new(reg),
+            readiness: Arc::new(Readiness::default()),
+        }
+    }
+
+    async fn get(path: &str, accept: Option<&str>) -> (StatusCode, String, String) {
+        let mut req = Request::get(path);
+        if let Some(a) = accept {
+            req = req.header(header::ACCEPT, a);
+        }
+        let resp = app(state())
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, ct, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn text_format_by_default() {
+        let (s, ct, body) = get("/metrics", None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+        assert!(
+            body.contains("# TYPE headroom_poll_errors_total counter"),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                "headroom_poll_errors_total{source=\"memcached\",target=\"m1\",kind=\"timeout\"} 0"
+            ),
+            "{body}"
+        );
+        assert!(body.contains("headroom_build_info{version="), "{body}");
+        assert!(!body.contains("# EOF"));
+    }
+
+    #[tokio::test]
+    async fn openmetrics_when_asked() {
+        let accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        let (s, ct, body) = get("/metrics", Some(accept)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(ct, OPENMETRICS_CONTENT_TYPE);
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        assert!(
+            body.contains("# TYPE headroom_poll_errors counter"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn health_and_readiness() {
+        assert_eq!(get("/healthz", None).await.0, StatusCode::OK);
+        // No targets pending: ready.
+        assert_eq!(get("/-/ready", None).await.0, StatusCode::OK);
+        assert_eq!(get("/nope", None).await.0, StatusCode::NOT_FOUND);
+    }
+}

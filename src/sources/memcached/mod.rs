@@ -1,0 +1,144 @@
+//! The memcached source: `stats` and `stats settings` over the text protocol.
+//!
+//! It speaks the protocol over tokio directly rather than through the `memcache` crate: that
+//! crate is synchronous (each poll would hold a blocking-pool thread, and a timeout could not
+//! cancel it), and two commands with line-oriented replies are simpler to send than to wrap.
+//! Each poll opens a fresh connection, so a restarted server is seen at once and nothing
+//! stale is reused; the round-trip time reported excludes the TCP connect.
+
+mod parse;
+
+pub use parse::{ParseError, Previous, Stats, families};
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::config::{CommonTarget, Duration, Validator};
+use crate::sources::{ErrorKind, PollError, Poller};
+use crate::store::Family;
+
+/// A reply larger than this is not a `stats` reply (a real one is about 4 KiB).
+const MAX_REPLY: usize = 256 * 1024;
+
+/// One entry of `memcached:` in the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Unique name of the target; becomes the `target` label.
+    pub name: String,
+    /// `host:port` of the server, e.g. `127.0.0.1:11211`.
+    pub address: String,
+    /// Overrides `defaults.interval`.
+    pub interval: Option<Duration>,
+    /// Overrides `defaults.timeout`.
+    pub timeout: Option<Duration>,
+}
+
+impl RawTarget {
+    pub fn common(&self) -> CommonTarget<'_> {
+        CommonTarget {
+            name: &self.name,
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
+        v.address(&format!("{path}.address"), &self.address)
+            .then(|| Settings {
+                address: self.address.clone(),
+            })
+    }
+}
+
+/// A validated memcached target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub address: String,
+}
+
+#[derive(Debug)]
+pub struct MemcachedPoller {
+    address: String,
+    prev: Mutex<Option<Previous>>,
+}
+
+impl MemcachedPoller {
+    pub fn new(s: &Settings) -> Self {
+        MemcachedPoller {
+            address: s.address.clone(),
+            prev: Mutex::new(None),
+        }
+    }
+
+    /// Sends `stats` and `stats settings` in one write and reads both replies. Returns the
+    /// replies and the time until the first one was complete.
+    async fn fetch(&self) -> Result<(Stats, Option<Stats>, f64), PollError> {
+        let stream = TcpStream::connect(&self.address)
+            .await
+            .map_err(|e| PollError::new(ErrorKind::Connect, format!("{}: {e}", self.address)))?;
+        stream.set_nodelay(true).ok();
+        let mut rd = BufReader::new(stream);
+        let start = Instant::now();
+        rd.get_mut()
+            .write_all(b"stats\r\nstats settings\r\n")
+            .await
+            .map_err(|e| io_error(&self.address, e))?;
+        let stats = read_reply(&mut rd, &self.address).await?;
+        let rtt = start.elapsed().as_secs_f64();
+        // `stats settings` is optional: a proxy or an old server may not know it.
+        let settings = read_reply(&mut rd, &self.address).await.ok();
+        Ok((stats, settings, rtt))
+    }
+}
+
+async fn read_reply(rd: &mut BufReader<TcpStream>, addr: &str) -> Result<Stats, PollError> {
+    let mut buf = String::with_capacity(4096);
+    loop {
+        let before = buf.len();
+        let n = rd
+            .read_line(&mut buf)
+            .await
+            .map_err(|e| io_error(addr, e))?;
+        if n == 0 {
+            return Err(PollError::new(
+                ErrorKind::Protocol,
+                format!("{addr}: connection closed in the middle of a reply"),
+            ));
+        }
+        let line = buf[before..].trim_end();
+        if line == "END"
+            || line == "ERROR"
+            || line.starts_with("SERVER_ERROR")
+            || line.starts_with("CLIENT_ERROR")
+        {
+            break;
+        }
+        if buf.len() > MAX_REPLY {
+            return Err(PollError::new(
+                ErrorKind::Protocol,
+                format!("{addr}: reply longer than {MAX_REPLY} bytes"),
+            ));
+        }
+    }
+    Stats::parse(&buf).map_err(|e| PollError::new(ErrorKind::Protocol, format!("{addr}: {e}")))
+}
+
+fn io_error(addr: &str, e: std::io::Error) -> PollError {
+    PollError::new(ErrorKind::Connect, format!("{addr}: {e}"))
+}
+
+impl Poller for MemcachedPoller {
+    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+        let (stats, settings, rtt) = self.fetch().await?;
+        let prev = {
+            let mut guard = self.prev.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *guard, Previous::of(&stats))
+        };
+        Ok(families(&stats, settings.as_ref(), rtt, prev))
+    }
+}

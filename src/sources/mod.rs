@@ -1,0 +1,149 @@
+//! Sources: one module per kind of thing headroom polls. Each implements [`Poller`] and owns
+//! its config type; [`AnyPoller`] is the closed list of them (an enum, not a registry), so
+//! adding a source is one variant here and one arm in `config`.
+//!
+//! A poller only fetches and parses. Interval, jitter, timeout, `up`, durations, error counts
+//! and skipped polls belong to the scheduler.
+
+pub mod memcached;
+pub mod mysql;
+
+use std::fmt;
+use std::future::Future;
+
+use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
+
+use crate::config::{SourceConfig, Target};
+use crate::store::Family;
+
+/// Which source a target belongs to. Used as the `source` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceKind {
+    Memcached,
+    Mysql,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Memcached => "memcached",
+            SourceKind::Mysql => "mysql",
+        }
+    }
+
+    /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
+    /// is all a failed poll leaves in the snapshot.
+    pub fn up_metric(self) -> &'static str {
+        match self {
+            SourceKind::Memcached => "memcached_up",
+            SourceKind::Mysql => "mysql_up",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for SourceKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// Why a poll failed, in the bounded set used as the `kind` label of
+/// `headroom_poll_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The poll did not finish within its timeout.
+    Timeout,
+    /// The target could not be reached (refused, unreachable, TLS or DNS failure).
+    Connect,
+    /// The target refused the credentials or the privileges.
+    Auth,
+    /// The target answered, but not with what was expected.
+    Protocol,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 4] = [
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Auth,
+        ErrorKind::Protocol,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
+impl EncodeLabelValue for ErrorKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// A failed poll: its kind and a message fit for logs and the status page. Messages are
+/// built from addresses and server replies, never from credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}", kind = .kind.as_str())]
+pub struct PollError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl PollError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        PollError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// What every source implements: fetch and parse once.
+pub trait Poller: Send + Sync {
+    /// Polls the target once and returns its metric families (without the `target` label,
+    /// which the store adds).
+    fn poll(&self) -> impl Future<Output = Result<Vec<Family>, PollError>> + Send;
+}
+
+/// Every poller headroom has.
+#[derive(Debug)]
+pub enum AnyPoller {
+    Memcached(memcached::MemcachedPoller),
+    Mysql(mysql::MysqlPoller),
+}
+
+impl AnyPoller {
+    pub fn new(target: &Target) -> Self {
+        match &target.source {
+            SourceConfig::Memcached(s) => AnyPoller::Memcached(memcached::MemcachedPoller::new(s)),
+            SourceConfig::Mysql(s) => AnyPoller::Mysql(mysql::MysqlPoller::new(s)),
+        }
+    }
+
+    /// Releases connections before the target goes away.
+    pub async fn close(&self) {
+        if let AnyPoller::Mysql(p) = self {
+            p.close().await;
+        }
+    }
+}
+
+impl Poller for AnyPoller {
+    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+        match self {
+            AnyPoller::Memcached(p) => p.poll().await,
+            AnyPoller::Mysql(p) => p.poll().await,
+        }
+    }
+}

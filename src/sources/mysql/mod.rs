@@ -1,0 +1,446 @@
+//! The MySQL / MariaDB source: `SHOW GLOBAL STATUS`, the variables that matter, the replica
+//! status and a transaction counter that also counts autocommit statements.
+//!
+//! One connection per target is kept between polls (no pool: a pool's connection reset and
+//! health checks would add statements to the counters being measured). Every statement the
+//! poller sends is counted, so that `Questions` and `Com_select` can be corrected for
+//! headroom's own traffic exactly.
+
+mod parse;
+
+pub use parse::{
+    Counters, OwnStatements, ReplicaRow, Status, TpsCounter, VARIABLES, Window, derived_families,
+    parse_value, replica_families, status_families, variable_families, window,
+};
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Row};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::config::{CommonTarget, Duration as CfgDuration, Secret, Validator};
+use crate::sources::{ErrorKind, PollError, Poller};
+use crate::store::Family;
+
+/// How often the poller looks again for an enabled transaction counter (someone may turn on
+/// `performance_schema` instruments at run time).
+const REDETECT_EVERY: Duration = Duration::from_secs(300);
+
+/// One entry of `mysql:` in the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Unique name of the target; becomes the `target` label.
+    pub name: String,
+    /// `host:port` of the server, e.g. `127.0.0.1:3306` or an RDS endpoint.
+    pub address: String,
+    /// User to log in as. It needs PROCESS, REPLICATION CLIENT (MariaDB: SLAVE MONITOR) and
+    /// SELECT on performance_schema.
+    pub user: String,
+    /// Name of the environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File holding the password (one trailing newline is ignored); a relative path is
+    /// relative to the config file.
+    pub password_file: Option<PathBuf>,
+    /// Not accepted: passwords never stand in the config. Present only to say so clearly.
+    pub password: Option<serde::de::IgnoredAny>,
+    /// Which counter gives transactions per second: `performance_schema`, `innodb_metrics`,
+    /// `com_commit` or `questions`. Default: the first of the first two that is enabled on
+    /// the server, else `com_commit` when it moves, else `questions`.
+    pub tps_counter: Option<TpsCounter>,
+    /// Overrides `defaults.interval`.
+    pub interval: Option<CfgDuration>,
+    /// Overrides `defaults.timeout`.
+    pub timeout: Option<CfgDuration>,
+}
+
+impl RawTarget {
+    pub fn common(&self) -> CommonTarget<'_> {
+        CommonTarget {
+            name: &self.name,
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
+        let mut ok = v.address(&format!("{path}.address"), &self.address);
+        if self.password.is_some() {
+            v.error(
+                &format!("{path}.password"),
+                "inline passwords are not accepted; use password_env or password_file",
+            );
+            ok = false;
+        }
+        if self.user.is_empty() {
+            v.error(&format!("{path}.user"), "must not be empty");
+            ok = false;
+        }
+        let secret_path = if self.password_file.is_some() {
+            format!("{path}.password_file")
+        } else {
+            format!("{path}.password_env")
+        };
+        let before = v.error_count();
+        let password = v.secret(
+            &secret_path,
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        );
+        ok &= v.error_count() == before;
+        ok.then(|| Settings {
+            address: self.address.clone(),
+            user: self.user.clone(),
+            password,
+            tps_counter: self.tps_counter,
+        })
+    }
+}
+
+/// A validated MySQL target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub address: String,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub tps_counter: Option<TpsCounter>,
+}
+
+/// Which replica status statement the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplicaStmt {
+    Replica,
+    Slave,
+    /// Not permitted for this user, or not supported: not asked again.
+    None,
+}
+
+#[derive(Debug)]
+struct State {
+    conn: Option<Conn>,
+    prev: Option<Counters>,
+    transactions_total: f64,
+    /// The automatically chosen counter and when it was chosen.
+    detected: Option<(Instant, Option<TpsCounter>)>,
+    replica: ReplicaStmt,
+    /// Statements sent after the status read of the previous poll.
+    after_status: OwnStatements,
+}
+
+pub struct MysqlPoller {
+    address: String,
+    opts: Opts,
+    configured_counter: Option<TpsCounter>,
+    started: Instant,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MysqlPoller {
+    // `Opts` holds the password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlPoller")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MysqlPoller {
+    pub fn new(s: &Settings) -> Self {
+        let (host, port) = s
+            .address
+            .rsplit_once(':')
+            .map(|(h, p)| {
+                (
+                    h.trim_start_matches('[').trim_end_matches(']'),
+                    p.parse().unwrap_or(3306),
+                )
+            })
+            .unwrap_or((s.address.as_str(), 3306));
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(host)
+            .tcp_port(port)
+            .user(Some(s.user.clone()))
+            .pass(s.password.as_ref().map(|p| p.expose().to_owned()))
+            .prefer_socket(false)
+            .stmt_cache_size(0);
+        MysqlPoller {
+            address: s.address.clone(),
+            opts: opts.into(),
+            configured_counter: s.tps_counter,
+            started: Instant::now(),
+            state: Mutex::new(State {
+                conn: None,
+                prev: None,
+                transactions_total: 0.0,
+                detected: None,
+                replica: ReplicaStmt::Replica,
+                after_status: OwnStatements {
+                    questions: 0.0,
+                    selects: 0.0,
+                },
+            }),
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(&self) {
+        if let Some(conn) = self.state.lock().await.conn.take() {
+            let _ = conn.disconnect().await;
+        }
+    }
+
+    fn err(&self, e: mysql_async::Error) -> PollError {
+        classify(&self.address, e)
+    }
+}
+
+/// Maps a driver error to the bounded error kinds. The message comes from the server or the
+/// socket; the driver never puts the password in either.
+fn classify(addr: &str, e: mysql_async::Error) -> PollError {
+    use mysql_async::{DriverError, Error};
+    let kind = match &e {
+        Error::Io(_) => ErrorKind::Connect,
+        Error::Driver(DriverError::ConnectionClosed) => ErrorKind::Connect,
+        // ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR,
+        // ER_NOT_SUPPORTED_AUTH_MODE, ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR.
+        Error::Server(s) if matches!(s.code, 1044 | 1045 | 1698 | 1251 | 1227 | 1142) => {
+            ErrorKind::Auth
+        }
+        _ => ErrorKind::Protocol,
+    };
+    PollError::new(kind, format!("{addr}: {e}"))
+}
+
+async fn query_pairs(
+    conn: &mut Conn,
+    sql: &str,
+) -> Result<Vec<(String, Option<String>)>, mysql_async::Error> {
+    conn.query::<(String, Option<String>), _>(sql).await
+}
+
+/// The first column of the first row as a number.
+async fn query_number(conn: &mut Conn, sql: &str) -> Result<Option<f64>, mysql_async::Error> {
+    let v: Option<Option<String>> = conn.query_first(sql).await?;
+    Ok(v.flatten().and_then(|s| s.parse().ok()))
+}
+
+const PS_TRX_SUM: &str = "SELECT SUM(COUNT_STAR) FROM performance_schema.events_transactions_summary_global_by_event_name";
+const INNODB_TRX_NAMES: &str =
+    "('trx_rw_commits','trx_ro_commits','trx_nl_ro_commits','trx_rollbacks')";
+
+/// Finds an enabled transaction counter. Counts the statements it sends in `own`.
+async fn detect(conn: &mut Conn, own: &mut OwnStatements) -> Option<TpsCounter> {
+    own.questions += 2.0;
+    own.selects += 2.0;
+    let instrument: Option<String> = conn
+        .query_first(
+            "SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'transaction'",
+        )
+        .await
+        .ok()
+        .flatten();
+    let consumers: Option<i64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM performance_schema.setup_consumers \
+             WHERE NAME IN ('global_instrumentation','thread_instrumentation') AND ENABLED = 'YES'",
+        )
+        .await
+        .ok()
+        .flatten();
+    if instrument.as_deref() == Some("YES") && consumers == Some(2) {
+        return Some(TpsCounter::PerformanceSchema);
+    }
+    own.questions += 1.0;
+    own.selects += 1.0;
+    // MariaDB has an ENABLED column (1/0), MySQL a STATUS column ('enabled'/'disabled').
+    let rows: Vec<Row> = conn
+        .query(format!(
+            "SELECT * FROM information_schema.INNODB_METRICS WHERE NAME IN {INNODB_TRX_NAMES}"
+        ))
+        .await
+        .unwrap_or_default();
+    let enabled = |r: &Row| {
+        r.columns_ref().iter().enumerate().any(|(i, c)| {
+            let v: Option<String> = r.get_opt(i).and_then(|x| x.ok());
+            match c.name_str().to_ascii_uppercase().as_str() {
+                "ENABLED" => v.as_deref() == Some("1"),
+                "STATUS" => v.as_deref() == Some("enabled"),
+                _ => false,
+            }
+        })
+    };
+    (rows.len() == 4 && rows.iter().all(enabled)).then_some(TpsCounter::InnodbMetrics)
+}
+
+async fn read_counter(conn: &mut Conn, c: TpsCounter) -> Result<Option<f64>, mysql_async::Error> {
+    match c {
+        TpsCounter::PerformanceSchema => query_number(conn, PS_TRX_SUM).await,
+        TpsCounter::InnodbMetrics => {
+            query_number(
+                conn,
+                &format!("SELECT SUM(COUNT) FROM information_schema.INNODB_METRICS WHERE NAME IN {INNODB_TRX_NAMES}"),
+            )
+            .await
+        }
+        // Derived from SHOW GLOBAL STATUS in `window`.
+        TpsCounter::ComCommit | TpsCounter::Questions => Ok(None),
+    }
+}
+
+impl Poller for MysqlPoller {
+    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+        let mut st = self.state.lock().await;
+        // Taken out while in use: if the poll is cancelled by its timeout, the connection is
+        // dropped with it instead of being reused in an unknown state.
+        let (mut conn, reconnected) = match st.conn.take() {
+            Some(c) => (c, false),
+            None => (
+                Conn::new(self.opts.clone())
+                    .await
+                    .map_err(|e| self.err(e))?,
+                true,
+            ),
+        };
+        if reconnected {
+            // The connect itself sends statements; do not bill them to the workload.
+            st.prev = None;
+        }
+        let mut before = OwnStatements {
+            questions: 1.0,
+            selects: 0.0,
+        }; // SHOW GLOBAL STATUS itself
+        let counter = match self.configured_counter {
+            Some(c) => Some(c),
+            None => match st.detected {
+                Some((at, c)) if at.elapsed() < REDETECT_EVERY && !reconnected => c,
+                _ => {
+                    let c = detect(&mut conn, &mut before).await;
+                    st.detected = Some((Instant::now(), c));
+                    c
+                }
+            },
+        };
+
+        let status_rows = query_pairs(&mut conn, "SHOW GLOBAL STATUS")
+            .await
+            .map_err(|e| self.err(e))?;
+        let at = self.started.elapsed().as_secs_f64();
+        let mut after = OwnStatements {
+            questions: 0.0,
+            selects: 0.0,
+        };
+        let trx = match counter {
+            Some(c @ (TpsCounter::PerformanceSchema | TpsCounter::InnodbMetrics)) => {
+                after.questions += 1.0;
+                after.selects += 1.0;
+                match read_counter(&mut conn, c).await {
+                    Ok(Some(v)) => Some((c, v)),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::debug!(target = %self.address, error = %e, "transaction counter unavailable");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let var_sql = format!(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
+            VARIABLES
+                .iter()
+                .map(|v| format!("'{v}'"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        after.questions += 1.0;
+        let variables = query_pairs(&mut conn, &var_sql)
+            .await
+            .map_err(|e| self.err(e))?;
+
+        let mut replica_rows: Vec<ReplicaRow> = Vec::new();
+        while st.replica != ReplicaStmt::None {
+            let sql = match st.replica {
+                ReplicaStmt::Replica => "SHOW REPLICA STATUS",
+                _ => "SHOW SLAVE STATUS",
+            };
+            after.questions += 1.0;
+            match conn.query::<Row, _>(sql).await {
+                Ok(rows) => {
+                    replica_rows = rows
+                        .into_iter()
+                        .map(|r| {
+                            let names: Vec<String> = r
+                                .columns_ref()
+                                .iter()
+                                .map(|c| c.name_str().into_owned())
+                                .collect();
+                            names
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, n)| {
+                                    (
+                                        n,
+                                        r.get_opt::<Option<String>, _>(i)
+                                            .and_then(|x| x.ok())
+                                            .flatten(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    break;
+                }
+                // ER_PARSE_ERROR: a server older than MySQL 8.0.22 / MariaDB 10.5.1.
+                Err(mysql_async::Error::Server(e))
+                    if e.code == 1064 && st.replica == ReplicaStmt::Replica =>
+                {
+                    st.replica = ReplicaStmt::Slave;
+                }
+                Err(mysql_async::Error::Server(e)) => {
+                    tracing::warn!(target = %self.address, code = e.code, "replica status not readable ({}); not asked again", e.message);
+                    st.replica = ReplicaStmt::None;
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+
+        let status = Status::from_rows(status_rows.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
+        let cur = Counters::new(at, &status, trx);
+        let own = OwnStatements {
+            questions: st.after_status.questions + before.questions,
+            selects: st.after_status.selects + before.selects,
+        };
+        let win = st.prev.as_ref().and_then(|p| window(p, &cur, own));
+        if let Some((_, n)) = win.as_ref().and_then(|w| w.transactions) {
+            st.transactions_total += n;
+        }
+        let max_connections = variables
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("max_connections"))
+            .and_then(|(_, v)| v.as_deref().and_then(parse_value));
+
+        let mut out = vec![Family::single(
+            "mysql_up",
+            "Whether the MySQL server is up.",
+            crate::store::Kind::Gauge,
+            1.0,
+        )];
+        out.extend(status_families(&status));
+        out.extend(variable_families(&variables));
+        out.extend(replica_families(&replica_rows));
+        out.extend(derived_families(
+            &status,
+            max_connections,
+            win.as_ref(),
+            st.transactions_total,
+        ));
+
+        st.prev = Some(cur);
+        st.after_status = after;
+        st.conn = Some(conn);
+        Ok(out)
+    }
+}

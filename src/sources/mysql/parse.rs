@@ -1,0 +1,722 @@
+//! Pure parsing of MySQL/MariaDB status output and the derived series.
+//!
+//! Series from `SHOW GLOBAL STATUS` and `SHOW GLOBAL VARIABLES` are named as
+//! prometheus/mysqld_exporter names them (`collector/global_status.go`,
+//! `global_variables.go`): `com_*` become `mysql_global_status_commands_total{command}`,
+//! `handler_*` `handlers_total{handler}`, and so on; everything else numeric becomes an
+//! untyped `mysql_global_status_<name>`. Derived series are headroom's own (`headroom_mysql_*`).
+
+use std::collections::HashMap;
+
+use crate::store::{Family, Kind, Sample};
+
+/// Which counter the transaction rate comes from. See shared/reference/capacity-model.md §3:
+/// `Com_commit + Com_rollback` reads 0 for autocommit workloads and `Handler_commit`
+/// over-counts, so the performance_schema and INNODB_METRICS counters come first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TpsCounter {
+    /// `SUM(COUNT_STAR)` of `performance_schema.events_transactions_summary_global_by_event_name`:
+    /// exact, counts autocommit statements; on by default in MySQL 8.0.
+    PerformanceSchema,
+    /// `trx_rw_commits + trx_ro_commits + trx_nl_ro_commits + trx_rollbacks` from
+    /// `information_schema.INNODB_METRICS` (needs `innodb_monitor_enable='trx_%'`).
+    InnodbMetrics,
+    /// `Com_commit + Com_rollback`: explicit transactions only.
+    ComCommit,
+    /// `Questions` (minus headroom's own statements): statements per second, used when no
+    /// transaction counter is available, and labelled so.
+    Questions,
+}
+
+impl TpsCounter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TpsCounter::PerformanceSchema => "performance_schema",
+            TpsCounter::InnodbMetrics => "innodb_metrics",
+            TpsCounter::ComCommit => "com_commit",
+            TpsCounter::Questions => "questions",
+        }
+    }
+}
+
+/// `SHOW GLOBAL VARIABLES` fetched every poll: the ones the capacity model and the checks use,
+/// and the version. Filtering on the server keeps each poll to a few dozen rows.
+pub const VARIABLES: &[&str] = &[
+    "max_connections",
+    "max_user_connections",
+    "innodb_buffer_pool_size",
+    "innodb_buffer_pool_instances",
+    "innodb_log_file_size",
+    "innodb_log_buffer_size",
+    "innodb_flush_log_at_trx_commit",
+    "innodb_io_capacity",
+    "innodb_io_capacity_max",
+    "innodb_thread_concurrency",
+    "sync_binlog",
+    "log_bin",
+    "table_open_cache",
+    "table_definition_cache",
+    "thread_cache_size",
+    "max_allowed_packet",
+    "open_files_limit",
+    "read_only",
+    "super_read_only",
+    "long_query_time",
+    "wait_timeout",
+    "tmp_table_size",
+    "max_heap_table_size",
+    "key_buffer_size",
+    "query_cache_size",
+    "performance_schema",
+    "version",
+    "version_comment",
+    "innodb_version",
+];
+
+/// A status or variable value as a number, the way mysqld_exporter's `parseStatus` reads
+/// them: numbers, and ON/OFF-like words. Anything else is not a metric.
+pub fn parse_value(v: &str) -> Option<f64> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "on" | "primary" => Some(1.0),
+        "no" | "off" | "disabled" | "connecting" | "non-primary" | "disconnected" => Some(0.0),
+        s => s.parse::<f64>().ok().filter(|f| f.is_finite()),
+    }
+}
+
+/// `SHOW GLOBAL STATUS` as numbers, by lower-case name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status(pub HashMap<String, f64>);
+
+impl Status {
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Status {
+        Status(
+            rows.into_iter()
+                .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), parse_value(v?)?)))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, k: &str) -> Option<f64> {
+        self.0.get(k).copied()
+    }
+
+    fn sum(&self, keys: &[&str]) -> f64 {
+        keys.iter().filter_map(|k| self.get(k)).sum()
+    }
+}
+
+/// Families of `SHOW GLOBAL STATUS`, as mysqld_exporter groups them.
+pub fn status_families(status: &Status) -> Vec<Family> {
+    use Kind::{Counter, Gauge, Untyped};
+    let mut commands = Family::new(
+        "mysql_global_status_commands",
+        "Total number of executed MySQL commands.",
+        Counter,
+    );
+    let mut handlers = Family::new(
+        "mysql_global_status_handlers",
+        "Total number of executed MySQL handlers.",
+        Counter,
+    );
+    let mut conn_errors = Family::new(
+        "mysql_global_status_connection_errors",
+        "Total number of MySQL connection errors.",
+        Counter,
+    );
+    let mut bp_pages = Family::new(
+        "mysql_global_status_buffer_pool_pages",
+        "Innodb buffer pool pages by state.",
+        Gauge,
+    );
+    let mut bp_changes = Family::new(
+        "mysql_global_status_buffer_pool_page_changes",
+        "Innodb buffer pool page state changes.",
+        Counter,
+    );
+    let mut row_ops = Family::new(
+        "mysql_global_status_innodb_row_ops",
+        "Total number of MySQL InnoDB row operations.",
+        Counter,
+    );
+    let mut ps_lost = Family::new(
+        "mysql_global_status_performance_schema_lost",
+        "Total number of MySQL instrumentations that could not be loaded or created due to memory constraints.",
+        Counter,
+    );
+    let mut out = Vec::with_capacity(status.0.len() / 2);
+    let mut keys: Vec<&String> = status.0.keys().collect();
+    keys.sort();
+    for key in keys {
+        let v = status.0[key];
+        let grouped = [
+            ("com_", &mut commands, "command"),
+            ("handler_", &mut handlers, "handler"),
+            ("connection_errors_", &mut conn_errors, "error"),
+            ("innodb_rows_", &mut row_ops, "operation"),
+            ("performance_schema_", &mut ps_lost, "instrumentation"),
+        ];
+        let mut done = false;
+        for (prefix, fam, label) in grouped {
+            if let Some(rest) = key.strip_prefix(prefix) {
+                fam.push(label, rest, v);
+                done = true;
+                break;
+            }
+        }
+        if done {
+            continue;
+        }
+        if let Some(rest) = key.strip_prefix("innodb_buffer_pool_pages_") {
+            match rest {
+                "data" | "dirty" | "free" | "misc" => bp_pages.push("state", rest, v),
+                _ => bp_changes.push("operation", rest, v),
+            }
+            continue;
+        }
+        out.push(Family::single(
+            format!("mysql_global_status_{}", sanitize(key)),
+            "Generic metric from SHOW GLOBAL STATUS.",
+            Untyped,
+            v,
+        ));
+    }
+    for f in [
+        commands,
+        handlers,
+        conn_errors,
+        bp_pages,
+        bp_changes,
+        row_ops,
+        ps_lost,
+    ] {
+        if !f.samples.is_empty() {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// Families of the selected `SHOW GLOBAL VARIABLES`, plus `mysql_version_info`.
+pub fn variable_families(rows: &[(String, Option<String>)]) -> Vec<Family> {
+    let mut out = Vec::new();
+    let text = |name: &str| {
+        rows.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    for (k, v) in rows {
+        if let Some(x) = v.as_deref().and_then(parse_value) {
+            out.push(Family::single(
+                format!(
+                    "mysql_global_variables_{}",
+                    sanitize(&k.to_ascii_lowercase())
+                ),
+                "Generic gauge metric from SHOW GLOBAL VARIABLES.",
+                Kind::Gauge,
+                x,
+            ));
+        }
+    }
+    out.push(Family {
+        name: "mysql_version_info".into(),
+        help: "MySQL version and distribution.".into(),
+        kind: Kind::Gauge,
+        samples: vec![Sample {
+            labels: vec![
+                ("innodb_version".into(), text("innodb_version")),
+                ("version".into(), text("version")),
+                ("version_comment".into(), text("version_comment")),
+            ],
+            value: 1.0,
+        }],
+    });
+    out
+}
+
+/// One row of `SHOW REPLICA STATUS` / `SHOW SLAVE STATUS`, by column name.
+pub type ReplicaRow = Vec<(String, Option<String>)>;
+
+/// `mysql_slave_status_*` as mysqld_exporter names them, and `headroom_mysql_replica_lag_seconds`.
+pub fn replica_families(rows: &[ReplicaRow]) -> Vec<Family> {
+    let mut by_name: HashMap<String, Family> = HashMap::new();
+    let mut lag = Family::new(
+        "headroom_mysql_replica_lag_seconds",
+        "Seconds_Behind_Master (Seconds_Behind_Source) of each replication channel; absent when the replica SQL thread is not running.",
+        Kind::Gauge,
+    );
+    for row in rows {
+        let col = |names: &[&str]| {
+            row.iter()
+                .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+                .and_then(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let labels = vec![
+            ("channel_name".into(), col(&["Channel_Name"])),
+            ("connection_name".into(), col(&["Connection_name"])),
+            ("master_host".into(), col(&["Master_Host", "Source_Host"])),
+            ("master_uuid".into(), col(&["Master_UUID", "Source_UUID"])),
+        ];
+        for (k, v) in row {
+            let Some(x) = v.as_deref().and_then(parse_value) else {
+                continue;
+            };
+            let name = format!("mysql_slave_status_{}", sanitize(&k.to_ascii_lowercase()));
+            by_name
+                .entry(name.clone())
+                .or_insert_with(|| {
+                    Family::new(
+                        name,
+                        "Generic metric from SHOW SLAVE STATUS.",
+                        Kind::Untyped,
+                    )
+                })
+                .samples
+                .push(Sample {
+                    labels: labels.clone(),
+                    value: x,
+                });
+        }
+        if let Some(secs) = parse_value(&col(&["Seconds_Behind_Master", "Seconds_Behind_Source"])) {
+            lag.samples.push(Sample {
+                labels: labels[..2].to_vec(),
+                value: secs,
+            });
+        }
+    }
+    let mut out: Vec<Family> = by_name.into_values().collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    if !lag.samples.is_empty() {
+        out.push(lag);
+    }
+    out
+}
+
+/// Metric names allow `[a-zA-Z0-9_]`; status names are already that, but be safe.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// What one poll read that the derived series need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counters {
+    /// Seconds since the poller started, when the status was read.
+    pub at: f64,
+    pub uptime: f64,
+    pub questions: f64,
+    pub reads: f64,
+    pub writes: f64,
+    pub com_commit_rollback: f64,
+    pub bp_reads: f64,
+    pub bp_read_requests: f64,
+    /// The transaction counter that was read this poll, if any.
+    pub trx: Option<(TpsCounter, f64)>,
+}
+
+/// Statements that count as writes in the read/write mix.
+const WRITE_COMMANDS: &[&str] = &[
+    "com_insert",
+    "com_insert_select",
+    "com_update",
+    "com_update_multi",
+    "com_delete",
+    "com_delete_multi",
+    "com_replace",
+    "com_replace_select",
+    "com_load",
+];
+
+impl Counters {
+    pub fn new(at: f64, s: &Status, trx: Option<(TpsCounter, f64)>) -> Counters {
+        Counters {
+            at,
+            uptime: s.get("uptime").unwrap_or(0.0),
+            questions: s.get("questions").unwrap_or(0.0),
+            reads: s.get("com_select").unwrap_or(0.0),
+            writes: s.sum(WRITE_COMMANDS),
+            com_commit_rollback: s.sum(&["com_commit", "com_rollback"]),
+            bp_reads: s.get("innodb_buffer_pool_reads").unwrap_or(0.0),
+            bp_read_requests: s.get("innodb_buffer_pool_read_requests").unwrap_or(0.0),
+            trx,
+        }
+    }
+}
+
+/// Statements headroom itself issues between two status reads, so that they do not count
+/// as the workload's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OwnStatements {
+    pub questions: f64,
+    pub selects: f64,
+}
+
+/// Rates over one poll window. `None` when the window cannot give one: the server restarted
+/// (Uptime went back), the interval was empty, or a counter went backwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub seconds: f64,
+    /// Transactions in the window and the counter they came from.
+    pub transactions: Option<(TpsCounter, f64)>,
+    pub questions: f64,
+    pub reads: f64,
+    pub writes: f64,
+    pub bp_miss_ratio: Option<f64>,
+}
+
+/// Computes the window between two polls. With `Auto`-chosen counters `prev` and `cur` may
+/// name different transaction counters (a re-detection switched them); then no transaction
+/// rate comes out of this window.
+pub fn window(prev: &Counters, cur: &Counters, own: OwnStatements) -> Option<Window> {
+    let dt = cur.at - prev.at;
+    if dt <= 0.0 || cur.uptime < prev.uptime {
+        return None;
+    }
+    let delta = |a: f64, b: f64| (b - a >= 0.0).then_some(b - a);
+    let questions = (delta(prev.questions, cur.questions)? - own.questions).max(0.0);
+    let reads = (delta(prev.reads, cur.reads)? - own.selects).max(0.0);
+    let writes = delta(prev.writes, cur.writes)?;
+    let commits = delta(prev.com_commit_rollback, cur.com_commit_rollback)?;
+    let transactions = match (prev.trx, cur.trx) {
+        (Some((pc, pv)), Some((cc, cv))) if pc == cc => delta(pv, cv).map(|d| (cc, d)),
+        (_, None) if commits > 0.0 => Some((TpsCounter::ComCommit, commits)),
+        (_, None) => Some((TpsCounter::Questions, questions)),
+        _ => None,
+    };
+    let rr = delta(prev.bp_read_requests, cur.bp_read_requests)?;
+    let r = delta(prev.bp_reads, cur.bp_reads)?;
+    Some(Window {
+        seconds: dt,
+        transactions,
+        questions,
+        reads,
+        writes,
+        bp_miss_ratio: (rr > 0.0).then(|| (r / rr).min(1.0)),
+    })
+}
+
+/// The derived `headroom_mysql_*` families of one poll.
+pub fn derived_families(
+    status: &Status,
+    max_connections: Option<f64>,
+    win: Option<&Window>,
+    transactions_total: f64,
+) -> Vec<Family> {
+    use Kind::{Counter, Gauge};
+    let mut out = Vec::new();
+    let connected = status.get("threads_connected");
+    // The poller's own connection is running SHOW GLOBAL STATUS when it reads this.
+    let running = status.get("threads_running").map(|r| (r - 1.0).max(0.0));
+    if let Some(r) = running {
+        out.push(Family::single(
+            "headroom_mysql_threads_running",
+            "Threads_running without headroom's own connection: server-side concurrency.",
+            Gauge,
+            r,
+        ));
+    }
+    if let (Some(c), Some(m)) = (connected, max_connections.filter(|m| *m > 0.0)) {
+        let mut f = Family::new(
+            "headroom_mysql_connections_used_ratio",
+            "Threads against max_connections: connected, running, and the high-water mark Max_used_connections.",
+            Gauge,
+        );
+        f.push("threads", "connected", c / m);
+        if let Some(r) = running {
+            f.push("threads", "running", r / m);
+        }
+        if let Some(u) = status.get("max_used_connections") {
+            f.push("threads", "max_used", u / m);
+        }
+        out.push(f);
+    }
+    if let (Some(r), Some(rr)) = (
+        status.get("innodb_buffer_pool_reads"),
+        status.get("innodb_buffer_pool_read_requests"),
+    ) {
+        let mut f = Family::new(
+            "headroom_mysql_buffer_pool_hit_ratio",
+            "1 - Innodb_buffer_pool_reads / Innodb_buffer_pool_read_requests: since the server started, and over the last poll interval.",
+            Gauge,
+        );
+        if rr > 0.0 {
+            f.push("window", "since_start", 1.0 - (r / rr).min(1.0));
+        }
+        if let Some(m) = win.and_then(|w| w.bp_miss_ratio) {
+            f.push("window", "last_poll", 1.0 - m);
+        }
+        if !f.samples.is_empty() {
+            out.push(f);
+        }
+    }
+    out.push(Family::single(
+        "headroom_mysql_transactions",
+        "Transactions counted by headroom since it started, from the counter named by headroom_mysql_tps_source_info.",
+        Counter,
+        transactions_total,
+    ));
+    let Some(w) = win else { return out };
+    if let Some((counter, n)) = w.transactions {
+        out.push(Family::single(
+            "headroom_mysql_transactions_per_second",
+            "Transactions per second over the last poll interval (statements per second when the counter is `questions`).",
+            Gauge,
+            n / w.seconds,
+        ));
+        let mut info = Family::new(
+            "headroom_mysql_tps_source",
+            "The counter the transaction rate came from: performance_schema, innodb_metrics, com_commit or questions.",
+            Kind::Info,
+        );
+        info.push("counter", counter.as_str(), 1.0);
+        out.push(info);
+    }
+    out.push(Family::single(
+        "headroom_mysql_queries_per_second",
+        "Questions per second over the last poll interval, without headroom's own statements.",
+        Gauge,
+        w.questions / w.seconds,
+    ));
+    let mut mix = Family::new(
+        "headroom_mysql_statements_per_second",
+        "SELECT (read) and INSERT/UPDATE/DELETE/REPLACE/LOAD (write) statements per second over the last poll interval.",
+        Gauge,
+    );
+    mix.push("kind", "read", w.reads / w.seconds);
+    mix.push("kind", "write", w.writes / w.seconds);
+    out.push(mix);
+    if w.reads + w.writes > 0.0 {
+        out.push(Family::single(
+            "headroom_mysql_read_ratio",
+            "Reads / (reads + writes) over the last poll interval.",
+            Gauge,
+            w.reads / (w.reads + w.writes),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(rows: &[(&str, &str)]) -> Status {
+        Status::from_rows(rows.iter().map(|(k, v)| (*k, Some(*v))))
+    }
+
+    fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        fams.iter()
+            .filter(|f| f.name == name)
+            .flat_map(|f| &f.samples)
+            .find(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+            })
+            .map(|s| s.value)
+    }
+
+    #[test]
+    fn groups_like_mysqld_exporter() {
+        let s = status(&[
+            ("Com_select", "10"),
+            ("Handler_commit", "7"),
+            ("Innodb_buffer_pool_pages_data", "100"),
+            ("Innodb_buffer_pool_pages_flushed", "5"),
+            ("Innodb_rows_read", "42"),
+            ("Threads_connected", "3"),
+            ("Slave_running", "OFF"),
+            ("Ssl_cipher", ""),
+            ("Rpl_status", "AUTH_MASTER"),
+        ]);
+        let f = status_families(&s);
+        assert_eq!(
+            value(&f, "mysql_global_status_commands", &[("command", "select")]),
+            Some(10.0)
+        );
+        assert_eq!(
+            value(&f, "mysql_global_status_handlers", &[("handler", "commit")]),
+            Some(7.0)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "mysql_global_status_buffer_pool_pages",
+                &[("state", "data")]
+            ),
+            Some(100.0)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "mysql_global_status_buffer_pool_page_changes",
+                &[("operation", "flushed")]
+            ),
+            Some(5.0)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "mysql_global_status_innodb_row_ops",
+                &[("operation", "read")]
+            ),
+            Some(42.0)
+        );
+        assert_eq!(
+            value(&f, "mysql_global_status_threads_connected", &[]),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&f, "mysql_global_status_slave_running", &[]),
+            Some(0.0)
+        );
+        assert!(f.iter().all(|f| f.name != "mysql_global_status_ssl_cipher"
+            && f.name != "mysql_global_status_rpl_status"));
+    }
+
+    #[test]
+    fn window_prefers_transaction_counter_and_subtracts_own_statements() {
+        let own = OwnStatements {
+            questions: 4.0,
+            selects: 1.0,
+        };
+        let mk = |at, q, trx| Counters {
+            at,
+            uptime: 100.0 + at,
+            questions: q,
+            reads: q / 2.0,
+            writes: 0.0,
+            com_commit_rollback: 0.0,
+            bp_reads: 0.0,
+            bp_read_requests: 0.0,
+            trx,
+        };
+        let ps = |v| Some((TpsCounter::PerformanceSchema, v));
+        let w = window(&mk(0.0, 100.0, ps(10.0)), &mk(2.0, 304.0, ps(210.0)), own).unwrap();
+        assert_eq!(w.transactions, Some((TpsCounter::PerformanceSchema, 200.0)));
+        assert_eq!(w.questions, 200.0);
+        assert_eq!(w.reads, 101.0);
+        // No transaction counter and no COMMITs: statements, labelled as such.
+        let w = window(&mk(0.0, 100.0, None), &mk(2.0, 304.0, None), own).unwrap();
+        assert_eq!(w.transactions, Some((TpsCounter::Questions, 200.0)));
+        // Counter switched between polls: no rate rather than a wrong one.
+        let im = Some((TpsCounter::InnodbMetrics, 5.0));
+        let w = window(&mk(0.0, 100.0, ps(10.0)), &mk(2.0, 304.0, im), own).unwrap();
+        assert_eq!(w.transactions, None);
+        // Restart: Uptime went back.
+        let mut restarted = mk(2.0, 304.0, ps(210.0));
+        restarted.uptime = 1.0;
+        assert!(window(&mk(0.0, 100.0, ps(10.0)), &restarted, own).is_none());
+    }
+
+    #[test]
+    fn derived_ratios() {
+        let s = status(&[
+            ("Threads_connected", "50"),
+            ("Threads_running", "11"),
+            ("Max_used_connections", "80"),
+            ("Innodb_buffer_pool_reads", "10"),
+            ("Innodb_buffer_pool_read_requests", "1000"),
+        ]);
+        let w = Window {
+            seconds: 2.0,
+            transactions: Some((TpsCounter::InnodbMetrics, 300.0)),
+            questions: 600.0,
+            reads: 300.0,
+            writes: 100.0,
+            bp_miss_ratio: Some(0.5),
+        };
+        let f = derived_families(&s, Some(200.0), Some(&w), 1234.0);
+        assert_eq!(value(&f, "headroom_mysql_threads_running", &[]), Some(10.0));
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_connections_used_ratio",
+                &[("threads", "connected")]
+            ),
+            Some(0.25)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_connections_used_ratio",
+                &[("threads", "max_used")]
+            ),
+            Some(0.4)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_buffer_pool_hit_ratio",
+                &[("window", "since_start")]
+            ),
+            Some(0.99)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_buffer_pool_hit_ratio",
+                &[("window", "last_poll")]
+            ),
+            Some(0.5)
+        );
+        assert_eq!(
+            value(&f, "headroom_mysql_transactions_per_second", &[]),
+            Some(150.0)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_tps_source",
+                &[("counter", "innodb_metrics")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(value(&f, "headroom_mysql_read_ratio", &[]), Some(0.75));
+        assert_eq!(value(&f, "headroom_mysql_transactions", &[]), Some(1234.0));
+    }
+
+    #[test]
+    fn replica_rows() {
+        let row: ReplicaRow = vec![
+            ("Master_Host".into(), Some("10.0.0.1".into())),
+            ("Slave_IO_Running".into(), Some("Yes".into())),
+            ("Slave_SQL_Running".into(), Some("Yes".into())),
+            ("Seconds_Behind_Master".into(), Some("7".into())),
+            ("Connection_name".into(), Some("".into())),
+        ];
+        let f = replica_families(&[row]);
+        assert_eq!(
+            value(
+                &f,
+                "mysql_slave_status_seconds_behind_master",
+                &[("master_host", "10.0.0.1")]
+            ),
+            Some(7.0)
+        );
+        assert_eq!(
+            value(&f, "mysql_slave_status_slave_io_running", &[]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&f, "headroom_mysql_replica_lag_seconds", &[]),
+            Some(7.0)
+        );
+        // NULL lag (SQL thread stopped) gives no lag series.
+        let stopped: ReplicaRow = vec![("Seconds_Behind_Master".into(), None)];
+        assert!(
+            replica_families(&[stopped])
+                .iter()
+                .all(|f| f.name != "headroom_mysql_replica_lag_seconds")
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! The snapshot store: the latest metric families of every target, written by the scheduler
+//! after each poll and read by the `/metrics` handler (and, later, by checks).
+//!
+//! A poller returns plain [`Family`] values without a `target` label; the store adds it when
+//! the families are encoded, and merges families of the same name from different targets into
+//! one exposition block, so `memcached_up` of two servers is one metric with two series. A
+//! target that is removed takes its series with it: nothing stays behind as a stale series.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use crate::sources::SourceKind;
+
+/// The Prometheus type of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic counter. The family name is given without `_total`; the encoder appends it.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// Untyped, as mysqld_exporter exports the generic `SHOW GLOBAL STATUS` variables.
+    Untyped,
+    /// An info metric: value 1, the information is in the labels. The name is given without
+    /// `_info`; the encoder appends it.
+    Info,
+}
+
+/// One series of a family: its own labels (the store adds `target`) and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Vec<(Cow<'static, str>, String)>,
+    pub value: f64,
+}
+
+/// A metric family as a poller produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    pub name: Cow<'static, str>,
+    pub help: Cow<'static, str>,
+    pub kind: Kind,
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    /// A family with a single series without labels of its own.
+    pub fn single(
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
+        kind: Kind,
+        value: f64,
+    ) -> Self {
+        Family {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            samples: vec![Sample {
+                labels: Vec::new(),
+                value,
+            }],
+        }
+    }
+
+    /// An empty family to push labelled samples into.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
+        kind: Kind,
+    ) -> Self {
+        Family {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Adds a series with one label.
+    pub fn push(&mut self, key: &'static str, value: impl Into<String>, v: f64) {
+        self.samples.push(Sample {
+            labels: vec![(Cow::Borrowed(key), value.into())],
+            value: v,
+        });
+    }
+}
+
+/// What one target looked like after its latest poll.
+#[derive(Debug, Clone)]
+pub struct TargetSnapshot {
+    pub source: SourceKind,
+    pub target: Arc<str>,
+    /// On success, everything the poller returned; on failure, only `<source>_up 0`.
+    pub families: Vec<Family>,
+    /// When the poll that produced this snapshot ended.
+    pub taken_at: SystemTime,
+    /// Why the latest poll failed, if it did. Never contains a secret: poll errors are built
+    /// from server messages and addresses, never from credentials.
+    pub error: Option<String>,
+}
+
+impl TargetSnapshot {
+    /// The value of the first series of `name` whose labels include all of `labels`.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.families
+            .iter()
+            .filter(|f| f.name == name)
+            .flat_map(|f| f.samples.iter())
+            .find(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+            })
+            .map(|s| s.value)
+    }
+}
+
+type Key = (SourceKind, Arc<str>);
+
+/// The latest snapshot of every target. Cheap to read: a scrape clones a few `Arc`s under a
+/// read lock and encodes outside it.
+#[derive(Debug, Default)]
+pub struct SnapshotStore {
+    inner: RwLock<BTreeMap<Key, Arc<TargetSnapshot>>>,
+}
+
+impl SnapshotStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the snapshot of one target.
+    pub fn put(&self, snap: TargetSnapshot) {
+        let key = (snap.source, snap.target.clone());
+        self.write().insert(key, Arc::new(snap));
+    }
+
+    /// Forgets a target, so its series leave `/metrics`.
+    pub fn remove(&self, source: SourceKind, target: &str) {
+        self.write().remove(&(source, Arc::from(target)));
+    }
+
+    pub fn get(&self, source: SourceKind, target: &str) -> Option<Arc<TargetSnapshot>> {
+        self.read().get(&(source, Arc::from(target))).cloned()
+    }
+
+    /// All snapshots, ordered by source and target.
+    pub fn all(&self) -> Vec<Arc<TargetSnapshot>> {
+        self.read().values().cloned().collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Arc<TargetSnapshot>>> {
+        // A writer that panicked cannot leave a half-written map: insert/remove are atomic
+        // with respect to the map's invariants, so a poisoned lock is still consistent.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Arc<TargetSnapshot>>> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn metric_type(kind: Kind) -> MetricType {
+    match kind {
+        Kind::Counter => MetricType::Counter,
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Untyped => MetricType::Unknown,
+        Kind::Info => MetricType::Info,
+    }
+}
+
+impl Collector for SnapshotStore {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let snaps = self.all();
+        // Group the families of all targets by name, keeping the first one's help and type.
+        let mut by_name: BTreeMap<&str, Vec<(&Family, &str)>> = BTreeMap::new();
+        for snap in &snaps {
+            for fam in &snap.families {
+                by_name
+                    .entry(fam.name.as_ref())
+                    .or_default()
+                    .push((fam, snap.target.as_ref()));
+            }
+        }
+        for (name, members) in by_name {
+            let (first, _) = members[0];
+            let mut metric =
+                encoder.encode_descriptor(name, &first.help, None, metric_type(first.kind))?;
+            for (fam, target) in members {
+                if fam.kind != first.kind {
+                    // Two sources disagree on a type: a bug, but never a reason to break the
+                    // whole scrape. Skip the odd one out.
+                    tracing::error!(
+                        metric = name,
+                        target,
+                        "metric type mismatch; series skipped"
+                    );
+                    continue;
+                }
+                for s in &fam.samples {
+                    let mut labels: Vec<(&str, &str)> = Vec::with_capacity(s.labels.len() + 1);
+                    labels.push(("target", target));
+                    labels.extend(s.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
+                    match fam.kind {
+                        Kind::Info => metric.encode_info(&labels)?,
+                        Kind::Counter => {
+                            let m = metric.encode_family(&labels)?;
+                            ConstF64Counter(s.value).encode(m)?
+                        }
+                        Kind::Gauge | Kind::Untyped => {
+                            let mut m = metric.encode_family(&labels)?;
+                            m.encode_gauge(&s.value)?
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A counter value encoded without exemplar or `_created`.
+struct ConstF64Counter(f64);
+
+impl EncodeMetric for ConstF64Counter {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, f64, f64>(&self.0, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::registry::Registry;
+
+    fn snap(target: &str, families: Vec<Family>) -> TargetSnapshot {
+        TargetSnapshot {
+            source: SourceKind::Memcached,
+            target: Arc::from(target),
+            families,
+            taken_at: SystemTime::now(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn families_of_two_targets_merge_into_one_block() {
+        let store = Arc::new(SnapshotStore::new());
+        store.put(snap(
+            "a",
+            vec![Family::single("memcached_up", "Up.", Kind::Gauge, 1.0)],
+        ));
+        store.put(snap(
+            "b",
+            vec![Family::single("memcached_up", "Up.", Kind::Gauge, 0.0)],
+        ));
+        let mut reg = Registry::default();
+        reg.register_collector(Box::new(store.clone()));
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &reg).unwrap();
+        assert_eq!(
+            out,
+            "# HELP memcached_up Up.\n# TYPE memcached_up gauge\n\
+             memcached_up{target=\"a\"} 1.0\nmemcached_up{target=\"b\"} 0.0\n"
+        );
+        store.remove(SourceKind::Memcached, "a");
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &reg).unwrap();
+        assert!(!out.contains("target=\"a\""), "{out}");
+    }
+
+    #[test]
+    fn counters_get_total_and_info_gets_info() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut cmds = Family::new("memcached_commands", "Commands.", Kind::Counter);
+        cmds.samples.push(Sample {
+            labels: vec![
+                ("command".into(), "get".into()),
+                ("status".into(), "hit".into()),
+            ],
+            value: 3.0,
+        });
+        let mut info = Family::new("mysql_version", "Version.", Kind::Info);
+        info.push("version", "10.11", 1.0);
+        store.put(snap("a", vec![cmds, info]));
+        let mut reg = Registry::default();
+        reg.register_collector(Box::new(store.clone()));
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &reg).unwrap();
+        assert!(
+            out.contains("memcached_commands_total{target=\"a\",command=\"get\",status=\"hit\"} 3"),
+            "{out}"
+        );
+        assert!(out.contains("# TYPE mysql_version_info gauge"), "{out}");
+        assert!(
+            out.contains("mysql_version_info{target=\"a\",version=\"10.11\"} 1"),
+            "{out}"
+        );
+        assert_eq!(
+            store.get(SourceKind::Memcached, "a").unwrap().value(
+                "memcached_commands",
+                &[("command", "get"), ("status", "hit")]
+            ),
+            Some(3.0)
+        );
+    }
+}

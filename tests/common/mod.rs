@@ -1,0 +1,302 @@
+//! Helpers shared by the integration tests. The services themselves are real and started by
+//! `scripts/services` (through `scripts/test`), which exports `HEADROOM_TEST_*`; a test that
+//! needs a private instance (to stop it, say) starts its own real process here.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `HEADROOM_TEST_*` variable. Missing means the services are not running: fail loudly
+/// rather than pass without testing anything.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests through scripts/test, which starts the real services and exports HEADROOM_TEST_*")
+    })
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > end {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A private memcached process on its own port, killed on drop.
+pub struct Memcached {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Memcached {
+    pub fn start() -> Memcached {
+        let mut m = Memcached {
+            port: free_port(),
+            child: None,
+        };
+        m.restart();
+        m
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on the same port.
+    pub fn restart(&mut self) {
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+        let child = Command::new("memcached")
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "0",
+                "-m",
+                "16",
+                "-u",
+                &user,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("memcached not installed: run scripts/setup");
+        self.child = Some(child);
+        let addr = self.address();
+        wait_for("memcached to listen", Duration::from_secs(10), || {
+            TcpStream::connect(&addr).ok()
+        });
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends one text-protocol command and returns the reply up to its terminator.
+    pub fn command(&self, cmd: &str) -> String {
+        memcached_command(&self.address(), cmd)
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends `cmd` (without CRLF) and reads until a line that ends a reply.
+pub fn memcached_command(addr: &str, cmd: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+    let mut rd = BufReader::new(s);
+    let mut out = String::new();
+    loop {
+        let mut line = String::new();
+        if rd.read_line(&mut line).unwrap() == 0 {
+            return out;
+        }
+        out.push_str(&line);
+        let l = line.trim_end();
+        if matches!(
+            l,
+            "END" | "STORED" | "NOT_STORED" | "DELETED" | "NOT_FOUND" | "ERROR" | "OK"
+        ) || l.starts_with("SERVER_ERROR")
+            || l.starts_with("CLIENT_ERROR")
+        {
+            // A `get` hit sends VALUE ... data END; keep reading until END.
+            if !(cmd.starts_with("get") && l != "END") {
+                return out;
+            }
+        }
+    }
+}
+
+/// The headroom binary running with a config written to a temp dir, killed on drop.
+pub struct Daemon {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Daemon {
+    /// Starts `headroom run` with `config` (a YAML body without `listen:`, which is added).
+    pub fn start(port: u16, config: &str, envs: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, format!("listen: 127.0.0.1:{port}\n{config}")).unwrap();
+        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .envs(envs.iter().copied())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Daemon { port, dir, child };
+        wait_for(
+            "the daemon to serve /healthz",
+            Duration::from_secs(20),
+            || d.get("/healthz").filter(|(s, _)| *s == 200),
+        );
+        d
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Sends a signal by name (HUP, TERM) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        wait_for("the daemon to exit", limit, || {
+            self.child.try_wait().unwrap().map(|s| s.code())
+        })
+    }
+
+    /// A plain HTTP/1.1 GET: (status, body), or None if nothing answered.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(&format!("127.0.0.1:{}", self.port), path)
+    }
+
+    pub fn metrics(&self) -> String {
+        let (status, body) = self.get("/metrics").expect("no answer from /metrics");
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// The value of the series `name{labels...}` in the current /metrics, where `labels` is
+    /// a list of `key="value"` fragments that must all appear.
+    pub fn value(&self, name: &str, labels: &[&str]) -> Option<f64> {
+        series_value(&self.metrics(), name, labels)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Finds a series in text exposition output.
+pub fn series_value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b'{') | Some(b' '))
+        })
+        .find(|l| labels.iter().all(|f| l.contains(f)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Runs `promtool check metrics` on exposition text; returns its combined output on failure.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool not installed: run scripts/setup");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && msg.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(msg)
+    }
+}
+
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}

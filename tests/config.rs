@@ -1,0 +1,132 @@
+//! Config fixtures: every `*.ok.yaml` loads, every `*.bad.yaml` fails with exactly the errors
+//! its `# expect:` lines give (`{file}` stands for its path). Also `headroom config check`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+const SECRETS: [&str; 3] = [
+    "hunter2-fixture-secret",
+    "hunter2-inline-secret",
+    "env-fixture-secret",
+];
+
+fn set_env() {
+    // SAFETY-free in edition 2024 terms: set before any thread reads the environment in this
+    // process; every test sets the same value.
+    unsafe { std::env::set_var("HEADROOM_FIXTURE_PASSWORD", "env-fixture-secret") };
+}
+
+fn fixtures(suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(common::fixture("config"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no *{suffix} fixtures");
+    v
+}
+
+#[test]
+fn ok_fixtures_load() {
+    set_env();
+    for path in fixtures(".ok.yaml") {
+        if let Err(e) = headroom::config::load(&path) {
+            panic!("{} should load:\n{e}", path.display());
+        }
+    }
+    let full = headroom::config::load(&common::fixture("config/full.ok.yaml")).unwrap();
+    assert_eq!(full.targets.len(), 4);
+    let debug = format!("{full:?}");
+    for s in SECRETS {
+        assert!(!debug.contains(s), "secret in Debug output: {debug}");
+    }
+}
+
+#[test]
+fn bad_fixtures_fail_with_their_expected_errors() {
+    set_env();
+    for path in fixtures(".bad.yaml") {
+        let src = std::fs::read_to_string(&path).unwrap();
+        let expected: Vec<String> = src
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .map(|l| l.replace("{file}", &path.display().to_string()))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{} has no # expect: line",
+            path.display()
+        );
+        let got = match headroom::config::load(&path) {
+            Ok(_) => panic!("{} loaded but should not", path.display()),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(got, expected.join("\n"), "fixture {}", path.display());
+        for s in SECRETS {
+            assert!(!got.contains(s), "secret in error: {got}");
+        }
+    }
+}
+
+#[test]
+fn config_check_command_reports_and_exits() {
+    let bin = env!("CARGO_BIN_EXE_headroom");
+    let ok = Command::new(bin)
+        .args(["config", "check"])
+        .arg(common::fixture("config/full.ok.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "config OK: 4 targets (2 memcached, 2 mysql); listen 0.0.0.0:9469"
+    );
+
+    let bad = common::fixture("config/inline-password.bad.yaml");
+    let out = Command::new(bin)
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("{}:6:15: ", bad.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2-inline-secret"), "{stderr}");
+
+    let missing = Command::new(bin)
+        .args(["config", "check", "/nonexistent/headroom.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .starts_with("/nonexistent/headroom.yaml: cannot read:")
+    );
+    assert!(!Path::new("/nonexistent/headroom.yaml").exists());
+}
+
+#[test]
+fn shipped_examples_parse() {
+    unsafe { std::env::set_var("HEADROOM_DEMO_MYSQL_PASSWORD", "demo") };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            headroom::config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}

@@ -1,0 +1,164 @@
+//! The memcached source against a real memcached.
+
+mod common;
+
+use common::Memcached;
+use headroom::sources::memcached::{MemcachedPoller, Settings, Stats};
+use headroom::sources::{ErrorKind, Poller};
+use headroom::store::Family;
+
+fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    fams.iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| &f.samples)
+        .find(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+        })
+        .map(|s| s.value)
+}
+
+#[tokio::test]
+async fn counters_and_hit_ratio_match_stats() {
+    let m = Memcached::start();
+    let poller = MemcachedPoller::new(&Settings {
+        address: m.address(),
+    });
+    for i in 0..5 {
+        assert_eq!(
+            m.command(&format!("set k{i} 0 0 5\r\nhello")).trim(),
+            "STORED"
+        );
+    }
+    for i in 0..3 {
+        assert!(m.command(&format!("get k{i}")).starts_with("VALUE"));
+    }
+    for i in 0..2 {
+        assert_eq!(m.command(&format!("get missing{i}")).trim(), "END");
+    }
+    let first = poller.poll().await.unwrap();
+    let stats = Stats::parse(&m.command("stats")).unwrap();
+
+    assert_eq!(value(&first, "memcached_up", &[]), Some(1.0));
+    for (name, labels, key) in [
+        (
+            "memcached_commands",
+            vec![("command", "get"), ("status", "hit")],
+            "get_hits",
+        ),
+        (
+            "memcached_commands",
+            vec![("command", "get"), ("status", "miss")],
+            "get_misses",
+        ),
+        (
+            "memcached_commands",
+            vec![("command", "set"), ("status", "hit")],
+            "cmd_set",
+        ),
+        ("memcached_current_items", vec![], "curr_items"),
+        ("memcached_current_bytes", vec![], "bytes"),
+        ("memcached_limit_bytes", vec![], "limit_maxbytes"),
+        ("memcached_items_evicted", vec![], "evictions"),
+    ] {
+        assert_eq!(
+            value(&first, name, &labels),
+            stats.num(key),
+            "{name} {labels:?} vs stats {key}"
+        );
+    }
+    assert_eq!(
+        value(
+            &first,
+            "memcached_commands",
+            &[("command", "get"), ("status", "hit")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &first,
+            "memcached_commands",
+            &[("command", "get"), ("status", "miss")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &first,
+            "headroom_memcached_hit_ratio",
+            &[("window", "since_start")]
+        ),
+        Some(0.6)
+    );
+    // No previous poll: no per-poll ratio yet.
+    assert_eq!(
+        value(
+            &first,
+            "headroom_memcached_hit_ratio",
+            &[("window", "last_poll")]
+        ),
+        None
+    );
+    assert_eq!(
+        value(&first, "memcached_max_connections", &[]),
+        Some(1024.0)
+    );
+    let rtt = value(&first, "headroom_memcached_stats_rtt_seconds", &[]).unwrap();
+    assert!(rtt > 0.0 && rtt < 1.0, "rtt {rtt}");
+
+    // One hit and three misses since the last poll: 0.25 over the window, 4/9 since start.
+    assert!(m.command("get k4").starts_with("VALUE"));
+    for i in 0..3 {
+        m.command(&format!("get nope{i}"));
+    }
+    let second = poller.poll().await.unwrap();
+    assert_eq!(
+        value(
+            &second,
+            "headroom_memcached_hit_ratio",
+            &[("window", "last_poll")]
+        ),
+        Some(0.25)
+    );
+    assert_eq!(
+        value(
+            &second,
+            "headroom_memcached_hit_ratio",
+            &[("window", "since_start")]
+        ),
+        Some(4.0 / 9.0)
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_server_is_a_connect_error() {
+    let mut m = Memcached::start();
+    let poller = MemcachedPoller::new(&Settings {
+        address: m.address(),
+    });
+    assert!(poller.poll().await.is_ok());
+    m.stop();
+    let err = poller.poll().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connect, "{err}");
+    assert!(err.message.contains(&m.address()), "{err}");
+}
+
+#[tokio::test]
+async fn something_that_is_not_memcached_is_a_protocol_error() {
+    // A real HTTP-ish peer: answers anything with a line memcached never sends.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+        }
+    });
+    let poller = MemcachedPoller::new(&Settings { address: addr });
+    let err = poller.poll().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
+}

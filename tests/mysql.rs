@@ -1,0 +1,216 @@
+//! The MySQL source against the real MariaDB that scripts/services starts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::env;
+use headroom::config::Secret;
+use headroom::sources::mysql::{MysqlPoller, Settings, TpsCounter};
+use headroom::sources::{ErrorKind, Poller};
+use headroom::store::Family;
+use mysql_async::prelude::Queryable;
+
+fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    fams.iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| &f.samples)
+        .find(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+        })
+        .map(|s| s.value)
+}
+
+fn settings(password: &str, counter: Option<TpsCounter>) -> Settings {
+    Settings {
+        address: env("HEADROOM_TEST_MYSQL"),
+        user: env("HEADROOM_TEST_MYSQL_USER"),
+        password: Some(Secret::new(password.to_owned())),
+        tps_counter: counter,
+    }
+}
+
+async fn load_conn() -> mysql_async::Conn {
+    let addr = env("HEADROOM_TEST_MYSQL");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port.parse().unwrap())
+        .user(Some(env("HEADROOM_TEST_LOAD_USER")))
+        .pass(Some(env("HEADROOM_TEST_LOAD_PASSWORD")))
+        .db_name(Some("headroom_test"));
+    mysql_async::Conn::new(opts).await.unwrap()
+}
+
+/// Commits `explicit` BEGIN..COMMIT transactions and `autocommit` single statements, and
+/// returns how many transactions that is.
+async fn generate_load(
+    conn: &mut mysql_async::Conn,
+    table: &str,
+    explicit: usize,
+    autocommit: usize,
+) -> usize {
+    for i in 0..explicit {
+        conn.query_drop("BEGIN").await.unwrap();
+        conn.query_drop(format!("INSERT INTO {table} (v) VALUES ({i})"))
+            .await
+            .unwrap();
+        conn.query_drop(format!(
+            "UPDATE {table} SET v = v + 1 WHERE id = LAST_INSERT_ID()"
+        ))
+        .await
+        .unwrap();
+        conn.query_drop("COMMIT").await.unwrap();
+    }
+    for i in 0..autocommit {
+        match i % 3 {
+            0 => conn
+                .query_drop(format!("INSERT INTO {table} (v) VALUES ({i})"))
+                .await
+                .unwrap(),
+            1 => conn
+                .query_drop(format!(
+                    "UPDATE {table} SET v = v + 1 WHERE id = {}",
+                    i / 3 + 1
+                ))
+                .await
+                .unwrap(),
+            _ => {
+                let _: Option<i64> = conn
+                    .query_first(format!("SELECT v FROM {table} WHERE id = {}", i / 3 + 1))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    explicit + autocommit
+}
+
+/// TPS over one window must match what the test committed within 5%, for every counter that
+/// counts autocommit statements; `com_commit` shows the trap it is documented to have.
+/// One test function, so that no other test's load runs in the same window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tps_counts_explicit_and_autocommit_transactions() {
+    let mut conn = load_conn().await;
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS tps (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB",
+    )
+    .await
+    .unwrap();
+    let password = env("HEADROOM_TEST_MYSQL_PASSWORD");
+    for (counter, expect_label) in [
+        (Some(TpsCounter::PerformanceSchema), "performance_schema"),
+        (Some(TpsCounter::InnodbMetrics), "innodb_metrics"),
+        (None, "performance_schema"), // auto-detected: P_S is enabled on the test server
+        (Some(TpsCounter::ComCommit), "com_commit"),
+    ] {
+        let poller = MysqlPoller::new(&settings(&password, counter));
+        let first = poller.poll().await.unwrap();
+        let t1 = Instant::now();
+        let total_before = value(&first, "headroom_mysql_transactions", &[]).unwrap();
+        let (explicit, autocommit) = (150, 600);
+        let committed = generate_load(&mut conn, "tps", explicit, autocommit).await;
+        // Stretch the window so poll latency is a negligible part of it.
+        tokio::time::sleep(Duration::from_millis(1500).saturating_sub(t1.elapsed())).await;
+        let t2 = Instant::now();
+        let second = poller.poll().await.unwrap();
+        let window = t2.duration_since(t1).as_secs_f64();
+
+        assert_eq!(
+            value(
+                &second,
+                "headroom_mysql_tps_source",
+                &[("counter", expect_label)]
+            ),
+            Some(1.0),
+            "counter {counter:?}"
+        );
+        let tps = value(&second, "headroom_mysql_transactions_per_second", &[]).unwrap();
+        let counted = value(&second, "headroom_mysql_transactions", &[]).unwrap() - total_before;
+        if counter == Some(TpsCounter::ComCommit) {
+            // Only the explicit COMMITs: the autocommit trap of capacity-model.md §3.
+            assert_eq!(counted, explicit as f64);
+            continue;
+        }
+        let expected_tps = committed as f64 / window;
+        let err = (tps - expected_tps).abs() / expected_tps;
+        println!(
+            "{expect_label}: committed {committed}, counted {counted}, tps {tps:.1} vs {expected_tps:.1} ({:.2}%)",
+            err * 100.0
+        );
+        assert!(
+            err <= 0.05,
+            "{counter:?}: tps {tps} vs expected {expected_tps} ({:.1}% off)",
+            err * 100.0
+        );
+        assert!(
+            (counted - committed as f64).abs() <= committed as f64 * 0.05,
+            "counted {counted} vs committed {committed}"
+        );
+        // The read/write mix of the same window: every third autocommit statement is a SELECT.
+        let reads = value(
+            &second,
+            "headroom_mysql_statements_per_second",
+            &[("kind", "read")],
+        )
+        .unwrap()
+            * window;
+        assert!(
+            (reads - (autocommit / 3) as f64).abs() <= 0.05 * (autocommit / 3) as f64,
+            "reads {reads}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn exports_status_variables_and_derived_series() {
+    let poller = MysqlPoller::new(&settings(&env("HEADROOM_TEST_MYSQL_PASSWORD"), None));
+    let f = poller.poll().await.unwrap();
+    assert_eq!(value(&f, "mysql_up", &[]), Some(1.0));
+    assert!(value(&f, "mysql_global_status_uptime", &[]).unwrap() > 0.0);
+    assert!(value(&f, "mysql_global_status_commands", &[("command", "select")]).is_some());
+    // scripts/services sets max_connections=200.
+    assert_eq!(
+        value(&f, "mysql_global_variables_max_connections", &[]),
+        Some(200.0)
+    );
+    assert!(value(&f, "mysql_version_info", &[]).is_some());
+    let used = value(
+        &f,
+        "headroom_mysql_connections_used_ratio",
+        &[("threads", "connected")],
+    )
+    .unwrap();
+    assert!(used > 0.0 && used < 1.0, "{used}");
+    assert!(
+        value(
+            &f,
+            "headroom_mysql_buffer_pool_hit_ratio",
+            &[("window", "since_start")]
+        )
+        .is_some()
+    );
+    // Not a replica: no lag series.
+    assert_eq!(value(&f, "headroom_mysql_replica_lag_seconds", &[]), None);
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_auth_error_without_the_password() {
+    let secret = "Wr0ng-Pa55word-for-headroom";
+    let poller = MysqlPoller::new(&settings(secret, None));
+    let err = poller.poll().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("Access denied"), "{err}");
+    assert!(!err.to_string().contains(secret), "{err}");
+    assert!(!format!("{poller:?}").contains(secret));
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_connect_error() {
+    let mut s = settings("x", None);
+    s.address = format!("127.0.0.1:{}", common::free_port());
+    let err = MysqlPoller::new(&s).poll().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connect, "{err}");
+}
