@@ -9,6 +9,9 @@ use anyhow::Context;
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::check::engine::{CheckMetrics, Engine};
+use crate::check::retention::Retention;
+use crate::check::{self};
 use crate::config::{self, Config};
 use crate::scheduler::Scheduler;
 use crate::server::{AppState, app};
@@ -27,13 +30,24 @@ pub fn check_config(path: &Path) -> Result<String, config::ConfigErrors> {
 
 fn summary(cfg: &Config) -> String {
     let count = |k| cfg.targets.iter().filter(|t| t.kind() == k).count();
-    format!(
-        "config OK: {} targets ({} memcached, {} mysql); listen {}",
+    let (instances, mut inactive) = check::instances(&cfg.checks, &cfg.targets);
+    inactive.extend(cfg.inactive_checks.iter().cloned());
+    let mut s = format!(
+        "config OK: {} targets ({} memcached, {} mysql, {} tls); {} checks on them; listen {}",
         cfg.targets.len(),
         count(SourceKind::Memcached),
         count(SourceKind::Mysql),
+        count(SourceKind::Tls),
+        instances.len(),
         cfg.listen
-    )
+    );
+    for i in inactive {
+        s.push_str(&format!(
+            "\ninactive check {} ({}): {}",
+            i.name, i.source, i.reason
+        ));
+    }
+    s
 }
 
 /// `headroom run`: runs until SIGTERM or SIGINT.
@@ -47,10 +61,23 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     let metrics = SelfMetrics::register(&mut registry);
     registry.register_collector(Box::new(store.clone()));
 
+    let check_metrics = CheckMetrics::register(&mut registry);
+    let retention = cfg.state_file.clone().map(Retention::new);
+    if retention.is_none() && !cfg.checks.is_empty() {
+        tracing::info!("no state_file: check states start afresh at every start");
+    }
+    let mut engine = Engine::new(store.clone(), check_metrics, retention, cfg.push.clone());
+    let (instances, mut inactive) = check::instances(&cfg.checks, &cfg.targets);
+    inactive.extend(cfg.inactive_checks.iter().cloned());
+    engine.set_instances(instances, inactive, cfg.push.clone());
+    let board = engine.board();
+    let engine = Arc::new(tokio::sync::Mutex::new(engine));
+
     let mut scheduler = Scheduler::new(store, metrics);
     let state = AppState {
         registry: Arc::new(registry),
         readiness: scheduler.readiness(),
+        board,
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -59,6 +86,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     scheduler.apply(cfg.targets).await;
 
     let stop = tokio_util::sync::CancellationToken::new();
+    let checks_task = tokio::spawn(Engine::run(engine.clone(), stop.clone()));
     let server = {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -83,6 +111,9 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
                     }
                     current_listen = new.listen;
                     tracing::info!("SIGHUP: reloaded; {}", summary(&new));
+                    let (instances, mut inactive) = check::instances(&new.checks, &new.targets);
+                    inactive.extend(new.inactive_checks.iter().cloned());
+                    engine.lock().await.set_instances(instances, inactive, new.push.clone());
                     scheduler.apply(new.targets).await;
                 }
                 Err(e) => tracing::error!("SIGHUP: config not reloaded, the running one stays:\n{e}"),
@@ -92,6 +123,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
 
     stop.cancel();
     scheduler.stop().await;
+    let _ = checks_task.await; // saves the check states one last time
     match tokio::time::timeout(DRAIN_DEADLINE, server).await {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(e))) => Err(e).context("HTTP server failed"),

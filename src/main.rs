@@ -1,10 +1,14 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 use headroom::cli::{Cli, Command, ConfigCommand};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
     headroom::telemetry::init_logging();
     // Exactly one rustls crypto provider for the whole process (aws-lc-rs, which the AWS SDK
     // uses too); with two in the dependency graph `ClientConfig::builder()` would panic.
@@ -23,6 +27,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Check { mode } => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    println!("UNKNOWN: cannot start the runtime: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            let (line, code) = rt.block_on(headroom::check::oneshot::run(mode));
+            let _ = writeln!(std::io::stdout(), "{line}");
+            ExitCode::from(code)
+        }
         Command::Run { config, listen } => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -43,4 +62,35 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A command-line error. For `headroom check`, which Nagios runs as a plugin, the guidelines
+/// want exit 3 (UNKNOWN) for usage errors, `--help` and `--version`, and output on stdout.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let is_check = std::env::args().nth(1).as_deref() == Some("check");
+    if !is_check {
+        e.exit();
+    }
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // A closed pipe (`| head`) is no reason to panic.
+            let _ = write!(std::io::stdout(), "{e}");
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("usage error")
+                .trim_start_matches("error: ");
+            let _ = writeln!(
+                std::io::stdout(),
+                "UNKNOWN: {first} (see headroom check --help)"
+            );
+        }
+    }
+    ExitCode::from(3)
 }

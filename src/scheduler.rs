@@ -224,7 +224,7 @@ impl PollCtx {
         let previous_error = self
             .store
             .get(kind, &self.target.name)
-            .and_then(|s| s.error.clone());
+            .and_then(|s| s.error.as_ref().map(|e| e.to_string()));
         let now = SystemTime::now();
         match result {
             Ok(families) => {
@@ -272,7 +272,7 @@ impl PollCtx {
                         0.0,
                     )],
                     taken_at: now,
-                    error: Some(msg),
+                    error: Some(e),
                 });
             }
         }

@@ -85,9 +85,25 @@ fn config_check_command_reports_and_exits() {
         String::from_utf8_lossy(&ok.stderr)
     );
     let stdout = String::from_utf8_lossy(&ok.stdout);
+    let mut lines = stdout.lines();
+    // 2 memcached checks on 2 targets, 4 MySQL checks on 2 targets.
     assert_eq!(
-        stdout.trim(),
-        "config OK: 4 targets (2 memcached, 2 mysql); listen 0.0.0.0:9469"
+        lines.next(),
+        Some(
+            "config OK: 4 targets (2 memcached, 2 mysql, 0 tls); 12 checks on them; listen 0.0.0.0:9469"
+        )
+    );
+    // Checks whose source is not configured are reported, not dropped.
+    let inactive: Vec<&str> = lines.collect();
+    assert!(
+        inactive.contains(&"inactive check ELB_CERTIFICATE (tls): no tls target is configured"),
+        "{stdout}"
+    );
+    assert!(
+        inactive.contains(
+            &"inactive check LATENCY (cloudwatch): source cloudwatch is not implemented yet"
+        ),
+        "{stdout}"
     );
 
     let bad = common::fixture("config/inline-password.bad.yaml");

@@ -17,7 +17,8 @@ use serde::Deserialize;
 pub use duration::Duration;
 pub use positions::{Pos, Positions};
 
-use crate::sources::{SourceKind, memcached, mysql};
+use crate::check;
+use crate::sources::{SourceKind, memcached, mysql, tls};
 
 /// Where the exporter listens unless `listen:` says otherwise. 9469 is not in the Prometheus
 /// default port allocation list's taken range at the time of writing; change it freely.
@@ -43,6 +44,20 @@ pub struct RawConfig {
     /// MySQL or MariaDB servers, polled with `SHOW GLOBAL STATUS` and friends.
     #[serde(default)]
     pub mysql: Vec<mysql::RawTarget>,
+    /// TLS endpoints whose certificate is read (expiry, trust, name).
+    #[serde(default)]
+    pub tls: Vec<tls::RawTarget>,
+    /// Use the check definitions shipped with headroom (`checks/*.yaml`). Default true.
+    pub shipped_checks: Option<bool>,
+    /// Checks of your own; one with the name of a shipped check replaces it.
+    #[serde(default)]
+    pub checks: Vec<check::RawCheck>,
+    /// File where check states are kept across restarts (written atomically). Default: none,
+    /// and states start afresh at every start.
+    pub state_file: Option<PathBuf>,
+    /// Where check results are pushed besides headroom's own outputs.
+    #[serde(default)]
+    pub push: check::engine::PushConfig,
 }
 
 /// `defaults:`: what a target inherits.
@@ -62,6 +77,12 @@ pub struct RawDefaults {
 pub struct Config {
     pub listen: SocketAddr,
     pub targets: Vec<Target>,
+    /// Active check definitions (shipped and user's).
+    pub checks: Vec<check::CheckDef>,
+    /// Checks whose source this build does not have yet.
+    pub inactive_checks: Vec<check::InactiveCheck>,
+    pub state_file: Option<PathBuf>,
+    pub push: check::engine::PushConfig,
 }
 
 /// One target of one source, with its schedule resolved.
@@ -78,6 +99,7 @@ impl Target {
         match self.source {
             SourceConfig::Memcached(_) => SourceKind::Memcached,
             SourceConfig::Mysql(_) => SourceKind::Mysql,
+            SourceConfig::Tls(_) => SourceKind::Tls,
         }
     }
 }
@@ -87,6 +109,7 @@ impl Target {
 pub enum SourceConfig {
     Memcached(memcached::Settings),
     Mysql(mysql::Settings),
+    Tls(tls::Settings),
 }
 
 /// A password or token. It is read from the environment or a file, never written inline, and
@@ -350,8 +373,65 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             });
         }
     }
+    for (i, t) in raw.tls.iter().enumerate() {
+        let path = format!("tls[{i}]");
+        let (name, interval, timeout) = common(&mut v, path.clone(), t.common());
+        if let Some(s) = t.validate(&mut v, &path) {
+            targets.push(Target {
+                name,
+                interval,
+                timeout,
+                source: SourceConfig::Tls(s),
+            });
+        }
+    }
+    let (mut checks, mut inactive_checks) = if raw.shipped_checks.unwrap_or(true) {
+        check::shipped()
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut own_names: Vec<&str> = Vec::new();
+    for (i, rc) in raw.checks.iter().enumerate() {
+        let item = format!("checks[{i}]");
+        if own_names.contains(&rc.name.as_str()) {
+            v.error(
+                &format!("{item}.name"),
+                format!("duplicate check name {:?}", rc.name),
+            );
+            continue;
+        }
+        own_names.push(&rc.name);
+        let origin = match v.pos(&item) {
+            Some(p) => format!("{}:{}:{}", file.display(), p.line, p.col),
+            None => file.display().to_string(),
+        };
+        match check::validate_check(rc, &origin) {
+            Ok(def) => {
+                // A check of your own replaces the shipped one of the same name.
+                checks.retain(|c| c.name != rc.name);
+                inactive_checks.retain(|c| c.name != rc.name);
+                match def {
+                    Ok(d) => checks.push(d),
+                    Err(x) => inactive_checks.push(x),
+                }
+            }
+            Err(errs) => {
+                for (field, msg) in errs {
+                    v.error(&format!("{item}.{field}"), msg);
+                }
+            }
+        }
+    }
+    let state_file = raw.state_file.as_ref().map(|p| v.relative(p));
     match (v.errors.is_empty(), listen) {
-        (true, Some(listen)) => Ok(Config { listen, targets }),
+        (true, Some(listen)) => Ok(Config {
+            listen,
+            targets,
+            checks,
+            inactive_checks,
+            state_file,
+            push: raw.push,
+        }),
         _ => Err(ConfigErrors(v.errors)),
     }
 }

@@ -10,7 +10,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
+use crate::check::engine::SharedBoard;
 use crate::scheduler::Readiness;
+
+mod status;
 
 /// OpenMetrics content type, served when the scraper asks for it.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -20,6 +23,7 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub readiness: Arc<Readiness>,
+    pub board: SharedBoard,
 }
 
 /// The router, separate from any listener so that tests can call it directly.
@@ -29,6 +33,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/-/ready", get(ready))
+        .route("/status", get(status::page))
+        .route("/api/checks", get(status::api))
         .with_state(state)
 }
 
@@ -87,6 +93,7 @@ async fn index() -> Html<&'static str> {
         "<h1>headroom ",
         env!("CARGO_PKG_VERSION"),
         "</h1><ul><li><a href=\"/metrics\">/metrics</a></li>",
+        "<li><a href=\"/status\">/status</a> (checks)</li><li><a href=\"/api/checks\">/api/checks</a></li>",
         "<li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/-/ready\">/-/ready</a></li></ul>",
         "</body></html>\n"
     ))
@@ -107,6 +114,7 @@ mod tests {
         AppState {
             registry: Arc::new(reg),
             readiness: Arc::new(Readiness::default()),
+            board: SharedBoard::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod memcached;
 pub mod mysql;
+pub mod tls;
 
 use std::fmt;
 use std::future::Future;
@@ -21,6 +22,7 @@ use crate::store::Family;
 pub enum SourceKind {
     Memcached,
     Mysql,
+    Tls,
 }
 
 impl SourceKind {
@@ -28,8 +30,11 @@ impl SourceKind {
         match self {
             SourceKind::Memcached => "memcached",
             SourceKind::Mysql => "mysql",
+            SourceKind::Tls => "tls",
         }
     }
+
+    pub const ALL: [SourceKind; 3] = [SourceKind::Memcached, SourceKind::Mysql, SourceKind::Tls];
 
     /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
     /// is all a failed poll leaves in the snapshot.
@@ -37,6 +42,7 @@ impl SourceKind {
         match self {
             SourceKind::Memcached => "memcached_up",
             SourceKind::Mysql => "mysql_up",
+            SourceKind::Tls => "headroom_tls_up",
         }
     }
 }
@@ -121,6 +127,7 @@ pub trait Poller: Send + Sync {
 pub enum AnyPoller {
     Memcached(memcached::MemcachedPoller),
     Mysql(mysql::MysqlPoller),
+    Tls(tls::TlsPoller),
 }
 
 impl AnyPoller {
@@ -128,6 +135,7 @@ impl AnyPoller {
         match &target.source {
             SourceConfig::Memcached(s) => AnyPoller::Memcached(memcached::MemcachedPoller::new(s)),
             SourceConfig::Mysql(s) => AnyPoller::Mysql(mysql::MysqlPoller::new(s)),
+            SourceConfig::Tls(s) => AnyPoller::Tls(tls::TlsPoller::new(s)),
         }
     }
 
@@ -144,6 +152,7 @@ impl Poller for AnyPoller {
         match self {
             AnyPoller::Memcached(p) => p.poll().await,
             AnyPoller::Mysql(p) => p.poll().await,
+            AnyPoller::Tls(p) => p.poll().await,
         }
     }
 }

@@ -100,7 +100,7 @@ pub struct TargetSnapshot {
     pub taken_at: SystemTime,
     /// Why the latest poll failed, if it did. Never contains a secret: poll errors are built
     /// from server messages and addresses, never from credentials.
-    pub error: Option<String>,
+    pub error: Option<crate::sources::PollError>,
 }
 
 impl TargetSnapshot {

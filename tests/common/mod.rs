@@ -3,6 +3,8 @@
 //! needs a private instance (to stop it, say) starts its own real process here.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,444 @@
+//! The check engine: evaluates each check instance on its own schedule (`check_interval`,
+//! `retry_interval` while SOFT), feeds the results to the Nagios state machine, and publishes
+//! the states to the status page, the metrics, the retention file and, when configured, a
+//! Nagios external command file.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use serde::Serialize;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::retention::Retention;
+use super::state::{CheckState, StateType, Status, duration_text};
+use super::{Evaluation, InactiveCheck, Instance, evaluate};
+use crate::sources::tls::unix_now;
+use crate::store::SnapshotStore;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckLabels {
+    pub check: String,
+    pub host: String,
+}
+
+/// `headroom_check_*`, one series per check and host.
+#[derive(Debug, Clone, Default)]
+pub struct CheckMetrics {
+    pub state: Family<CheckLabels, Gauge>,
+    pub state_type: Family<CheckLabels, Gauge>,
+    pub attempt: Family<CheckLabels, Gauge>,
+    pub flapping: Family<CheckLabels, Gauge>,
+    pub percent_state_change: Family<CheckLabels, Gauge<f64, AtomicU64>>,
+    pub value: Family<CheckLabels, Gauge<f64, AtomicU64>>,
+    pub last_state_change: Family<CheckLabels, Gauge>,
+}
+
+impl CheckMetrics {
+    pub fn register(reg: &mut Registry) -> Self {
+        let m = CheckMetrics::default();
+        reg.register(
+            "headroom_check_state",
+            "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+            m.state.clone(),
+        );
+        reg.register(
+            "headroom_check_state_type",
+            "0 SOFT, 1 HARD",
+            m.state_type.clone(),
+        );
+        reg.register(
+            "headroom_check_attempt",
+            "Current attempt (the 1 of 1/5)",
+            m.attempt.clone(),
+        );
+        reg.register(
+            "headroom_check_flapping",
+            "1 while the check is flapping",
+            m.flapping.clone(),
+        );
+        reg.register(
+            "headroom_check_percent_state_change",
+            "Nagios' weighted percent state change over the last 21 states",
+            m.percent_state_change.clone(),
+        );
+        reg.register(
+            "headroom_check_value",
+            "The value the check compared with its thresholds (days remaining for certificate checks)",
+            m.value.clone(),
+        );
+        reg.register_with_unit(
+            "headroom_check_last_state_change_timestamp",
+            "When the check last changed state, Unix time",
+            Unit::Seconds,
+            m.last_state_change.clone(),
+        );
+        m
+    }
+
+    fn set(&self, l: &CheckLabels, s: &CheckState, value: Option<f64>) {
+        self.state.get_or_create(l).set(i64::from(s.status.code()));
+        self.state_type.get_or_create(l).set(s.state_type as i64);
+        self.attempt.get_or_create(l).set(i64::from(s.attempt));
+        self.flapping.get_or_create(l).set(i64::from(s.is_flapping));
+        self.percent_state_change
+            .get_or_create(l)
+            .set(s.percent_state_change);
+        self.last_state_change
+            .get_or_create(l)
+            .set(s.last_state_change);
+        match value {
+            Some(v) => {
+                self.value.get_or_create(l).set(v);
+            }
+            None => {
+                self.value.remove(l);
+            }
+        }
+    }
+
+    fn remove(&self, l: &CheckLabels) {
+        self.state.remove(l);
+        self.state_type.remove(l);
+        self.attempt.remove(l);
+        self.flapping.remove(l);
+        self.percent_state_change.remove(l);
+        self.value.remove(l);
+        self.last_state_change.remove(l);
+    }
+}
+
+/// One row of the status page and of `/api/checks`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckView {
+    pub check: String,
+    pub host: String,
+    pub status: Status,
+    pub state_type: StateType,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub has_been_checked: bool,
+    pub last_check: i64,
+    pub last_state_change: i64,
+    pub last_hard_state_change: i64,
+    /// `58d 15h 25m 10s` since the last state change.
+    pub duration: String,
+    pub output: String,
+    pub perfdata: String,
+    pub is_flapping: bool,
+    pub percent_state_change: f64,
+}
+
+/// What the status page and the API read.
+#[derive(Debug, Default)]
+pub struct Board {
+    pub checks: Vec<CheckView>,
+    pub inactive: Vec<InactiveCheck>,
+}
+
+pub type SharedBoard = Arc<RwLock<Board>>;
+
+/// `push:` in the config: where results go besides headroom's own outputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    /// A Nagios external command file (named pipe): one `PROCESS_SERVICE_CHECK_RESULT`
+    /// line per evaluation.
+    pub nagios_command_file: Option<PathBuf>,
+}
+
+struct Slot {
+    inst: Instance,
+    state: CheckState,
+    next_due: Instant,
+    last_value: Option<f64>,
+}
+
+/// Owns the check states; `run` drives them.
+pub struct Engine {
+    slots: Vec<Slot>,
+    store: Arc<SnapshotStore>,
+    metrics: CheckMetrics,
+    board: SharedBoard,
+    retention: Option<Retention>,
+    push: PushConfig,
+    saved: HashMap<(String, String), CheckState>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("checks", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<SnapshotStore>,
+        metrics: CheckMetrics,
+        retention: Option<Retention>,
+        push: PushConfig,
+    ) -> Self {
+        let saved = match &retention {
+            Some(r) => {
+                let (states, err) = r.load();
+                if let Some(e) = err {
+                    tracing::warn!("check state not restored: {e}");
+                } else if !states.is_empty() {
+                    tracing::info!(checks = states.len(), file = %r.path().display(), "check state restored");
+                }
+                states
+            }
+            None => HashMap::new(),
+        };
+        Engine {
+            slots: Vec::new(),
+            store,
+            metrics,
+            board: SharedBoard::default(),
+            retention,
+            push,
+            saved,
+        }
+    }
+
+    pub fn board(&self) -> SharedBoard {
+        self.board.clone()
+    }
+
+    /// Replaces the set of instances, keeping the state of those that stay (by check name
+    /// and host) and restoring retained state for new ones.
+    pub fn set_instances(
+        &mut self,
+        instances: Vec<Instance>,
+        inactive: Vec<InactiveCheck>,
+        push: PushConfig,
+    ) {
+        for i in &inactive {
+            tracing::warn!(check = %i.name, source = %i.source, "check inactive: {}", i.reason);
+        }
+        self.push = push;
+        let mut old: HashMap<(String, String), Slot> = self
+            .slots
+            .drain(..)
+            .map(|s| ((s.inst.def.name.clone(), s.inst.host.to_string()), s))
+            .collect();
+        let now = Instant::now();
+        for (n, inst) in instances.into_iter().enumerate() {
+            let key = (inst.def.name.clone(), inst.host.to_string());
+            let slot = match old.remove(&key) {
+                Some(mut s) => {
+                    s.state.max_attempts = inst.def.max_attempts;
+                    s.inst = inst;
+                    s
+                }
+                None => {
+                    let mut state = self
+                        .saved
+                        .remove(&key)
+                        .unwrap_or_else(|| CheckState::new(inst.def.max_attempts));
+                    state.max_attempts = inst.def.max_attempts;
+                    // Spread first evaluations over a second so a thousand checks do not
+                    // land on one tick.
+                    let next_due =
+                        now + inst.interval.min(Duration::from_millis(1000)) * (n as u32 % 10) / 10;
+                    Slot {
+                        inst,
+                        state,
+                        next_due,
+                        last_value: None,
+                    }
+                }
+            };
+            self.slots.push(slot);
+        }
+        for ((check, host), _) in old {
+            self.metrics.remove(&CheckLabels { check, host });
+        }
+        self.publish(inactive);
+    }
+
+    /// Evaluates the instances that are due; returns when the next one will be.
+    pub fn tick(&mut self) -> Instant {
+        let now = Instant::now();
+        let unix = unix_now();
+        let mut changed = false;
+        for slot in &mut self.slots {
+            if slot.next_due > now {
+                continue;
+            }
+            let snap = self.store.get(slot.inst.def.source, &slot.inst.host);
+            let ev = evaluate(
+                &slot.inst.def,
+                &slot.inst.host,
+                snap.as_deref(),
+                slot.inst.max_age,
+                unix,
+            );
+            let t = record(&mut slot.state, &ev, unix, &slot.inst);
+            slot.last_value = ev.value;
+            if t.state_change || t.hard_state_change {
+                tracing::info!(
+                    check = %slot.inst.def.name, host = %slot.inst.host,
+                    "{};{};{};{}", slot.state.status.as_str(),
+                    if slot.state.state_type == StateType::Hard { "HARD" } else { "SOFT" },
+                    slot.state.attempt, slot.state.output
+                );
+            }
+            if t.flapping_started {
+                tracing::warn!(check = %slot.inst.def.name, host = %slot.inst.host, "started flapping ({:.1}% change)", slot.state.percent_state_change);
+            }
+            if let Some(cmd) = &self.push.nagios_command_file {
+                if let Err(e) = push_nagios(cmd, &slot.inst.host, &slot.inst.def.name, &ev, unix) {
+                    tracing::warn!(file = %cmd.display(), error = %e, "result not pushed to Nagios");
+                }
+            }
+            let soft_problem =
+                slot.state.state_type == StateType::Soft && slot.state.status != Status::Ok;
+            slot.next_due = now
+                + if soft_problem {
+                    slot.inst.retry
+                } else {
+                    slot.inst.interval
+                };
+            self.metrics.set(
+                &CheckLabels {
+                    check: slot.inst.def.name.clone(),
+                    host: slot.inst.host.to_string(),
+                },
+                &slot.state,
+                slot.last_value,
+            );
+            changed = true;
+        }
+        if changed {
+            let inactive = std::mem::take(
+                &mut self
+                    .board
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .inactive,
+            );
+            self.publish(inactive);
+            self.save();
+        }
+        self.slots
+            .iter()
+            .map(|s| s.next_due)
+            .min()
+            .unwrap_or(now + Duration::from_secs(1))
+    }
+
+    fn save(&self) {
+        if let Some(r) = &self.retention {
+            let states = self
+                .slots
+                .iter()
+                .map(|s| (s.inst.def.name.as_str(), &*s.inst.host, &s.state));
+            if let Err(e) = r.save(states) {
+                tracing::warn!(file = %r.path().display(), error = %e, "check state not saved");
+            }
+        }
+    }
+
+    fn publish(&self, inactive: Vec<InactiveCheck>) {
+        let now = unix_now();
+        let checks = self
+            .slots
+            .iter()
+            .map(|s| CheckView {
+                check: s.inst.def.name.clone(),
+                host: s.inst.host.to_string(),
+                status: s.state.status,
+                state_type: s.state.state_type,
+                attempt: s.state.attempt,
+                max_attempts: s.state.max_attempts,
+                has_been_checked: s.state.has_been_checked,
+                last_check: s.state.last_check,
+                last_state_change: s.state.last_state_change,
+                last_hard_state_change: s.state.last_hard_state_change,
+                duration: if s.state.last_state_change > 0 {
+                    duration_text(now - s.state.last_state_change)
+                } else {
+                    String::new()
+                },
+                output: s.state.output.clone(),
+                perfdata: s.state.perfdata.clone(),
+                is_flapping: s.state.is_flapping,
+                percent_state_change: s.state.percent_state_change,
+            })
+            .collect();
+        let mut b = self.board.write().unwrap_or_else(|e| e.into_inner());
+        b.checks = checks;
+        b.inactive = inactive;
+    }
+
+    /// Runs until cancelled.
+    pub async fn run(engine: Arc<tokio::sync::Mutex<Engine>>, cancel: CancellationToken) {
+        loop {
+            let next = engine.lock().await.tick();
+            // Wake at least every second so a reload's new instances are picked up promptly.
+            let until = next.min(Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(until) => {}
+            }
+        }
+        engine.lock().await.save();
+    }
+}
+
+/// Applies one evaluation to a state and records its output.
+pub fn record(
+    state: &mut CheckState,
+    ev: &Evaluation,
+    now: i64,
+    inst: &Instance,
+) -> super::state::Transition {
+    let t = state.apply(ev.status, now, inst.def.flap);
+    let line = ev.line();
+    let (out, perf) = match line.split_once(" | ") {
+        Some((o, p)) => (o.to_owned(), p.to_owned()),
+        None => (line, String::new()),
+    };
+    state.output = out;
+    state.perfdata = perf;
+    t
+}
+
+/// Writes one passive result to a Nagios external command file. The file is a named pipe
+/// that Nagios reads; opening it without blocking fails at once when Nagios is not running.
+fn push_nagios(
+    path: &std::path::Path,
+    host: &str,
+    service: &str,
+    ev: &Evaluation,
+    now: i64,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let line = format!(
+        "[{now}] PROCESS_SERVICE_CHECK_RESULT;{host};{service};{};{}\n",
+        ev.status.code(),
+        ev.line().replace('\n', "\\n")
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc_o_nonblock())
+        .open(path)?;
+    f.write_all(line.as_bytes())
+}
+
+/// `O_NONBLOCK` on Linux x86_64 and aarch64 (asm-generic/fcntl.h); spelled out to avoid a
+/// libc dependency for one flag.
+const fn libc_o_nonblock() -> i32 {
+    0o4000
+}

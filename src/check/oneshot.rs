@@ -1,0 +1,417 @@
+//! `headroom check`: one poll and one evaluation in-process, printed as a plugin line, with
+//! the plugin exit code. The same pollers and the same evaluation as the daemon.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::state::Status;
+use super::{CheckDef, CheckKind, Evaluation, RawCheck, Unreachable, evaluate};
+use crate::cli::{CheckMode, MemcachedMetric, MysqlMetric, NamedCheck, Thresholds};
+use crate::config::{self, SourceConfig, Target};
+use crate::sources::tls::unix_now;
+use crate::sources::{AnyPoller, ErrorKind, PollError, Poller, memcached, mysql, tls};
+use crate::store::TargetSnapshot;
+
+/// Runs a check and returns the line to print and the exit code.
+pub async fn run(mode: CheckMode) -> (String, u8) {
+    match build(mode) {
+        Ok((def, target, timeout)) => {
+            let ev = once(&def, &target, timeout).await;
+            (ev.line(), ev.status.code())
+        }
+        Err(msg) => (format!("UNKNOWN: {msg}"), Status::Unknown.code()),
+    }
+}
+
+/// Polls `target` once (twice, a second apart, for rates) and evaluates `def`.
+pub async fn once(def: &CheckDef, target: &Target, timeout: Duration) -> Evaluation {
+    let poller = AnyPoller::new(target);
+    let needs_rate = def.metric.ends_with("_per_second");
+    let work = async {
+        if needs_rate {
+            poller.poll().await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        poller.poll().await
+    };
+    let result = match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(PollError::new(
+            ErrorKind::Timeout,
+            format!("no answer within {}s", timeout.as_secs_f64()),
+        )),
+    };
+    poller.close().await;
+    let (families, error) = match result {
+        Ok(f) => (f, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let snap = TargetSnapshot {
+        source: target.kind(),
+        target: target.name.clone(),
+        families,
+        taken_at: SystemTime::now(),
+        error,
+    };
+    evaluate(
+        def,
+        &target.name,
+        Some(&snap),
+        Duration::from_secs(3600),
+        unix_now(),
+    )
+}
+
+fn range(s: &Option<String>) -> Result<Option<super::range::Range>, String> {
+    s.as_deref()
+        .map(|r| {
+            r.parse()
+                .map_err(|e: super::range::RangeError| e.to_string())
+        })
+        .transpose()
+}
+
+fn with_port(host: &str, port: u16) -> String {
+    if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !host.ends_with(']')
+    {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn timeout_of(t: &Thresholds) -> Result<Duration, String> {
+    if t.timeout.is_finite() && t.timeout > 0.0 {
+        Ok(Duration::from_secs_f64(t.timeout))
+    } else {
+        Err(format!(
+            "invalid timeout {}: give seconds greater than 0",
+            t.timeout
+        ))
+    }
+}
+
+/// A check definition for an ad-hoc check.
+fn adhoc(
+    name: &str,
+    source: &str,
+    kind: CheckKind,
+    metric: Option<&str>,
+    labels: &[(&str, &str)],
+    t: &Thresholds,
+) -> Result<CheckDef, String> {
+    let raw = RawCheck {
+        name: name.into(),
+        source: source.into(),
+        targets: None,
+        kind,
+        metric: metric.map(str::to_owned),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        scale: None,
+        warning: range(&t.warning)?,
+        critical: range(&t.critical)?,
+        max_check_attempts: Some(1),
+        check_interval: None,
+        retry_interval: None,
+        max_age: None,
+        unreachable: Unreachable::Critical,
+        if_absent: None,
+        perf_label: None,
+        unit: String::new(),
+        min: None,
+        max: None,
+        output: None,
+        flap_low: None,
+        flap_high: None,
+    };
+    match super::validate_check(&raw, "command line") {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(i)) => Err(i.reason),
+        Err(e) => Err(e
+            .into_iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
+}
+
+fn target(name: &str, timeout: Duration, source: SourceConfig) -> Target {
+    Target {
+        name: Arc::from(name),
+        interval: timeout,
+        timeout,
+        source,
+    }
+}
+
+fn build(mode: CheckMode) -> Result<(CheckDef, Target, Duration), String> {
+    match mode {
+        CheckMode::Cert {
+            host,
+            port,
+            sni,
+            ca_file,
+            thresholds,
+        } => {
+            let timeout = timeout_of(&thresholds)?;
+            // Days as whole numbers, "simple lower" as check_http -C and check_ssl_cert use
+            // them: -w 30 means WARNING below 30 days.
+            let lower = |s: &Option<String>| {
+                s.as_ref().map(|v| {
+                    if v.contains(':') || v.starts_with('@') {
+                        v.clone()
+                    } else {
+                        format!("{v}:")
+                    }
+                })
+            };
+            let t = Thresholds {
+                warning: lower(&thresholds.warning),
+                critical: lower(&thresholds.critical),
+                timeout: thresholds.timeout,
+            };
+            let mut def = adhoc("CERTIFICATE", "tls", CheckKind::Certificate, None, &[], &t)?;
+            if thresholds.warning.is_none() {
+                def.warning = "30:".parse().ok();
+            }
+            if thresholds.critical.is_none() {
+                def.critical = "15:".parse().ok();
+            }
+            let server_name = sni.unwrap_or_else(|| {
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            });
+            let s = tls::Settings {
+                address: with_port(&host, port),
+                server_name,
+                ca_file,
+            };
+            Ok((def, target(&host, timeout, SourceConfig::Tls(s)), timeout))
+        }
+        CheckMode::Memcached {
+            host,
+            metric,
+            thresholds,
+        } => {
+            let timeout = timeout_of(&thresholds)?;
+            let mut def = match metric {
+                MemcachedMetric::Response => adhoc(
+                    "MEMCACHE_RESPONSE",
+                    "memcached",
+                    CheckKind::Metric,
+                    Some("headroom_memcached_stats_rtt_seconds"),
+                    &[],
+                    &thresholds,
+                )?,
+                MemcachedMetric::Hitrate => adhoc(
+                    "MEMCACHE_HITRATE",
+                    "memcached",
+                    CheckKind::Metric,
+                    Some("headroom_memcached_hit_ratio"),
+                    &[("window", "since_start")],
+                    &thresholds,
+                )?,
+            };
+            match metric {
+                MemcachedMetric::Response => {
+                    def.unit = "s".into();
+                    def.perf_label = "time".into();
+                    def.output = Some("stats answered in {value}s at {target}".into());
+                }
+                MemcachedMetric::Hitrate => {
+                    def.scale = 100.0;
+                    def.unit = "%".into();
+                    def.perf_label = "hitrate".into();
+                    def.output = Some("Hit ratio {value}% at {target}".into());
+                }
+            }
+            let s = memcached::Settings {
+                address: with_port(&host, 11211),
+            };
+            Ok((
+                def,
+                target(&host, timeout, SourceConfig::Memcached(s)),
+                timeout,
+            ))
+        }
+        CheckMode::Mysql {
+            host,
+            user,
+            password_env,
+            password_file,
+            metric,
+            thresholds,
+        } => {
+            let timeout = timeout_of(&thresholds)?;
+            let password = match (password_env, password_file) {
+                (Some(_), Some(_)) => {
+                    return Err("give --password-env or --password-file, not both".into());
+                }
+                (Some(var), None) => {
+                    Some(config::Secret::new(std::env::var(&var).map_err(|_| {
+                        format!("environment variable {var} is not set")
+                    })?))
+                }
+                (None, Some(f)) => {
+                    let v = std::fs::read_to_string(&f)
+                        .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+                    Some(config::Secret::new(
+                        v.trim_end_matches(['\n', '\r']).to_owned(),
+                    ))
+                }
+                (None, None) => None,
+            };
+            let (name, metric_name, labels, scale, unit, label): (
+                &str,
+                &str,
+                &[(&str, &str)],
+                f64,
+                &str,
+                &str,
+            ) = match metric {
+                MysqlMetric::Connections => (
+                    "MYSQL_CONNECTIONS",
+                    "headroom_mysql_connections_used_ratio",
+                    &[("threads", "connected")],
+                    100.0,
+                    "%",
+                    "connections",
+                ),
+                MysqlMetric::ReplicaLag => (
+                    "MYSQL_REPLICA_LAG",
+                    "headroom_mysql_replica_lag_seconds",
+                    &[],
+                    1.0,
+                    "s",
+                    "lag",
+                ),
+                MysqlMetric::ThreadsRunning => (
+                    "MYSQL_THREADS_RUNNING",
+                    "headroom_mysql_threads_running",
+                    &[],
+                    1.0,
+                    "",
+                    "threads_running",
+                ),
+                MysqlMetric::Tps => (
+                    "MYSQL_TPS",
+                    "headroom_mysql_transactions_per_second",
+                    &[],
+                    1.0,
+                    "",
+                    "tps",
+                ),
+            };
+            let mut def = adhoc(
+                name,
+                "mysql",
+                CheckKind::Metric,
+                Some(metric_name),
+                labels,
+                &thresholds,
+            )?;
+            def.scale = scale;
+            def.unit = unit.into();
+            def.perf_label = label.into();
+            if metric == MysqlMetric::ReplicaLag {
+                def.if_absent = Status::Ok;
+            }
+            let s = mysql::Settings {
+                address: with_port(&host, 3306),
+                user,
+                password,
+                tps_counter: None,
+            };
+            Ok((def, target(&host, timeout, SourceConfig::Mysql(s)), timeout))
+        }
+        CheckMode::Named(args) => {
+            use clap::Parser;
+            let a = NamedCheck::try_parse_from(&args).map_err(|e| {
+                let text = e.to_string();
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or("usage error")
+                    .trim_start_matches("error: ")
+                    .to_owned();
+                format!("{first} (usage: headroom check NAME --config FILE [--host TARGET])")
+            })?;
+            named(&a)
+        }
+    }
+}
+
+fn named(a: &NamedCheck) -> Result<(CheckDef, Target, Duration), String> {
+    let cfg = config::load(Path::new(&a.config))
+        .map_err(|e| format!("config: {}", e.to_string().replace('\n', "; ")))?;
+    let def = cfg
+        .checks
+        .iter()
+        .find(|c| c.name == a.name)
+        .cloned()
+        .ok_or_else(
+            || match cfg.inactive_checks.iter().find(|c| c.name == a.name) {
+                Some(i) => format!("check {} is inactive: {}", a.name, i.reason),
+                None => format!(
+                    "no check named {} in {} or the shipped checks",
+                    a.name,
+                    a.config.display()
+                ),
+            },
+        )?;
+    let (instances, _) = super::instances(std::slice::from_ref(&def), &cfg.targets);
+    let inst = match (&a.host, instances.len()) {
+        (Some(h), _) => instances
+            .iter()
+            .find(|i| &*i.host == h.as_str())
+            .ok_or_else(|| {
+                format!(
+                    "check {} does not run on {h:?} (it runs on: {})",
+                    a.name,
+                    hosts(&instances)
+                )
+            })?,
+        (None, 1) => &instances[0],
+        (None, 0) => {
+            return Err(format!(
+                "check {} has no target in {}",
+                a.name,
+                a.config.display()
+            ));
+        }
+        (None, _) => {
+            return Err(format!(
+                "check {} runs on several targets ({}): give --host",
+                a.name,
+                hosts(&instances)
+            ));
+        }
+    };
+    let target = cfg
+        .targets
+        .iter()
+        .find(|t| t.name == inst.host && t.kind() == def.source)
+        .cloned()
+        .ok_or("target vanished")?;
+    let timeout = match a.timeout {
+        Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t),
+        Some(t) => return Err(format!("invalid timeout {t}")),
+        None => target.timeout,
+    };
+    Ok((def, target, timeout))
+}
+
+fn hosts(i: &[super::Instance]) -> String {
+    i.iter()
+        .map(|i| i.host.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,486 @@
+//! The TLS certificate source: a TLS handshake with SNI to `host:port`, then the leaf
+//! certificate's dates, names, issuer and signature algorithm, whether its chain is trusted
+//! and whether it is valid for the name. The handshake accepts any certificate so that an
+//! expired, self-signed or misnamed one can still be read and reported; trust and name are
+//! then verified separately against the system trust store (plus `ca_file`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Deserialize;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+use crate::config::{CommonTarget, Duration, Validator};
+use crate::sources::{ErrorKind, PollError, Poller};
+use crate::store::{Family, Kind, Sample};
+
+/// One entry of `tls:` in the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Unique name of the target; becomes the `target` label.
+    pub name: String,
+    /// `host:port` to connect to, e.g. `storage.example.com:443` or an ELB's DNS name.
+    pub address: String,
+    /// Name sent as SNI and checked against the certificate. Default: the host part of
+    /// `address`.
+    pub server_name: Option<String>,
+    /// PEM file with extra trust anchors (a private CA), on top of the system store.
+    pub ca_file: Option<PathBuf>,
+    /// Overrides `defaults.interval`.
+    pub interval: Option<Duration>,
+    /// Overrides `defaults.timeout`.
+    pub timeout: Option<Duration>,
+}
+
+impl RawTarget {
+    pub fn common(&self) -> CommonTarget<'_> {
+        CommonTarget {
+            name: &self.name,
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
+        if !v.address(&format!("{path}.address"), &self.address) {
+            return None;
+        }
+        let host = host_of(&self.address);
+        let server_name = self.server_name.clone().unwrap_or_else(|| host.to_owned());
+        if ServerName::try_from(server_name.clone()).is_err() {
+            v.error(
+                &format!("{path}.server_name"),
+                format!("{server_name:?} is not a DNS name or IP address"),
+            );
+            return None;
+        }
+        let ca_file = self.ca_file.as_ref().map(|f| v.relative(f));
+        if let Some(f) = &ca_file {
+            if let Err(e) = load_pem(f) {
+                v.error(&format!("{path}.ca_file"), e);
+                return None;
+            }
+        }
+        Some(Settings {
+            address: self.address.clone(),
+            server_name,
+            ca_file,
+        })
+    }
+}
+
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map(|(h, _)| h).unwrap_or(address);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// A validated certificate target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub address: String,
+    pub server_name: String,
+    pub ca_file: Option<PathBuf>,
+}
+
+fn load_pem(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect();
+    let certs = certs.map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in it", path.display()));
+    }
+    Ok(certs)
+}
+
+/// What was learnt about the leaf certificate; also used by `headroom check cert`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertFacts {
+    pub server_name: String,
+    pub subject_cn: String,
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    pub serial: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// openssl's short name, e.g. `sha256WithRSAEncryption`.
+    pub signature_algorithm: String,
+    /// The chain verified against the trust anchors (dates aside).
+    pub trusted: bool,
+    pub hostname_match: bool,
+    /// Why the chain is not trusted, when it is not.
+    pub trust_error: Option<String>,
+    pub handshake_seconds: f64,
+}
+
+/// `Nov 26 14:54:01 2016 GMT`, as `openssl x509 -enddate` prints a time.
+pub fn openssl_date(unix: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil inverse).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {:>2} {:02}:{:02}:{:02} {} GMT",
+        MONTHS[(month - 1) as usize],
+        day,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+        year
+    )
+}
+
+/// Accepts every certificate during the handshake (signatures over the handshake are still
+/// checked), so that a bad certificate can be read and reported instead of failing the
+/// connection.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+pub struct TlsPoller {
+    settings: Settings,
+    connector: tokio_rustls::TlsConnector,
+    roots: Arc<RootCertStore>,
+}
+
+impl std::fmt::Debug for TlsPoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPoller")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsPoller {
+    pub fn new(s: &Settings) -> Self {
+        let provider = provider();
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("the default provider supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth();
+        let mut roots = RootCertStore::empty();
+        // The system store; unreadable entries are skipped (and reported by the loader).
+        let native = rustls_native_certs::load_native_certs();
+        for e in &native.errors {
+            tracing::debug!(error = %e, "system trust store entry skipped");
+        }
+        roots.add_parsable_certificates(native.certs);
+        if let Some(f) = &s.ca_file {
+            // Validated at config load; a file that vanished since is reported per poll.
+            if let Ok(certs) = load_pem(f) {
+                roots.add_parsable_certificates(certs);
+            }
+        }
+        TlsPoller {
+            settings: s.clone(),
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            roots: Arc::new(roots),
+        }
+    }
+
+    /// Connects, reads and verifies the leaf certificate.
+    pub async fn facts(&self) -> Result<CertFacts, PollError> {
+        let s = &self.settings;
+        let start = Instant::now();
+        let tcp = tokio::net::TcpStream::connect(&s.address)
+            .await
+            .map_err(|e| PollError::new(ErrorKind::Connect, format!("{}: {e}", s.address)))?;
+        let name = ServerName::try_from(s.server_name.clone())
+            .map_err(|e| PollError::new(ErrorKind::Protocol, format!("{}: {e}", s.server_name)))?;
+        let tls = self
+            .connector
+            .connect(name.clone(), tcp)
+            .await
+            .map_err(|e| {
+                PollError::new(
+                    ErrorKind::Protocol,
+                    format!("{}: TLS handshake failed: {e}", s.address),
+                )
+            })?;
+        let handshake_seconds = start.elapsed().as_secs_f64();
+        let chain: Vec<CertificateDer<'static>> = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        let Some(leaf) = chain.first() else {
+            return Err(PollError::new(
+                ErrorKind::Protocol,
+                format!("{}: the server sent no certificate", s.address),
+            ));
+        };
+        let mut facts = parse_leaf(leaf, &s.server_name)
+            .map_err(|e| PollError::new(ErrorKind::Protocol, format!("{}: {e}", s.address)))?;
+        facts.handshake_seconds = handshake_seconds;
+        verify(&mut facts, leaf, &chain[1..], &name, self.roots.clone());
+        Ok(facts)
+    }
+}
+
+/// Reads the fields headroom reports from a DER certificate.
+pub fn parse_leaf(der: &CertificateDer<'_>, server_name: &str) -> Result<CertFacts, String> {
+    let (_, cert) = X509Certificate::from_der(der.as_ref())
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    let registry = x509_parser::objects::oid_registry();
+    let sig_oid = &cert.signature_algorithm.algorithm;
+    let signature_algorithm = x509_parser::objects::oid2sn(sig_oid, registry)
+        .map(str::to_owned)
+        .unwrap_or_else(|_| sig_oid.to_id_string());
+    let subject_cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let sans = match cert.subject_alternative_name() {
+        Ok(Some(ext)) => ext
+            .value
+            .general_names
+            .iter()
+            .filter_map(|g| match g {
+                GeneralName::DNSName(d) => Some((*d).to_owned()),
+                GeneralName::IPAddress(ip) => match ip.len() {
+                    4 => Some(std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).to_string()),
+                    16 => <[u8; 16]>::try_from(*ip)
+                        .ok()
+                        .map(|b| std::net::Ipv6Addr::from(b).to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(CertFacts {
+        server_name: server_name.to_owned(),
+        subject_cn,
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        sans,
+        serial: cert.raw_serial_as_string(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        signature_algorithm,
+        trusted: false,
+        hostname_match: false,
+        trust_error: None,
+        handshake_seconds: 0.0,
+    })
+}
+
+/// Checks the chain against `roots` at a time inside the leaf's validity (so that trust is
+/// judged apart from expiry, which is reported on its own), and the name.
+fn verify(
+    facts: &mut CertFacts,
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    name: &ServerName<'_>,
+    roots: Arc<RootCertStore>,
+) {
+    facts.hostname_match = webpki::EndEntityCert::try_from(leaf)
+        .map(|ee| ee.verify_is_valid_for_subject_name(name).is_ok())
+        .unwrap_or(false);
+    let now = unix_now();
+    let at = if now >= facts.not_before && now <= facts.not_after {
+        now
+    } else {
+        facts.not_before + (facts.not_after - facts.not_before) / 2
+    };
+    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(at.max(0) as u64));
+    if roots.is_empty() {
+        facts.trusted = false;
+        facts.trust_error = Some("no trust anchors (empty system store and no ca_file)".into());
+        return;
+    }
+    let verifier = match WebPkiServerVerifier::builder_with_provider(roots, provider()).build() {
+        Ok(v) => v,
+        Err(e) => {
+            facts.trust_error = Some(e.to_string());
+            return;
+        }
+    };
+    match verifier.verify_server_cert(leaf, intermediates, name, &[], at) {
+        Ok(_) => facts.trusted = true,
+        // The chain was fine; only the name failed, which `hostname_match` reports.
+        Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName))
+        | Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            ..
+        })) => facts.trusted = true,
+        Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+            facts.trust_error =
+                Some("unknown issuer (self-signed or private CA not in the trust store)".into())
+        }
+        Err(e) => facts.trust_error = Some(e.to_string()),
+    }
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The families of one certificate poll.
+pub fn families(f: &CertFacts, now: i64) -> Vec<Family> {
+    let g =
+        |name: &'static str, help: &'static str, v: f64| Family::single(name, help, Kind::Gauge, v);
+    let b = |x: bool| if x { 1.0 } else { 0.0 };
+    vec![
+        g(
+            "headroom_tls_up",
+            "1 if the TLS handshake succeeded and a certificate was read.",
+            1.0,
+        ),
+        g(
+            "headroom_tls_certificate_not_after_timestamp_seconds",
+            "Leaf certificate notAfter, Unix time.",
+            f.not_after as f64,
+        ),
+        g(
+            "headroom_tls_certificate_not_before_timestamp_seconds",
+            "Leaf certificate notBefore, Unix time.",
+            f.not_before as f64,
+        ),
+        g(
+            "headroom_tls_certificate_days_remaining",
+            "Days until notAfter (negative once expired); checks print the whole days, rounded down.",
+            (f.not_after - now) as f64 / 86_400.0,
+        ),
+        g(
+            "headroom_tls_certificate_trusted",
+            "1 if the chain verifies against the system store (and ca_file), dates aside.",
+            b(f.trusted),
+        ),
+        g(
+            "headroom_tls_certificate_hostname_match",
+            "1 if the certificate is valid for the server name.",
+            b(f.hostname_match),
+        ),
+        g(
+            "headroom_tls_handshake_seconds",
+            "Time to connect and complete the TLS handshake.",
+            f.handshake_seconds,
+        ),
+        Family {
+            name: "headroom_tls_certificate".into(),
+            help: "The leaf certificate, in labels.".into(),
+            kind: Kind::Info,
+            samples: vec![Sample {
+                labels: vec![
+                    ("server_name".into(), f.server_name.clone()),
+                    ("subject_cn".into(), f.subject_cn.clone()),
+                    ("issuer".into(), f.issuer.clone()),
+                    ("sans".into(), f.sans.join(",")),
+                    ("serial".into(), f.serial.clone()),
+                    ("signature_algorithm".into(), f.signature_algorithm.clone()),
+                    ("not_after".into(), openssl_date(f.not_after)),
+                    ("not_before".into(), openssl_date(f.not_before)),
+                    (
+                        "trust_error".into(),
+                        f.trust_error.clone().unwrap_or_default(),
+                    ),
+                ],
+                value: 1.0,
+            }],
+        },
+    ]
+}
+
+impl Poller for TlsPoller {
+    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+        let f = self.facts().await?;
+        Ok(families(&f, unix_now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_print_like_openssl() {
+        // The seed's date: Nov 26 14:54:01 2016 GMT is 1480172041.
+        assert_eq!(openssl_date(1_480_172_041), "Nov 26 14:54:01 2016 GMT");
+        assert_eq!(openssl_date(1_835_600_198), "Mar  2 08:56:38 2028 GMT");
+        assert_eq!(openssl_date(0), "Jan  1 00:00:00 1970 GMT");
+        assert_eq!(openssl_date(951_782_400), "Feb 29 00:00:00 2000 GMT");
+    }
+
+    #[test]
+    fn host_part() {
+        assert_eq!(host_of("storage.example.com:443"), "storage.example.com");
+        assert_eq!(host_of("[::1]:443"), "::1");
+    }
+}
