@@ -66,7 +66,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     if retention.is_none() && !cfg.checks.is_empty() {
         tracing::info!("no state_file: check states start afresh at every start");
     }
-    let mut engine = Engine::new(store.clone(), check_metrics, retention, cfg.push.clone());
+    let mut engine = Engine::new(store.clone(), check_metrics, retention);
     let (instances, mut inactive) = check::instances(&cfg.checks, &cfg.targets);
     inactive.extend(cfg.inactive_checks.iter().cloned());
     engine.set_instances(instances, inactive, cfg.push.clone());

@@ -146,13 +146,170 @@ pub struct Board {
 
 pub type SharedBoard = Arc<RwLock<Board>>;
 
-/// `push:` in the config: where results go besides headroom's own outputs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+/// `push:` in the config, as written.
+#[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PushConfig {
+pub struct RawPush {
     /// A Nagios external command file (named pipe): one `PROCESS_SERVICE_CHECK_RESULT`
-    /// line per evaluation.
+    /// line per evaluation, host = target name, service = check name.
     pub nagios_command_file: Option<PathBuf>,
+    /// An Icinga 2 API to POST results to (`/v1/actions/process-check-result`).
+    pub icinga2: Option<RawIcinga>,
+}
+
+/// `push.icinga2:`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIcinga {
+    /// Base URL of the API, e.g. `https://icinga.example.com:5665`.
+    pub url: String,
+    /// ApiUser name; it needs the `actions/process-check-result` permission.
+    pub user: String,
+    /// Environment variable holding the ApiUser password.
+    pub password_env: Option<String>,
+    /// File holding the ApiUser password.
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the API's certificate (Icinga's own CA, usually
+    /// `/var/lib/icinga2/certs/ca.crt`), on top of the system trust store.
+    pub ca_file: Option<PathBuf>,
+    /// Per-request timeout. Default 5s.
+    pub timeout: Option<crate::config::Duration>,
+}
+
+/// Where results go besides headroom's own outputs (validated).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushConfig {
+    pub nagios_command_file: Option<PathBuf>,
+    pub icinga2: Option<IcingaPush>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcingaPush {
+    pub url: String,
+    pub user: String,
+    pub password: crate::config::Secret,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+impl RawPush {
+    pub fn validate(&self, v: &mut crate::config::Validator<'_>) -> PushConfig {
+        let icinga2 = self.icinga2.as_ref().and_then(|i| {
+            if !(i.url.starts_with("https://") || i.url.starts_with("http://")) {
+                v.error(
+                    "push.icinga2.url",
+                    format!("{:?} is not an http(s) URL", i.url),
+                );
+                return None;
+            }
+            let which = if i.password_file.is_some() {
+                "push.icinga2.password_file"
+            } else {
+                "push.icinga2.password_env"
+            };
+            if i.password_env.is_none() && i.password_file.is_none() {
+                v.error("push.icinga2", "needs password_env or password_file");
+                return None;
+            }
+            let password =
+                v.secret(which, i.password_env.as_deref(), i.password_file.as_deref())?;
+            let ca_file = i.ca_file.as_ref().map(|f| v.relative(f));
+            if let Some(f) = &ca_file {
+                if let Err(e) = std::fs::read(f) {
+                    v.error(
+                        "push.icinga2.ca_file",
+                        format!("cannot read {}: {e}", f.display()),
+                    );
+                    return None;
+                }
+            }
+            Some(IcingaPush {
+                url: i.url.trim_end_matches('/').to_owned(),
+                user: i.user.clone(),
+                password,
+                ca_file,
+                timeout: i.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(5)),
+            })
+        });
+        PushConfig {
+            nagios_command_file: self.nagios_command_file.as_ref().map(|p| v.relative(p)),
+            icinga2,
+        }
+    }
+}
+
+/// One result on its way to Icinga 2.
+#[derive(Debug)]
+struct IcingaResult {
+    host: String,
+    service: String,
+    exit_status: u8,
+    output: String,
+    perfdata: Vec<String>,
+}
+
+/// Sends results to Icinga 2 one after another from a queue, so the engine never waits on
+/// the network. A full queue drops the result and says so.
+#[derive(Debug, Clone)]
+struct IcingaSender {
+    tx: tokio::sync::mpsc::Sender<IcingaResult>,
+}
+
+impl IcingaSender {
+    fn start(cfg: IcingaPush) -> Result<IcingaSender, String> {
+        let mut b = reqwest::Client::builder().timeout(cfg.timeout);
+        if let Some(f) = &cfg.ca_file {
+            let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            for c in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{}: {e}", f.display()))?
+            {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let client = b.build().map_err(|e| e.to_string())?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<IcingaResult>(1024);
+        tokio::spawn(async move {
+            let url = format!("{}/v1/actions/process-check-result", cfg.url);
+            while let Some(r) = rx.recv().await {
+                // Icinga's filter language: strings quoted, backslash and quote escaped.
+                let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+                let body = serde_json::json!({
+                    "type": "Service",
+                    "filter": format!("host.name=={} && service.name=={}", q(&r.host), q(&r.service)),
+                    "exit_status": r.exit_status,
+                    "plugin_output": r.output,
+                    "performance_data": r.perfdata,
+                    "check_source": "headroom",
+                });
+                let sent = client
+                    .post(&url)
+                    .basic_auth(&cfg.user, Some(cfg.password.expose()))
+                    .header("Accept", "application/json")
+                    .json(&body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(resp) if resp.status().is_success() => {}
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let text = resp.text().await.unwrap_or_default();
+                        tracing::warn!(host = %r.host, service = %r.service, %status, "Icinga 2 refused the result: {}", text.chars().take(300).collect::<String>());
+                    }
+                    // reqwest's error names the URL, which holds no credentials.
+                    Err(e) => {
+                        tracing::warn!(host = %r.host, service = %r.service, error = %e, "result not pushed to Icinga 2")
+                    }
+                }
+            }
+        });
+        Ok(IcingaSender { tx })
+    }
+
+    fn send(&self, r: IcingaResult) {
+        if self.tx.try_send(r).is_err() {
+            tracing::warn!("Icinga 2 push queue full; a result was dropped");
+        }
+    }
 }
 
 struct Slot {
@@ -170,7 +327,9 @@ pub struct Engine {
     board: SharedBoard,
     retention: Option<Retention>,
     push: PushConfig,
+    icinga: Option<IcingaSender>,
     saved: HashMap<(String, String), CheckState>,
+    started: Instant,
 }
 
 impl std::fmt::Debug for Engine {
@@ -186,7 +345,6 @@ impl Engine {
         store: Arc<SnapshotStore>,
         metrics: CheckMetrics,
         retention: Option<Retention>,
-        push: PushConfig,
     ) -> Self {
         let saved = match &retention {
             Some(r) => {
@@ -206,8 +364,10 @@ impl Engine {
             metrics,
             board: SharedBoard::default(),
             retention,
-            push,
+            push: PushConfig::default(),
+            icinga: None,
             saved,
+            started: Instant::now(),
         }
     }
 
@@ -226,7 +386,19 @@ impl Engine {
         for i in &inactive {
             tracing::warn!(check = %i.name, source = %i.source, "check inactive: {}", i.reason);
         }
-        self.push = push;
+        if push != self.push {
+            self.icinga = push
+                .icinga2
+                .clone()
+                .and_then(|c| match IcingaSender::start(c) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::error!("Icinga 2 push disabled: {e}");
+                        None
+                    }
+                });
+            self.push = push;
+        }
         let mut old: HashMap<(String, String), Slot> = self
             .slots
             .drain(..)
@@ -277,6 +449,12 @@ impl Engine {
                 continue;
             }
             let snap = self.store.get(slot.inst.def.source, &slot.inst.host);
+            if snap.is_none() && now.duration_since(self.started) < slot.inst.max_age {
+                // The target has not been polled yet: stay PENDING rather than report an
+                // UNKNOWN that says nothing about it (and would alert at every start).
+                slot.next_due = now + Duration::from_millis(200);
+                continue;
+            }
             let ev = evaluate(
                 &slot.inst.def,
                 &slot.inst.host,
@@ -301,6 +479,15 @@ impl Engine {
                 if let Err(e) = push_nagios(cmd, &slot.inst.host, &slot.inst.def.name, &ev, unix) {
                     tracing::warn!(file = %cmd.display(), error = %e, "result not pushed to Nagios");
                 }
+            }
+            if let Some(icinga) = &self.icinga {
+                icinga.send(IcingaResult {
+                    host: slot.inst.host.to_string(),
+                    service: slot.inst.def.name.clone(),
+                    exit_status: ev.status.code(),
+                    output: slot.state.output.clone(),
+                    perfdata: ev.perf.iter().map(|p| p.render()).collect(),
+                });
             }
             let soft_problem =
                 slot.state.state_type == StateType::Soft && slot.state.status != Status::Ok;
@@ -352,9 +539,13 @@ impl Engine {
 
     fn publish(&self, inactive: Vec<InactiveCheck>) {
         let now = unix_now();
-        let checks = self
-            .slots
-            .iter()
+        let mut slots: Vec<&Slot> = self.slots.iter().collect();
+        // By host, then service, as Nagios' status screen lists them.
+        slots.sort_by(|a, b| {
+            (&*a.inst.host, &a.inst.def.name).cmp(&(&*b.inst.host, &b.inst.def.name))
+        });
+        let checks = slots
+            .into_iter()
             .map(|s| CheckView {
                 check: s.inst.def.name.clone(),
                 host: s.inst.host.to_string(),
@@ -366,8 +557,8 @@ impl Engine {
                 last_check: s.state.last_check,
                 last_state_change: s.state.last_state_change,
                 last_hard_state_change: s.state.last_hard_state_change,
-                duration: if s.state.last_state_change > 0 {
-                    duration_text(now - s.state.last_state_change)
+                duration: if s.state.state_since() > 0 {
+                    duration_text(now - s.state.state_since())
                 } else {
                     String::new()
                 },

@@ -93,6 +93,8 @@ pub struct RawCheck {
     /// State when the target was polled but the series is absent (default UNKNOWN). A
     /// replica-lag check on a server that is no replica wants `OK`.
     pub if_absent: Option<Status>,
+    /// Status text when the series is absent; `{target}` and `{name}` are replaced.
+    pub absent_output: Option<String>,
     /// Perfdata label. Default: the check name in lower case.
     pub perf_label: Option<String>,
     /// Perfdata unit of measure: none, `s`, `ms`, `us`, `%`, `B`, `KB`, `MB`, `TB`, `c`.
@@ -127,6 +129,7 @@ pub struct CheckDef {
     pub max_age: Option<StdDuration>,
     pub unreachable: Unreachable,
     pub if_absent: Status,
+    pub absent_output: Option<String>,
     pub perf_label: String,
     pub unit: String,
     pub min: Option<f64>,
@@ -246,7 +249,7 @@ pub fn validate_check(
         metric: raw
             .metric
             .clone()
-            .unwrap_or_else(|| "headroom_tls_certificate_days_remaining".into()),
+            .unwrap_or_else(|| "headroom_tls_certificate_expiry_seconds".into()),
         labels: raw
             .labels
             .iter()
@@ -261,6 +264,7 @@ pub fn validate_check(
         max_age: raw.max_age.map(|d| d.0),
         unreachable: raw.unreachable,
         if_absent: raw.if_absent.unwrap_or(Status::Unknown),
+        absent_output: raw.absent_output.clone(),
         perf_label: raw.perf_label.clone().unwrap_or_else(|| match raw.kind {
             CheckKind::Certificate => "days_remaining".into(),
             CheckKind::Metric => raw.name.to_ascii_lowercase(),
@@ -500,9 +504,13 @@ fn evaluate_metric(def: &CheckDef, target: &str, snap: &TargetSnapshot) -> Evalu
                     .join(",")
             )
         };
+        let text = match &def.absent_output {
+            Some(t) => t.replace("{target}", target).replace("{name}", &def.name),
+            None => format!("no value for {}{sel} from '{target}'", def.metric),
+        };
         return Evaluation {
             status: def.if_absent,
-            text: format!("no value for {}{sel} from '{target}'", def.metric),
+            text,
             perf: Vec::new(),
             value: None,
         };

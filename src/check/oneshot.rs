@@ -123,6 +123,7 @@ fn adhoc(
         max_age: None,
         unreachable: Unreachable::Critical,
         if_absent: None,
+        absent_output: None,
         perf_label: None,
         unit: String::new(),
         min: None,
@@ -231,6 +232,8 @@ fn build(mode: CheckMode) -> Result<(CheckDef, Target, Duration), String> {
                     def.unit = "%".into();
                     def.perf_label = "hitrate".into();
                     def.output = Some("Hit ratio {value}% at {target}".into());
+                    def.if_absent = Status::Ok;
+                    def.absent_output = Some("no gets yet at {target}".into());
                 }
             }
             let s = memcached::Settings {
@@ -323,6 +326,7 @@ fn build(mode: CheckMode) -> Result<(CheckDef, Target, Duration), String> {
             def.perf_label = label.into();
             if metric == MysqlMetric::ReplicaLag {
                 def.if_absent = Status::Ok;
+                def.absent_output = Some("{target} is not a replica".into());
             }
             let s = mysql::Settings {
                 address: with_port(&host, 3306),

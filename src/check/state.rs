@@ -84,6 +84,9 @@ pub struct CheckState {
     pub last_state_change: i64,
     pub last_hard_state_change: i64,
     pub has_been_checked: bool,
+    /// When the first result came; durations count from it until the first state change.
+    #[serde(default)]
+    pub first_check: i64,
     pub history: [Status; FLAP_HISTORY],
     pub history_index: usize,
     pub percent_state_change: f64,
@@ -115,6 +118,7 @@ impl CheckState {
             last_state_change: 0,
             last_hard_state_change: 0,
             has_been_checked: false,
+            first_check: 0,
             history: [Status::Ok; FLAP_HISTORY],
             history_index: 0,
             percent_state_change: 0.0,
@@ -128,6 +132,7 @@ impl CheckState {
     pub fn apply(&mut self, status: Status, now: i64, flap: FlapThresholds) -> Transition {
         self.last_status = self.status;
         self.status = status;
+        let previous_check = self.last_check;
         self.last_check = now;
         if self.state_type == StateType::Soft && self.attempt < self.max_attempts {
             self.attempt += 1;
@@ -135,13 +140,22 @@ impl CheckState {
         let state_change = self.status != self.last_status;
         let hard_state_change =
             self.attempt >= self.max_attempts && self.status != self.last_hard_status;
+        // Nagios 4.4 (Debian 12's 4.4.6, which the integration test runs) initializes both
+        // times from `last_check` before storing the new check time, so they take the
+        // previous result's time (0 on the very first result). `first_check` stands in for
+        // a time still 0 when a duration is shown, as the CGI falls back to program start.
         if self.last_state_change == 0 {
-            self.last_state_change = now;
+            self.last_state_change = previous_check;
         }
         if self.last_hard_state_change == 0 {
-            self.last_hard_state_change = now;
+            self.last_hard_state_change = previous_check;
         }
-        if state_change {
+        if self.first_check == 0 {
+            self.first_check = now;
+        }
+        // A hard state change moves last_state_change too (nagios-semantics.md §2), even
+        // when the state itself stayed the same (SOFT 2/3 -> HARD 3/3).
+        if state_change || hard_state_change {
             self.last_state_change = now;
         }
         if hard_state_change {
@@ -149,6 +163,11 @@ impl CheckState {
         }
         if self.status == Status::Ok {
             // Hard recovery, soft recovery or still OK: all end as OK, HARD, attempt 1.
+            // Nagios 4.4 stamps a soft recovery's return to HARD as a hard state change
+            // time too (seen against nagios4 4.4.6 in tests/nagios.rs).
+            if state_change && !hard_state_change && self.state_type == StateType::Soft {
+                self.last_hard_state_change = now;
+            }
             self.attempt = 1;
             self.state_type = StateType::Hard;
             self.last_hard_status = Status::Ok;
@@ -197,6 +216,16 @@ impl CheckState {
         let stopped = !flapping && self.is_flapping;
         self.is_flapping = flapping;
         (started, stopped)
+    }
+
+    /// Start of the current state, for its duration: the last state change, or the first
+    /// result if the state never changed.
+    pub fn state_since(&self) -> i64 {
+        if self.last_state_change > 0 {
+            self.last_state_change
+        } else {
+            self.first_check
+        }
     }
 
     /// `3/5`, as the Nagios CGI prints the attempt.

@@ -57,7 +57,7 @@ pub struct RawConfig {
     pub state_file: Option<PathBuf>,
     /// Where check results are pushed besides headroom's own outputs.
     #[serde(default)]
-    pub push: check::engine::PushConfig,
+    pub push: check::engine::RawPush,
 }
 
 /// `defaults:`: what a target inherits.
@@ -423,6 +423,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         }
     }
     let state_file = raw.state_file.as_ref().map(|p| v.relative(p));
+    let push = raw.push.validate(&mut v);
     match (v.errors.is_empty(), listen) {
         (true, Some(listen)) => Ok(Config {
             listen,
@@ -430,7 +431,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             checks,
             inactive_checks,
             state_file,
-            push: raw.push,
+            push,
         }),
         _ => Err(ConfigErrors(v.errors)),
     }

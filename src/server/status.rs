@@ -97,7 +97,7 @@ pub async fn page(State(st): State<AppState>, Query(f): Query<Filter>) -> Html<S
         "table{border-collapse:collapse;width:100%}th,td{border:1px solid #999;padding:3px 6px;text-align:left;vertical-align:top}",
         "th{background:#ddd}tr.OK td.status{background:#88d066}tr.WARNING td.status{background:#ffff00}",
         "tr.CRITICAL td.status{background:#f88888}tr.UNKNOWN td.status{background:#ff9900}",
-        "tr.pending td.status{background:#ccc}nav a{margin-right:1em}td.info{font-family:monospace}",
+        "tr.pending td.status{background:#ccc}nav a{margin-right:1em}td.info{font-family:monospace}td.last-check,td.duration,td.host{white-space:nowrap}",
         ".soft{font-style:italic}</style></head><body>"
     ));
     let counts = |s: Status| b.checks.iter().filter(|c| c.status == s).count();

@@ -204,10 +204,38 @@ fn provider() -> Arc<CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
 }
 
+/// What a handshake gives: the leaf's facts, the leaf, the intermediates, the name used.
+type Handshake = (
+    CertFacts,
+    CertificateDer<'static>,
+    Vec<CertificateDer<'static>>,
+    ServerName<'static>,
+);
+
 pub struct TlsPoller {
     settings: Settings,
     connector: tokio_rustls::TlsConnector,
-    roots: Arc<RootCertStore>,
+    roots: tokio::sync::OnceCell<Arc<RootCertStore>>,
+}
+
+/// The system trust store plus `ca_file`. Unreadable system entries are skipped.
+fn load_roots(ca_file: Option<&std::path::Path>) -> Arc<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::debug!(error = %e, "system trust store entry skipped");
+    }
+    roots.add_parsable_certificates(native.certs);
+    if let Some(f) = ca_file {
+        // Validated at config load; a file that vanished since leaves only the system store.
+        match load_pem(f) {
+            Ok(certs) => {
+                roots.add_parsable_certificates(certs);
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    Arc::new(roots)
 }
 
 impl std::fmt::Debug for TlsPoller {
@@ -227,28 +255,36 @@ impl TlsPoller {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
             .with_no_client_auth();
-        let mut roots = RootCertStore::empty();
-        // The system store; unreadable entries are skipped (and reported by the loader).
-        let native = rustls_native_certs::load_native_certs();
-        for e in &native.errors {
-            tracing::debug!(error = %e, "system trust store entry skipped");
-        }
-        roots.add_parsable_certificates(native.certs);
-        if let Some(f) = &s.ca_file {
-            // Validated at config load; a file that vanished since is reported per poll.
-            if let Ok(certs) = load_pem(f) {
-                roots.add_parsable_certificates(certs);
-            }
-        }
         TlsPoller {
             settings: s.clone(),
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
-            roots: Arc::new(roots),
+            roots: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The trust anchors, read once per poller on a blocking thread (the first time while
+    /// the handshake runs, so a one-shot check does not wait for both in turn).
+    async fn roots(&self) -> Arc<RootCertStore> {
+        self.roots
+            .get_or_init(|| async {
+                let ca_file = self.settings.ca_file.clone();
+                tokio::task::spawn_blocking(move || load_roots(ca_file.as_deref()))
+                    .await
+                    .unwrap_or_else(|_| Arc::new(RootCertStore::empty()))
+            })
+            .await
+            .clone()
     }
 
     /// Connects, reads and verifies the leaf certificate.
     pub async fn facts(&self) -> Result<CertFacts, PollError> {
+        let (facts, roots) = tokio::join!(self.handshake(), self.roots());
+        let (mut facts, leaf, chain, name) = facts?;
+        verify(&mut facts, &leaf, &chain, &name, roots);
+        Ok(facts)
+    }
+
+    async fn handshake(&self) -> Result<Handshake, PollError> {
         let s = &self.settings;
         let start = Instant::now();
         let tcp = tokio::net::TcpStream::connect(&s.address)
@@ -282,8 +318,9 @@ impl TlsPoller {
         let mut facts = parse_leaf(leaf, &s.server_name)
             .map_err(|e| PollError::new(ErrorKind::Protocol, format!("{}: {e}", s.address)))?;
         facts.handshake_seconds = handshake_seconds;
-        verify(&mut facts, leaf, &chain[1..], &name, self.roots.clone());
-        Ok(facts)
+        let leaf = leaf.clone();
+        let intermediates = chain[1..].to_vec();
+        Ok((facts, leaf, intermediates, name))
     }
 }
 
@@ -381,6 +418,10 @@ fn verify(
             facts.trust_error =
                 Some("unknown issuer (self-signed or private CA not in the trust store)".into())
         }
+        Err(e) if format!("{e:?}").contains("CaUsedAsEndEntity") => {
+            facts.trust_error =
+                Some("self-signed (a CA certificate presented as the server's)".into())
+        }
         Err(e) => facts.trust_error = Some(e.to_string()),
     }
 }
@@ -414,9 +455,9 @@ pub fn families(f: &CertFacts, now: i64) -> Vec<Family> {
             f.not_before as f64,
         ),
         g(
-            "headroom_tls_certificate_days_remaining",
-            "Days until notAfter (negative once expired); checks print the whole days, rounded down.",
-            (f.not_after - now) as f64 / 86_400.0,
+            "headroom_tls_certificate_expiry_seconds",
+            "Seconds until notAfter, negative once expired (certificate checks show whole days).",
+            (f.not_after - now) as f64,
         ),
         g(
             "headroom_tls_certificate_trusted",

@@ -54,8 +54,23 @@ pub fn leaf(
     to: time::Duration,
     ca: Option<&Ca>,
 ) -> (PathBuf, PathBuf) {
-    let mut params = CertificateParams::new(vec![dns.to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, dns);
+    leaf_with_names(dir, name, dns, &[dns], from, to, ca)
+}
+
+/// Like [`leaf`], with CN `cn` and subject alternative names `sans` (IP addresses become IP
+/// SANs).
+pub fn leaf_with_names(
+    dir: &Path,
+    name: &str,
+    cn: &str,
+    sans: &[&str],
+    from: time::Duration,
+    to: time::Duration,
+    ca: Option<&Ca>,
+) -> (PathBuf, PathBuf) {
+    let mut params =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
     let now = OffsetDateTime::now_utc();
     params.not_before = now + from;
     params.not_after = now + to;
