@@ -5,19 +5,7 @@ mod common;
 use common::Memcached;
 use headroom::sources::memcached::{MemcachedPoller, Settings, Stats};
 use headroom::sources::{ErrorKind, Poller};
-use headroom::store::Family;
-
-fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    fams.iter()
-        .filter(|f| f.name == name)
-        .flat_map(|f| &f.samples)
-        .find(|s| {
-            labels
-                .iter()
-                .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
-        })
-        .map(|s| s.value)
-}
+use headroom::store::find_value as value;
 
 #[tokio::test]
 async fn counters_and_hit_ratio_match_stats() {

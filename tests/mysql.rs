@@ -8,20 +8,8 @@ use common::env;
 use headroom::config::Secret;
 use headroom::sources::mysql::{MysqlPoller, Settings, TpsCounter};
 use headroom::sources::{ErrorKind, Poller};
-use headroom::store::Family;
+use headroom::store::find_value as value;
 use mysql_async::prelude::Queryable;
-
-fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    fams.iter()
-        .filter(|f| f.name == name)
-        .flat_map(|f| &f.samples)
-        .find(|s| {
-            labels
-                .iter()
-                .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
-        })
-        .map(|s| s.value)
-}
 
 fn settings(password: &str, counter: Option<TpsCounter>) -> Settings {
     Settings {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::certs::{Ca, TlsServer, leaf};
+use common::certs::storage_server;
 use common::nagios::Nagios;
 use common::{Daemon, env, free_port, wait_for};
 use headroom::check::state::{CheckState, FlapThresholds, StateType, Status};
@@ -40,17 +40,7 @@ fn checked(n: &Nagios, host: &str, svc: &str) -> std::collections::HashMap<Strin
 #[test]
 fn nagios_runs_headroom_check_as_its_service_commands() {
     let certs = tempfile::tempdir().unwrap();
-    let ca = Ca::new(certs.path());
-    let hour = time::Duration::hours(1);
-    let (c, k) = leaf(
-        certs.path(),
-        "storage",
-        "storage.example.com",
-        -hour,
-        time::Duration::days(461) + hour,
-        Some(&ca),
-    );
-    let tls = TlsServer::start(&c, &k);
+    let (ca, _, tls) = storage_server(certs.path());
     let dead = free_port();
     let objects = format!(
         "define command {{\n command_name check_true\n command_line /bin/true\n}}\n\

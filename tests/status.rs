@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::certs::{Ca, TlsServer, leaf};
+use common::certs::storage_server;
 use common::{Daemon, env, free_port, series_value, wait_for};
 
 fn checks(d: &Daemon) -> Vec<serde_json::Value> {
@@ -53,17 +53,7 @@ fn artifacts() -> PathBuf {
 #[test]
 fn status_page_in_chromium_api_and_metrics() {
     let certs = tempfile::tempdir().unwrap();
-    let ca = Ca::new(certs.path());
-    let hour = time::Duration::hours(1);
-    let (c, k) = leaf(
-        certs.path(),
-        "storage",
-        "storage.example.com",
-        -hour,
-        time::Duration::days(461) + hour,
-        Some(&ca),
-    );
-    let tls = TlsServer::start(&c, &k);
+    let (ca, _, tls) = storage_server(certs.path());
     let config = format!(
         "defaults: {{interval: 500ms, timeout: 2s}}\n\
          memcached:\n  - {{name: memc-ok, address: {}}}\n  - {{name: memc-dead, address: 127.0.0.1:{}}}\n\
@@ -211,7 +201,8 @@ fn check_state_survives_kill_9_in_the_middle_of_a_soft_state() {
         find(&d, "MEMCACHE_RESPONSE", "memc-dead").filter(|c| c["attempt"] == 2)
     });
     assert_eq!(before["state_type"], "SOFT");
-    std::thread::sleep(Duration::from_millis(300)); // the save follows the evaluation
+    // The state file is rewritten at most once a second after a change.
+    std::thread::sleep(Duration::from_millis(1300));
     d.kill9();
 
     let d = Daemon::start(free_port(), &config, &[]);

@@ -330,7 +330,12 @@ pub struct Engine {
     icinga: Option<IcingaSender>,
     saved: HashMap<(String, String), CheckState>,
     started: Instant,
+    dirty: bool,
+    last_save: Instant,
 }
+
+/// Longest time between a state change and its landing in the state file.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -368,6 +373,8 @@ impl Engine {
             icinga: None,
             saved,
             started: Instant::now(),
+            dirty: false,
+            last_save: Instant::now(),
         }
     }
 
@@ -436,7 +443,11 @@ impl Engine {
         for ((check, host), _) in old {
             self.metrics.remove(&CheckLabels { check, host });
         }
-        self.publish(inactive);
+        self.board
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .inactive = inactive;
+        self.publish();
     }
 
     /// Evaluates the instances that are due; returns when the next one will be.
@@ -508,14 +519,11 @@ impl Engine {
             changed = true;
         }
         if changed {
-            let inactive = std::mem::take(
-                &mut self
-                    .board
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .inactive,
-            );
-            self.publish(inactive);
+            self.publish();
+            self.dirty = true;
+        }
+        // Saving rewrites and fsyncs the whole file: at most once a second, and at shutdown.
+        if self.dirty && self.last_save.elapsed() >= SAVE_EVERY {
             self.save();
         }
         self.slots
@@ -525,7 +533,9 @@ impl Engine {
             .unwrap_or(now + Duration::from_secs(1))
     }
 
-    fn save(&self) {
+    fn save(&mut self) {
+        self.dirty = false;
+        self.last_save = Instant::now();
         if let Some(r) = &self.retention {
             let states = self
                 .slots
@@ -537,7 +547,7 @@ impl Engine {
         }
     }
 
-    fn publish(&self, inactive: Vec<InactiveCheck>) {
+    fn publish(&self) {
         let now = unix_now();
         let mut slots: Vec<&Slot> = self.slots.iter().collect();
         // By host, then service, as Nagios' status screen lists them.
@@ -568,9 +578,7 @@ impl Engine {
                 percent_state_change: s.state.percent_state_change,
             })
             .collect();
-        let mut b = self.board.write().unwrap_or_else(|e| e.into_inner());
-        b.checks = checks;
-        b.inactive = inactive;
+        self.board.write().unwrap_or_else(|e| e.into_inner()).checks = checks;
     }
 
     /// Runs until cancelled.

@@ -265,6 +265,16 @@ impl Validator<'_> {
     }
 }
 
+/// A target entry of one source as written in the config. Each source's `RawTarget`
+/// implements it beside the source's own code; `parse` runs the shared part (name,
+/// schedule) and then the source's own validation.
+pub trait SourceTarget {
+    /// Name and schedule, checked the same way for every source.
+    fn common(&self) -> CommonTarget<'_>;
+    /// The source's own fields, checked; `None` after recording errors in `v`.
+    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig>;
+}
+
 /// What every target has, whatever its source.
 #[derive(Debug)]
 pub struct CommonTarget<'a> {
@@ -349,42 +359,44 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         let t = resolve(v, &format!("{path}.timeout"), c.timeout, timeout);
         (Arc::<str>::from(c.name), i, t)
     };
-    for (i, t) in raw.memcached.iter().enumerate() {
-        let path = format!("memcached[{i}]");
-        let (name, interval, timeout) = common(&mut v, path.clone(), t.common());
-        if let Some(s) = t.validate(&mut v, &path) {
-            targets.push(Target {
-                name,
-                interval,
-                timeout,
-                source: SourceConfig::Memcached(s),
-            });
+    let mut add = |v: &mut Validator<'_>, key: &str, raws: &[&dyn SourceTarget]| {
+        for (i, t) in raws.iter().enumerate() {
+            let path = format!("{key}[{i}]");
+            let (name, interval, timeout) = common(v, path.clone(), t.common());
+            if let Some(source) = t.validate(v, &path) {
+                targets.push(Target {
+                    name,
+                    interval,
+                    timeout,
+                    source,
+                });
+            }
         }
-    }
-    for (i, t) in raw.mysql.iter().enumerate() {
-        let path = format!("mysql[{i}]");
-        let (name, interval, timeout) = common(&mut v, path.clone(), t.common());
-        if let Some(s) = t.validate(&mut v, &path) {
-            targets.push(Target {
-                name,
-                interval,
-                timeout,
-                source: SourceConfig::Mysql(s),
-            });
-        }
-    }
-    for (i, t) in raw.tls.iter().enumerate() {
-        let path = format!("tls[{i}]");
-        let (name, interval, timeout) = common(&mut v, path.clone(), t.common());
-        if let Some(s) = t.validate(&mut v, &path) {
-            targets.push(Target {
-                name,
-                interval,
-                timeout,
-                source: SourceConfig::Tls(s),
-            });
-        }
-    }
+    };
+    add(
+        &mut v,
+        "memcached",
+        &raw.memcached
+            .iter()
+            .map(|t| t as &dyn SourceTarget)
+            .collect::<Vec<_>>(),
+    );
+    add(
+        &mut v,
+        "mysql",
+        &raw.mysql
+            .iter()
+            .map(|t| t as &dyn SourceTarget)
+            .collect::<Vec<_>>(),
+    );
+    add(
+        &mut v,
+        "tls",
+        &raw.tls
+            .iter()
+            .map(|t| t as &dyn SourceTarget)
+            .collect::<Vec<_>>(),
+    );
     let (mut checks, mut inactive_checks) = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()
     } else {

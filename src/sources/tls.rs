@@ -39,8 +39,8 @@ pub struct RawTarget {
     pub timeout: Option<Duration>,
 }
 
-impl RawTarget {
-    pub fn common(&self) -> CommonTarget<'_> {
+impl crate::config::SourceTarget for RawTarget {
+    fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
             interval: self.interval,
@@ -48,7 +48,13 @@ impl RawTarget {
         }
     }
 
-    pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<crate::config::SourceConfig> {
+        self.settings(v, path).map(crate::config::SourceConfig::Tls)
+    }
+}
+
+impl RawTarget {
+    fn settings(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
         if !v.address(&format!("{path}.address"), &self.address) {
             return None;
         }

@@ -106,17 +106,23 @@ pub struct TargetSnapshot {
 impl TargetSnapshot {
     /// The value of the first series of `name` whose labels include all of `labels`.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        self.families
-            .iter()
-            .filter(|f| f.name == name)
-            .flat_map(|f| f.samples.iter())
-            .find(|s| {
-                labels
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
-            })
-            .map(|s| s.value)
+        find_value(&self.families, name, labels)
     }
+}
+
+/// The value of the first series of `name` in `families` whose labels include all of
+/// `labels`.
+pub fn find_value(families: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    families
+        .iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| f.samples.iter())
+        .find(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+        })
+        .map(|s| s.value)
 }
 
 type Key = (SourceKind, Arc<str>);

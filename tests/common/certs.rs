@@ -166,3 +166,20 @@ pub fn openssl_enddate(cert: &Path) -> String {
         .trim_start_matches("notAfter=")
         .to_owned()
 }
+
+/// The seed's certificate: `storage.example.com`, 461 whole days left (plus an hour, so the
+/// count holds for the test's length), signed by a fresh CA, presented by `openssl s_server`.
+pub fn storage_server(dir: &Path) -> (Ca, PathBuf, TlsServer) {
+    let ca = Ca::new(dir);
+    let hour = time::Duration::hours(1);
+    let (c, k) = leaf(
+        dir,
+        "storage",
+        "storage.example.com",
+        -hour,
+        time::Duration::days(461) + hour,
+        Some(&ca),
+    );
+    let server = TlsServer::start(&c, &k);
+    (ca, c, server)
+}

@@ -38,8 +38,8 @@ pub struct RawTarget {
     pub timeout: Option<Duration>,
 }
 
-impl RawTarget {
-    pub fn common(&self) -> CommonTarget<'_> {
+impl crate::config::SourceTarget for RawTarget {
+    fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
             interval: self.interval,
@@ -47,7 +47,14 @@ impl RawTarget {
         }
     }
 
-    pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<crate::config::SourceConfig> {
+        self.settings(v, path)
+            .map(crate::config::SourceConfig::Memcached)
+    }
+}
+
+impl RawTarget {
+    fn settings(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
         v.address(&format!("{path}.address"), &self.address)
             .then(|| Settings {
                 address: self.address.clone(),

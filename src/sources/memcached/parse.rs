@@ -336,6 +336,7 @@ pub fn families(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::find_value as value;
 
     // Captured from memcached 1.6.18 (Debian 12) after 3 sets, 2 hits and 1 miss; trimmed.
     const STATS: &str = "STAT pid 4242\r\nSTAT uptime 120\r\nSTAT time 1764237000\r\n\
@@ -347,18 +348,6 @@ STAT decr_misses 0\r\nSTAT decr_hits 0\r\nSTAT cas_misses 0\r\nSTAT cas_hits 1\r
 STAT touch_hits 0\r\nSTAT touch_misses 0\r\nSTAT bytes_read 300\r\nSTAT bytes_written 200\r\n\
 STAT limit_maxbytes 67108864\r\nSTAT threads 4\r\nSTAT bytes 210\r\nSTAT curr_items 3\r\n\
 STAT total_items 4\r\nSTAT evictions 0\r\nSTAT reclaimed 0\r\nEND\r\n";
-
-    fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        fams.iter()
-            .filter(|f| f.name == name)
-            .flat_map(|f| &f.samples)
-            .find(|s| {
-                labels
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
-            })
-            .map(|s| s.value)
-    }
 
     #[test]
     fn parses_and_maps_like_memcached_exporter() {

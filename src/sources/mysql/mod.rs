@@ -57,8 +57,8 @@ pub struct RawTarget {
     pub timeout: Option<CfgDuration>,
 }
 
-impl RawTarget {
-    pub fn common(&self) -> CommonTarget<'_> {
+impl crate::config::SourceTarget for RawTarget {
+    fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
             interval: self.interval,
@@ -66,7 +66,14 @@ impl RawTarget {
         }
     }
 
-    pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<crate::config::SourceConfig> {
+        self.settings(v, path)
+            .map(crate::config::SourceConfig::Mysql)
+    }
+}
+
+impl RawTarget {
+    fn settings(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
         let mut ok = v.address(&format!("{path}.address"), &self.address);
         if self.password.is_some() {
             v.error(

@@ -508,21 +508,10 @@ pub fn derived_families(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::find_value as value;
 
     fn status(rows: &[(&str, &str)]) -> Status {
         Status::from_rows(rows.iter().map(|(k, v)| (*k, Some(*v))))
-    }
-
-    fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        fams.iter()
-            .filter(|f| f.name == name)
-            .flat_map(|f| &f.samples)
-            .find(|s| {
-                labels
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
-            })
-            .map(|s| s.value)
     }
 
     #[test]
