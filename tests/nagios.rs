@@ -68,16 +68,7 @@ fn nagios_runs_headroom_check_as_its_service_commands() {
         ),
     );
     // The CA goes where the nagios user can read it; Nagios::start chowns its directory.
-    let n = {
-        let pre = tempfile::Builder::new()
-            .prefix("headroom-ca")
-            .tempdir()
-            .unwrap();
-        let _ = pre;
-        let n = Nagios::start(&objects);
-        std::fs::copy(&ca.pem_path, n.path().join("ca.pem")).unwrap();
-        n
-    };
+    let n = Nagios::start_with_files(&objects, &[(ca.pem_path.as_path(), "ca.pem")]);
 
     let s = checked(&n, "headroom-test", "MEMCACHE_RESPONSE");
     assert_eq!(s["current_state"], "0", "{s:?}");
@@ -93,15 +84,8 @@ fn nagios_runs_headroom_check_as_its_service_commands() {
     assert_eq!(s["current_state"], "2", "{s:?}");
     assert!(s["plugin_output"].contains("Connection refused"), "{s:?}");
 
-    // The certificate check may first run before the CA file was copied in; wait for OK.
-    let s = wait_for(
-        "ELB_CERTIFICATE OK in Nagios",
-        Duration::from_secs(30),
-        || {
-            n.service("headroom-test", "ELB_CERTIFICATE")
-                .filter(|s| s["current_state"] == "0")
-        },
-    );
+    let s = checked(&n, "headroom-test", "ELB_CERTIFICATE");
+    assert_eq!(s["current_state"], "0", "{s:?}");
     assert!(
         s["plugin_output"].starts_with(
             "OK: 461 days remaining for 'storage.example.com'. Certificate Expires: '"

@@ -5,6 +5,7 @@
 //! A poller only fetches and parses. Interval, jitter, timeout, `up`, durations, error counts
 //! and skipped polls belong to the scheduler.
 
+pub mod aws;
 pub mod memcached;
 pub mod mysql;
 pub mod tls;

@@ -17,6 +17,12 @@ impl Nagios {
     /// Starts Nagios with `objects` (host, service and command definitions) added to the
     /// minimal set; `$T` in them stands for the Nagios directory.
     pub fn start(objects: &str) -> Nagios {
+        Self::start_with_files(objects, &[])
+    }
+
+    /// Like [`start`](Self::start), with files copied into the Nagios directory first
+    /// (`(source, name)`), readable by the nagios user.
+    pub fn start_with_files(objects: &str, files: &[(&Path, &str)]) -> Nagios {
         let dir = tempfile::Builder::new()
             .prefix("headroom-nagios")
             .tempdir()
@@ -55,6 +61,9 @@ impl Nagios {
         // The headroom binary and anything the objects name must be readable by the nagios
         // user wherever the checkout lives: copy the binary in.
         std::fs::copy(env!("CARGO_BIN_EXE_headroom"), dir.path().join("headroom")).unwrap();
+        for (src, name) in files {
+            std::fs::copy(src, dir.path().join(name)).unwrap();
+        }
         let st = Command::new("chown")
             .args(["-R", "nagios:nagios", &t])
             .status()
