@@ -317,6 +317,8 @@ struct Slot {
     state: CheckState,
     next_due: Instant,
     last_value: Option<f64>,
+    /// Since when the check has been waiting for its target's first poll.
+    waiting_since: Instant,
 }
 
 /// Owns the check states; `run` drives them.
@@ -329,7 +331,6 @@ pub struct Engine {
     push: PushConfig,
     icinga: Option<IcingaSender>,
     saved: HashMap<(String, String), CheckState>,
-    started: Instant,
     dirty: bool,
     last_save: Instant,
 }
@@ -372,7 +373,6 @@ impl Engine {
             push: PushConfig::default(),
             icinga: None,
             saved,
-            started: Instant::now(),
             dirty: false,
             last_save: Instant::now(),
         }
@@ -417,6 +417,9 @@ impl Engine {
             let slot = match old.remove(&key) {
                 Some(mut s) => {
                     s.state.max_attempts = inst.def.max_attempts;
+                    // A reload may have restarted the target (and emptied its snapshot):
+                    // give it the same grace as a new one.
+                    s.waiting_since = now;
                     s.inst = inst;
                     s
                 }
@@ -435,6 +438,7 @@ impl Engine {
                         state,
                         next_due,
                         last_value: None,
+                        waiting_since: now,
                     }
                 }
             };
@@ -460,7 +464,7 @@ impl Engine {
                 continue;
             }
             let snap = self.store.get(slot.inst.def.source, &slot.inst.host);
-            if snap.is_none() && now.duration_since(self.started) < slot.inst.max_age {
+            if snap.is_none() && now.duration_since(slot.waiting_since) < slot.inst.max_age {
                 // The target has not been polled yet: stay PENDING rather than report an
                 // UNKNOWN that says nothing about it (and would alert at every start).
                 slot.next_due = now + Duration::from_millis(200);
