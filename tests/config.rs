@@ -100,9 +100,7 @@ fn config_check_command_reports_and_exits() {
         "{stdout}"
     );
     assert!(
-        inactive.contains(
-            &"inactive check LATENCY (cloudwatch): source cloudwatch is not implemented yet"
-        ),
+        inactive.contains(&"inactive check LATENCY (elb): source elb is not implemented yet"),
         "{stdout}"
     );
 

@@ -214,14 +214,14 @@ impl RawPush {
             let password =
                 v.secret(which, i.password_env.as_deref(), i.password_file.as_deref())?;
             let ca_file = i.ca_file.as_ref().map(|f| v.relative(f));
-            if let Some(f) = &ca_file {
-                if let Err(e) = std::fs::read(f) {
-                    v.error(
-                        "push.icinga2.ca_file",
-                        format!("cannot read {}: {e}", f.display()),
-                    );
-                    return None;
-                }
+            if let Some(f) = &ca_file
+                && let Err(e) = std::fs::read(f)
+            {
+                v.error(
+                    "push.icinga2.ca_file",
+                    format!("cannot read {}: {e}", f.display()),
+                );
+                return None;
             }
             Some(IcingaPush {
                 url: i.url.trim_end_matches('/').to_owned(),
@@ -490,10 +490,10 @@ impl Engine {
             if t.flapping_started {
                 tracing::warn!(check = %slot.inst.def.name, host = %slot.inst.host, "started flapping ({:.1}% change)", slot.state.percent_state_change);
             }
-            if let Some(cmd) = &self.push.nagios_command_file {
-                if let Err(e) = push_nagios(cmd, &slot.inst.host, &slot.inst.def.name, &ev, unix) {
-                    tracing::warn!(file = %cmd.display(), error = %e, "result not pushed to Nagios");
-                }
+            if let Some(cmd) = &self.push.nagios_command_file
+                && let Err(e) = push_nagios(cmd, &slot.inst.host, &slot.inst.def.name, &ev, unix)
+            {
+                tracing::warn!(file = %cmd.display(), error = %e, "result not pushed to Nagios");
             }
             if let Some(icinga) = &self.icinga {
                 icinga.send(IcingaResult {

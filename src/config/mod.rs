@@ -47,6 +47,9 @@ pub struct RawConfig {
     /// TLS endpoints whose certificate is read (expiry, trust, name).
     #[serde(default)]
     pub tls: Vec<tls::RawTarget>,
+    /// CloudWatch metrics, one target per region.
+    #[serde(default)]
+    pub cloudwatch: Vec<crate::sources::aws::cloudwatch::RawTarget>,
     /// Use the check definitions shipped with headroom (`checks/*.yaml`). Default true.
     pub shipped_checks: Option<bool>,
     /// Checks of your own; one with the name of a shipped check replaces it.
@@ -100,6 +103,7 @@ impl Target {
             SourceConfig::Memcached(_) => SourceKind::Memcached,
             SourceConfig::Mysql(_) => SourceKind::Mysql,
             SourceConfig::Tls(_) => SourceKind::Tls,
+            SourceConfig::Cloudwatch(_) => SourceKind::Cloudwatch,
         }
     }
 }
@@ -110,6 +114,7 @@ pub enum SourceConfig {
     Memcached(memcached::Settings),
     Mysql(mysql::Settings),
     Tls(tls::Settings),
+    Cloudwatch(crate::sources::aws::cloudwatch::Settings),
 }
 
 /// A password or token. It is read from the environment or a file, never written inline, and
@@ -373,30 +378,10 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             }
         }
     };
-    add(
-        &mut v,
-        "memcached",
-        &raw.memcached
-            .iter()
-            .map(|t| t as &dyn SourceTarget)
-            .collect::<Vec<_>>(),
-    );
-    add(
-        &mut v,
-        "mysql",
-        &raw.mysql
-            .iter()
-            .map(|t| t as &dyn SourceTarget)
-            .collect::<Vec<_>>(),
-    );
-    add(
-        &mut v,
-        "tls",
-        &raw.tls
-            .iter()
-            .map(|t| t as &dyn SourceTarget)
-            .collect::<Vec<_>>(),
-    );
+    add(&mut v, "memcached", &dyns(&raw.memcached));
+    add(&mut v, "mysql", &dyns(&raw.mysql));
+    add(&mut v, "tls", &dyns(&raw.tls));
+    add(&mut v, "cloudwatch", &dyns(&raw.cloudwatch));
     let (mut checks, mut inactive_checks) = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()
     } else {
@@ -447,6 +432,10 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         }),
         _ => Err(ConfigErrors(v.errors)),
     }
+}
+
+fn dyns<T: SourceTarget>(targets: &[T]) -> Vec<&dyn SourceTarget> {
+    targets.iter().map(|t| t as &dyn SourceTarget).collect()
 }
 
 fn resolve(

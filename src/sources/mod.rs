@@ -24,6 +24,7 @@ pub enum SourceKind {
     Memcached,
     Mysql,
     Tls,
+    Cloudwatch,
 }
 
 impl SourceKind {
@@ -32,10 +33,16 @@ impl SourceKind {
             SourceKind::Memcached => "memcached",
             SourceKind::Mysql => "mysql",
             SourceKind::Tls => "tls",
+            SourceKind::Cloudwatch => "cloudwatch",
         }
     }
 
-    pub const ALL: [SourceKind; 3] = [SourceKind::Memcached, SourceKind::Mysql, SourceKind::Tls];
+    pub const ALL: [SourceKind; 4] = [
+        SourceKind::Memcached,
+        SourceKind::Mysql,
+        SourceKind::Tls,
+        SourceKind::Cloudwatch,
+    ];
 
     /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
     /// is all a failed poll leaves in the snapshot.
@@ -44,6 +51,7 @@ impl SourceKind {
             SourceKind::Memcached => "memcached_up",
             SourceKind::Mysql => "mysql_up",
             SourceKind::Tls => "headroom_tls_up",
+            SourceKind::Cloudwatch => "headroom_cloudwatch_up",
         }
     }
 }
@@ -129,6 +137,7 @@ pub enum AnyPoller {
     Memcached(memcached::MemcachedPoller),
     Mysql(mysql::MysqlPoller),
     Tls(tls::TlsPoller),
+    Cloudwatch(aws::cloudwatch::CloudwatchPoller),
 }
 
 impl AnyPoller {
@@ -137,6 +146,9 @@ impl AnyPoller {
             SourceConfig::Memcached(s) => AnyPoller::Memcached(memcached::MemcachedPoller::new(s)),
             SourceConfig::Mysql(s) => AnyPoller::Mysql(mysql::MysqlPoller::new(s)),
             SourceConfig::Tls(s) => AnyPoller::Tls(tls::TlsPoller::new(s)),
+            SourceConfig::Cloudwatch(s) => {
+                AnyPoller::Cloudwatch(aws::cloudwatch::CloudwatchPoller::new(s, target.interval))
+            }
         }
     }
 
@@ -154,6 +166,7 @@ impl Poller for AnyPoller {
             AnyPoller::Memcached(p) => p.poll().await,
             AnyPoller::Mysql(p) => p.poll().await,
             AnyPoller::Tls(p) => p.poll().await,
+            AnyPoller::Cloudwatch(p) => p.poll().await,
         }
     }
 }

@@ -68,11 +68,11 @@ impl RawTarget {
             return None;
         }
         let ca_file = self.ca_file.as_ref().map(|f| v.relative(f));
-        if let Some(f) = &ca_file {
-            if let Err(e) = load_pem(f) {
-                v.error(&format!("{path}.ca_file"), e);
-                return None;
-            }
+        if let Some(f) = &ca_file
+            && let Err(e) = load_pem(f)
+        {
+            v.error(&format!("{path}.ca_file"), e);
+            return None;
         }
         Some(Settings {
             address: self.address.clone(),

@@ -155,10 +155,10 @@ pub fn parse_status(text: &str) -> Vec<HashMap<String, String>> {
             if let Some(b) = cur.take() {
                 out.push(b);
             }
-        } else if let Some(b) = cur.as_mut() {
-            if let Some((k, v)) = l.split_once('=') {
-                b.insert(k.to_owned(), v.to_owned());
-            }
+        } else if let Some(b) = cur.as_mut()
+            && let Some((k, v)) = l.split_once('=')
+        {
+            b.insert(k.to_owned(), v.to_owned());
         }
     }
     out

@@ -1,6 +1,7 @@
-//! AWS: shared pieces of the AWS sources. So far the pure parts of CloudWatch reading:
-//! YACE-compatible naming and the GetMetricData packing plan (see the AWS issue's notes for
-//! what is still to come: SDK clients, ELB, ElastiCache, RDS).
+//! AWS sources. So far CloudWatch: YACE-compatible naming, the GetMetricData packing plan
+//! and the source itself (see the AWS issue's notes for what is still to come: ELB,
+//! ElastiCache, RDS, assume-role, the retry and throttling counters).
 
+pub mod cloudwatch;
 pub mod naming;
 pub mod plan;

@@ -1,0 +1,505 @@
+//! The CloudWatch source: configured metrics of one region read with GetMetricData, packed
+//! by [`super::plan`], named as YACE names them ([`super::naming`]).
+//!
+//! One target is one region (and account): all of its metrics share its calls. Each
+//! series is the newest datapoint of its window; its age is exported beside it so checks and
+//! alerts can tell settled data from fresh, still-revised points.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use serde::Deserialize;
+
+use super::naming::{dimension_label, metric_name};
+use super::plan::{MetricRequest, Plan, plan};
+use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
+use crate::sources::{ErrorKind, PollError, Poller};
+use crate::store::{Family, Kind, Sample};
+
+/// Statistics CloudWatch knows: the five standard ones and percentiles `p0`..`p100`
+/// (YACE accepts `^p(\d{1,2}(\.\d{0,2})?|100)$`).
+fn valid_statistic(s: &str) -> bool {
+    match s {
+        "Average" | "Sum" | "Minimum" | "Maximum" | "SampleCount" => true,
+        _ => s.strip_prefix('p').is_some_and(|p| {
+            p == "100"
+                || match p.split_once('.') {
+                    None => (1..=2).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()),
+                    Some((a, b)) => {
+                        (1..=2).contains(&a.len())
+                            && b.len() <= 2
+                            && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
+                    }
+                }
+        }),
+    }
+}
+
+/// One metric of a `cloudwatch:` target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetric {
+    /// e.g. `AWS/ELB`.
+    pub namespace: String,
+    /// e.g. `Latency`.
+    pub name: String,
+    /// Dimension name to value, e.g. `{LoadBalancerName: osdp-storage-elb-proddc1}`.
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    /// `Average`, `Sum`, `Minimum`, `Maximum`, `SampleCount`, or a percentile like `p99`.
+    pub statistics: Vec<String>,
+    /// Overrides the target's period.
+    pub period: Option<Duration>,
+    /// Export 0 rather than nothing when the window has no datapoint (count-type metrics).
+    #[serde(default)]
+    pub nil_to_zero: bool,
+}
+
+/// One entry of `cloudwatch:` in the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Unique name of the target; becomes the `target` label.
+    pub name: String,
+    /// AWS region, e.g. `eu-west-1`.
+    pub region: String,
+    /// Endpoint override (a VPC endpoint; the tests point it at moto).
+    pub endpoint_url: Option<String>,
+    /// Datapoint period. Default 60s.
+    pub period: Option<Duration>,
+    /// Window length. Default: five periods.
+    pub length: Option<Duration>,
+    /// How far behind now the window ends, so that CloudWatch has settled the points.
+    /// Default 2m: "to get accurate 1 minute period metrics 2 minutes of delay is required"
+    /// (YACE issue #1796, shared/reference/cloudwatch-exporters.md §4).
+    pub delay: Option<Duration>,
+    pub metrics: Vec<RawMetric>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+/// A validated CloudWatch target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub requests: Vec<MetricRequest>,
+    pub nil_to_zero: Vec<bool>,
+}
+
+impl SourceTarget for RawTarget {
+    fn common(&self) -> CommonTarget<'_> {
+        CommonTarget {
+            name: &self.name,
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+        let before = v.error_count();
+        if self.region.is_empty()
+            || !self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            v.error(
+                &format!("{path}.region"),
+                format!("{:?} is not an AWS region name", self.region),
+            );
+        }
+        let secs = |d: Option<Duration>, dflt: u64| d.map(|d| d.0.as_secs()).unwrap_or(dflt);
+        let period = secs(self.period, 60);
+        let length = secs(self.length, period * 5);
+        let delay = secs(self.delay, 120);
+        if period == 0 || period % 60 != 0 && ![1, 5, 10, 30].contains(&period) {
+            v.error(
+                &format!("{path}.period"),
+                "CloudWatch periods are 1s, 5s, 10s, 30s or a multiple of 60s",
+            );
+        }
+        if length < period {
+            v.error(&format!("{path}.length"), "must be at least one period");
+        }
+        let mut requests = Vec::new();
+        let mut nil = Vec::new();
+        for (i, m) in self.metrics.iter().enumerate() {
+            let mp = format!("{path}.metrics[{i}]");
+            if m.statistics.is_empty() {
+                v.error(&format!("{mp}.statistics"), "give at least one statistic");
+            }
+            for s in &m.statistics {
+                if !valid_statistic(s) {
+                    v.error(&format!("{mp}.statistics"), format!("{s:?} is not a statistic (Average, Sum, Minimum, Maximum, SampleCount, p0..p100)"));
+                }
+            }
+            requests.push(MetricRequest {
+                region: self.region.clone(),
+                namespace: m.namespace.clone(),
+                metric: m.name.clone(),
+                dimensions: m
+                    .dimensions
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                statistics: m.statistics.clone(),
+                period_s: m
+                    .period
+                    .map(|d| d.0.as_secs() as u32)
+                    .unwrap_or(period as u32),
+                length_s: length as u32,
+                delay_s: delay as u32,
+            });
+            nil.push(m.nil_to_zero);
+        }
+        (v.error_count() == before).then(|| {
+            SourceConfig::Cloudwatch(Settings {
+                region: self.region.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+                requests,
+                nil_to_zero: nil,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: f64,
+    metrics_requested: f64,
+    errors: BTreeMap<String, f64>,
+}
+
+pub struct CloudwatchPoller {
+    settings: Settings,
+    /// The target's poll interval, for the cost estimate.
+    interval: StdDuration,
+    plan: Plan,
+    client: tokio::sync::OnceCell<aws_sdk_cloudwatch::Client>,
+    counters: Mutex<Counters>,
+}
+
+impl std::fmt::Debug for CloudwatchPoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudwatchPoller")
+            .field("region", &self.settings.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CloudwatchPoller {
+    pub fn new(s: &Settings, interval: StdDuration) -> Self {
+        CloudwatchPoller {
+            plan: plan(&s.requests),
+            settings: s.clone(),
+            interval,
+            client: tokio::sync::OnceCell::new(),
+            counters: Mutex::default(),
+        }
+    }
+
+    /// The plan, for `bench/cloudwatch-plan` and the cost metric.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    async fn client(&self) -> &aws_sdk_cloudwatch::Client {
+        self.client
+            .get_or_init(|| async {
+                // The SDK's default credential chain: environment, profile, web identity, ECS,
+                // IMDSv2 instance role.
+                let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(self.settings.region.clone()))
+                    .load()
+                    .await;
+                let mut b = aws_sdk_cloudwatch::config::Builder::from(&shared);
+                if let Some(url) = &self.settings.endpoint_url {
+                    b = b.endpoint_url(url);
+                }
+                aws_sdk_cloudwatch::Client::from_conf(b.build())
+            })
+            .await
+    }
+
+    fn count_error(&self, code: &str) {
+        *self
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .errors
+            .entry(code.to_owned())
+            .or_default() += 1.0;
+    }
+}
+
+/// The newest datapoint of each query: (request index, statistic) -> (value, timestamp).
+type Results = BTreeMap<(usize, String), (f64, f64)>;
+
+fn now_s() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Poller for CloudwatchPoller {
+    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+        let client = self.client().await;
+        let now = now_s() as i64;
+        let mut results: Results = BTreeMap::new();
+        let mut failed_calls = 0;
+        for call in &self.plan.calls {
+            let period = self
+                .settings
+                .requests
+                .iter()
+                .map(|r| r.period_s)
+                .max()
+                .unwrap_or(60)
+                .max(1) as i64;
+            let end = (now - call.delay_s as i64).div_euclid(period) * period;
+            let start = end - call.length_s as i64;
+            let mut queries = Vec::with_capacity(call.queries.len());
+            for (n, (i, stat)) in call.queries.iter().enumerate() {
+                let r = &self.settings.requests[*i];
+                let mut metric = Metric::builder()
+                    .namespace(&r.namespace)
+                    .metric_name(&r.metric);
+                for (k, v) in &r.dimensions {
+                    metric = metric.dimensions(Dimension::builder().name(k).value(v).build());
+                }
+                let ms = MetricStat::builder()
+                    .metric(metric.build())
+                    .period(r.period_s as i32)
+                    .stat(stat)
+                    .build();
+                queries.push(
+                    MetricDataQuery::builder()
+                        .id(format!("q{n}"))
+                        .metric_stat(ms)
+                        .return_data(true)
+                        .build(),
+                );
+            }
+            let mut token: Option<String> = None;
+            loop {
+                let out = client
+                    .get_metric_data()
+                    .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(start))
+                    .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(end))
+                    .scan_by(ScanBy::TimestampDescending)
+                    .set_metric_data_queries(Some(queries.clone()))
+                    .set_next_token(token.clone())
+                    .send()
+                    .await;
+                {
+                    let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+                    c.requests += 1.0;
+                    if token.is_none() {
+                        c.metrics_requested += call.queries.len() as f64;
+                    }
+                }
+                let out = match out {
+                    Ok(o) => o,
+                    Err(e) => {
+                        // A failed call never fails the others (the issue's resilience rule);
+                        // its series are absent this poll.
+                        let code = aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(&e)
+                            .unwrap_or("unknown")
+                            .to_owned();
+                        tracing::warn!(region = %self.settings.region, error = %aws_sdk_cloudwatch::error::DisplayErrorContext(&e), "GetMetricData failed");
+                        self.count_error(&code);
+                        failed_calls += 1;
+                        break;
+                    }
+                };
+                for r in out.metric_data_results() {
+                    let Some(n) = r
+                        .id()
+                        .and_then(|id| id.strip_prefix('q'))
+                        .and_then(|n| n.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
+                    let Some((i, stat)) = call.queries.get(n) else {
+                        continue;
+                    };
+                    // Newest first (TimestampDescending); keep the newest across pages.
+                    if let (Some(v), Some(t)) = (r.values().first(), r.timestamps().first()) {
+                        let t = t.as_secs_f64();
+                        let e = results.entry((*i, stat.clone())).or_insert((*v, t));
+                        if t > e.1 {
+                            *e = (*v, t);
+                        }
+                    }
+                }
+                token = out.next_token().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        if failed_calls == self.plan.calls.len() && failed_calls > 0 {
+            return Err(PollError::new(
+                ErrorKind::Protocol,
+                format!("{}: every GetMetricData call failed", self.settings.region),
+            ));
+        }
+        Ok(self.families(&results, now as f64))
+    }
+}
+
+impl CloudwatchPoller {
+    fn families(&self, results: &Results, now: f64) -> Vec<Family> {
+        let reqs = &self.settings.requests;
+        // One consistent label set per name (YACE's EnsureLabelConsistency): the union of
+        // the dimension labels of every series of that name, missing ones empty.
+        let mut label_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in reqs {
+            for s in &r.statistics {
+                let set = label_names
+                    .entry(metric_name(&r.namespace, &r.metric, s))
+                    .or_default();
+                set.extend(r.dimensions.iter().map(|(k, _)| dimension_label(k)));
+            }
+        }
+        let all_dims: BTreeSet<String> = label_names.values().flatten().cloned().collect();
+        let mut fams: BTreeMap<String, Family> = BTreeMap::new();
+        let mut age = Family::new(
+            "headroom_cloudwatch_datapoint_age_seconds",
+            "Age of the newest datapoint behind each CloudWatch series: recent points may still be revised.",
+            Kind::Gauge,
+        );
+        for (i, r) in reqs.iter().enumerate() {
+            for s in &r.statistics {
+                let name = metric_name(&r.namespace, &r.metric, s);
+                let labels_for = |set: &BTreeSet<String>| {
+                    let mut l: Vec<(std::borrow::Cow<'static, str>, String)> =
+                        vec![("region".into(), r.region.clone())];
+                    for d in set {
+                        let v = r
+                            .dimensions
+                            .iter()
+                            .find(|(k, _)| &dimension_label(k) == d)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default();
+                        l.push((d.clone().into(), v));
+                    }
+                    l
+                };
+                let value = match results.get(&(i, s.clone())) {
+                    Some((v, t)) => {
+                        let mut l = labels_for(&all_dims);
+                        l.insert(0, ("series".into(), name.clone()));
+                        age.samples.push(Sample {
+                            labels: l,
+                            value: (now - t).max(0.0),
+                        });
+                        Some(*v)
+                    }
+                    None if self.settings.nil_to_zero.get(i).copied().unwrap_or(false) => Some(0.0),
+                    None => None,
+                };
+                if let Some(v) = value {
+                    fams.entry(name.clone())
+                        .or_insert_with(|| {
+                            Family::new(
+                                name.clone(),
+                                format!("CloudWatch {} {} {s}", r.namespace, r.metric),
+                                Kind::Gauge,
+                            )
+                        })
+                        .samples
+                        .push(Sample {
+                            labels: labels_for(&label_names[&name]),
+                            value: v,
+                        });
+                }
+            }
+        }
+        let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<Family> = fams.into_values().collect();
+        out.push(Family::single(
+            "headroom_cloudwatch_up",
+            "1 if at least one GetMetricData call of the latest poll succeeded.",
+            Kind::Gauge,
+            1.0,
+        ));
+        if !age.samples.is_empty() {
+            out.push(age);
+        }
+        let mut req = Family::new(
+            "headroom_aws_requests",
+            "AWS API requests made, by service and operation.",
+            Kind::Counter,
+        );
+        req.samples.push(Sample {
+            labels: vec![
+                ("service".into(), "cloudwatch".into()),
+                ("operation".into(), "GetMetricData".into()),
+            ],
+            value: c.requests,
+        });
+        out.push(req);
+        out.push(Family::single(
+            "headroom_cloudwatch_metrics_requested",
+            "Metric queries sent in GetMetricData calls (what CloudWatch bills per 1,000).",
+            Kind::Counter,
+            c.metrics_requested,
+        ));
+        let mut errs = Family::new(
+            "headroom_aws_errors",
+            "Failed AWS calls by error code (throttling shows as Throttling).",
+            Kind::Counter,
+        );
+        for (code, n) in &c.errors {
+            errs.samples.push(Sample {
+                labels: vec![
+                    ("service".into(), "cloudwatch".into()),
+                    ("code".into(), code.clone()),
+                ],
+                value: *n,
+            });
+        }
+        if !errs.samples.is_empty() {
+            out.push(errs);
+        }
+        let interval = self.interval.as_secs_f64();
+        out.push(Family::single(
+            "headroom_cloudwatch_estimated_cost_usd_per_month",
+            "GetMetricData cost of this target's poll plan at $0.01 per 1,000 metrics (up to 5 statistics of a metric in one call bill as one), over a 30-day month.",
+            Kind::Gauge,
+            self.plan.usd_per_month(interval),
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics() {
+        for s in [
+            "Average",
+            "Sum",
+            "Minimum",
+            "Maximum",
+            "SampleCount",
+            "p99",
+            "p99.9",
+            "p50",
+            "p100",
+            "p0",
+        ] {
+            assert!(valid_statistic(s), "{s}");
+        }
+        for s in ["average", "p", "p999", "p99.999", "max", "p1000", ""] {
+            assert!(!valid_statistic(s), "{s}");
+        }
+    }
+}

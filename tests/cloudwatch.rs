@@ -1,0 +1,195 @@
+//! The CloudWatch source against moto (server mode, from PyPI) through the test harness's
+//! CBOR-to-JSON proxy (scripts/lib/cw_cbor_proxy.py): moto does not speak the CBOR protocol
+//! of the current aws-sdk-cloudwatch (moto issue 9195); real AWS speaks both.
+
+mod common;
+
+use std::process::Command;
+
+use common::{env, free_port};
+use headroom::config::{self};
+use headroom::sources::Poller;
+use headroom::sources::aws::cloudwatch::CloudwatchPoller;
+use headroom::store::find_value;
+
+/// Puts datapoints into moto with boto3 (moto's own client) four minutes in the past, inside
+/// the default window (5 periods ending 2 minutes ago).
+fn put(namespace: &str, metric: &str, dim: (&str, &str), values: &[f64]) {
+    let script = format!(
+        "import boto3, datetime\n\
+         cw = boto3.client('cloudwatch', endpoint_url='{}', region_name='eu-west-1', aws_access_key_id='test', aws_secret_access_key='test')\n\
+         t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=4)\n\
+         cw.put_metric_data(Namespace='{namespace}', MetricData=[{{'MetricName': '{metric}', 'Dimensions': [{{'Name': '{}', 'Value': '{}'}}], 'Timestamp': t, 'Value': v}} for v in {values:?}])\n",
+        env("HEADROOM_TEST_MOTO"),
+        dim.0,
+        dim.1
+    );
+    let out = Command::new(env("HEADROOM_TEST_PYTHON"))
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn target(yaml_metrics: &str, endpoint: &str) -> config::Target {
+    let src = format!(
+        "cloudwatch:\n  - name: aws-eu\n    region: eu-west-1\n    endpoint_url: {endpoint}\n    metrics:\n{yaml_metrics}"
+    );
+    let cfg =
+        config::parse(std::path::Path::new("cw.yaml"), &src).unwrap_or_else(|e| panic!("{e}"));
+    cfg.targets.into_iter().next().unwrap()
+}
+
+fn poller(t: &config::Target) -> CloudwatchPoller {
+    match &t.source {
+        config::SourceConfig::Cloudwatch(s) => CloudwatchPoller::new(s, t.interval),
+        _ => unreachable!(),
+    }
+}
+
+/// One test function: the AWS credentials come from the environment it sets.
+#[tokio::test]
+async fn cloudwatch_against_moto() {
+    // SAFETY (edition 2024): set before any thread of this test binary reads them.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    }
+    let _ = reqwest_reset();
+    put(
+        "AWS/ELB",
+        "Latency",
+        ("LoadBalancerName", "osdp-storage-elb"),
+        &[0.1, 0.3],
+    );
+    put(
+        "AWS/ELB",
+        "HealthyHostCount",
+        ("LoadBalancerName", "osdp-storage-elb"),
+        &[4.0],
+    );
+    put(
+        "AWS/ElastiCache",
+        "CPUUtilization",
+        ("CacheClusterId", "osdp-memc-0001"),
+        &[3.0],
+    );
+
+    let metrics = [
+        "{namespace: AWS/ELB, name: Latency, dimensions: {LoadBalancerName: osdp-storage-elb}, statistics: [Average, Maximum, SampleCount]}",
+        "{namespace: AWS/ELB, name: HealthyHostCount, dimensions: {LoadBalancerName: osdp-storage-elb}, statistics: [Minimum]}",
+        "{namespace: AWS/ElastiCache, name: CPUUtilization, dimensions: {CacheClusterId: osdp-memc-0001}, statistics: [Average]}",
+        "{namespace: AWS/ELB, name: RequestCount, dimensions: {LoadBalancerName: osdp-storage-elb}, statistics: [Sum], nil_to_zero: true}",
+        "{namespace: AWS/ELB, name: SurgeQueueLength, dimensions: {LoadBalancerName: osdp-storage-elb}, statistics: [Maximum]}",
+    ];
+    let yaml: String = metrics.iter().map(|m| format!("      - {m}\n")).collect();
+    let t = target(&yaml, &env("HEADROOM_TEST_AWS_ENDPOINT"));
+    let p = poller(&t);
+    let f = p.poll().await.unwrap();
+    let lb = [
+        ("dimension_LoadBalancerName", "osdp-storage-elb"),
+        ("region", "eu-west-1"),
+    ];
+    assert_eq!(find_value(&f, "aws_elb_latency_average", &lb), Some(0.2));
+    assert_eq!(find_value(&f, "aws_elb_latency_maximum", &lb), Some(0.3));
+    assert_eq!(
+        find_value(&f, "aws_elb_latency_sample_count", &lb),
+        Some(2.0)
+    );
+    assert_eq!(
+        find_value(&f, "aws_elb_healthy_host_count_minimum", &lb),
+        Some(4.0)
+    );
+    assert_eq!(
+        find_value(
+            &f,
+            "aws_elasticache_cpuutilization_average",
+            &[("dimension_CacheClusterId", "osdp-memc-0001")]
+        ),
+        Some(3.0)
+    );
+    // No data: 0 where configured (a count), absent otherwise (a gauge: UNKNOWN for checks).
+    assert_eq!(find_value(&f, "aws_elb_request_count_sum", &lb), Some(0.0));
+    assert_eq!(
+        find_value(&f, "aws_elb_surge_queue_length_maximum", &lb),
+        None
+    );
+    let age = find_value(
+        &f,
+        "headroom_cloudwatch_datapoint_age_seconds",
+        &[("series", "aws_elb_latency_average")],
+    )
+    .unwrap();
+    assert!((200.0..=400.0).contains(&age), "datapoint age {age}");
+    // 7 queries in one call, billed as 5 metrics.
+    assert_eq!(
+        find_value(
+            &f,
+            "headroom_aws_requests",
+            &[("operation", "GetMetricData")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        find_value(&f, "headroom_cloudwatch_metrics_requested", &[]),
+        Some(7.0)
+    );
+    assert_eq!(p.plan().billed_metrics, 5);
+
+    // 1,200 queries make exactly 3 GetMetricData calls, counted by headroom's own counter.
+    let many: String = (0..400)
+        .map(|i| format!("      - {{namespace: AWS/ELB, name: Latency, dimensions: {{LoadBalancerName: lb-{i}}}, statistics: [Average, Maximum, Minimum]}}\n"))
+        .collect();
+    let p = poller(&target(&many, &env("HEADROOM_TEST_AWS_ENDPOINT")));
+    let f = p.poll().await.unwrap();
+    assert_eq!(
+        find_value(
+            &f,
+            "headroom_aws_requests",
+            &[("operation", "GetMetricData")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        find_value(&f, "headroom_cloudwatch_metrics_requested", &[]),
+        Some(1200.0)
+    );
+    // $0.01 per 1,000 metrics: 400 billed metrics every 15 s for 30 days.
+    let cost = find_value(&f, "headroom_cloudwatch_estimated_cost_usd_per_month", &[]).unwrap();
+    assert!(
+        (cost - 400.0 * 172_800.0 * 0.01 / 1000.0).abs() < 0.01,
+        "{cost}"
+    );
+
+    // A dead endpoint: the poll fails with the reason, the error is counted by code.
+    let p = poller(&target(
+        "      - {namespace: AWS/ELB, name: Latency, statistics: [Average]}\n",
+        &format!("http://127.0.0.1:{}", free_port()),
+    ));
+    let err = p.poll().await.unwrap_err();
+    assert!(
+        err.message.contains("every GetMetricData call failed"),
+        "{err}"
+    );
+}
+
+/// moto keeps state between runs of the suite; start from an empty account.
+fn reqwest_reset() -> std::io::Result<()> {
+    let base = env("HEADROOM_TEST_MOTO");
+    let addr = base.trim_start_matches("http://");
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    Ok(())
+}
