@@ -28,16 +28,61 @@ pub fn check_config(path: &Path) -> Result<String, config::ConfigErrors> {
     Ok(summary(&cfg))
 }
 
+/// `headroom config plan`: the CloudWatch poll plan of every cloudwatch target.
+pub fn plan_config(path: &Path) -> Result<String, config::ConfigErrors> {
+    use crate::sources::aws::plan::{MAX_QUERIES_PER_CALL, plan};
+    let cfg = config::load(path)?;
+    let mut out = String::new();
+    let (mut calls, mut queries, mut billed, mut yace_calls, mut cost, mut yace_cost) =
+        (0, 0, 0, 0, 0.0, 0.0);
+    let mut lower_bound = 0; // calls can only be shared within a region (and window)
+    for t in &cfg.targets {
+        let config::SourceConfig::Cloudwatch(s) = &t.source else {
+            continue;
+        };
+        let p = plan(&s.requests);
+        // YACE: one query per statistic, each billed as a metric, batched per job (namespace).
+        let mut per_ns: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for r in &s.requests {
+            *per_ns.entry(r.namespace.as_str()).or_default() += r.statistics.len();
+        }
+        let yc: usize = per_ns
+            .values()
+            .map(|q| q.div_ceil(MAX_QUERIES_PER_CALL))
+            .sum();
+        let interval = t.interval.as_secs_f64();
+        let polls = 30.0 * 86_400.0 / interval.max(1.0);
+        let yace_usd = p.queries as f64 * polls * 0.01 / 1000.0;
+        out.push_str(&format!(
+            "{} ({}): {} metrics, {} queries every {}s -> {} GetMetricData calls, {} billed metrics, ${:.2}/month; YACE model: {} calls, {} billed metrics, ${:.2}/month\n",
+            t.name, s.region, s.requests.len(), p.queries, interval, p.calls.len(), p.billed_metrics,
+            p.usd_per_month(interval), yc, p.queries, yace_usd
+        ));
+        calls += p.calls.len();
+        lower_bound += p.queries.div_ceil(MAX_QUERIES_PER_CALL);
+        queries += p.queries;
+        billed += p.billed_metrics;
+        yace_calls += yc;
+        cost += p.usd_per_month(interval);
+        yace_cost += yace_usd;
+    }
+    out.push_str(&format!(
+        "total: {queries} queries -> {calls} calls (sum over targets of ceil(queries/500) = {lower_bound}), {billed} billed metrics, ${cost:.2}/month; YACE model: {yace_calls} calls, {queries} billed metrics, ${yace_cost:.2}/month"
+    ));
+    Ok(out)
+}
+
 fn summary(cfg: &Config) -> String {
     let count = |k| cfg.targets.iter().filter(|t| t.kind() == k).count();
     let (instances, mut inactive) = check::instances(&cfg.checks, &cfg.targets);
     inactive.extend(cfg.inactive_checks.iter().cloned());
     let mut s = format!(
-        "config OK: {} targets ({} memcached, {} mysql, {} tls); {} checks on them; listen {}",
+        "config OK: {} targets ({} memcached, {} mysql, {} tls, {} cloudwatch); {} checks on them; listen {}",
         cfg.targets.len(),
         count(SourceKind::Memcached),
         count(SourceKind::Mysql),
         count(SourceKind::Tls),
+        count(SourceKind::Cloudwatch),
         instances.len(),
         cfg.listen
     );

@@ -66,6 +66,14 @@ pub enum ConfigCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Print each CloudWatch target's poll plan: queries, GetMetricData calls, billed
+    /// metrics and cost per month, beside what YACE's model (one billed metric per
+    /// statistic) would make of the same metrics.
+    Plan {
+        /// The YAML configuration file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// Thresholds and timeout shared by the ad-hoc checks.

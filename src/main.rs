@@ -27,6 +27,18 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Config {
+            command: ConfigCommand::Plan { file },
+        } => match headroom::app::plan_config(&file) {
+            Ok(text) => {
+                let _ = writeln!(std::io::stdout(), "{text}");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check { mode } => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
