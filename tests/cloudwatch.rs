@@ -52,16 +52,28 @@ fn poller(t: &config::Target) -> CloudwatchPoller {
     }
 }
 
+/// moto is one shared account: the tests of this file take turns.
+static MOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// One test function: the AWS credentials come from the environment it sets.
-#[tokio::test]
-async fn cloudwatch_against_moto() {
+#[test]
+fn cloudwatch_against_moto() {
+    let _turn = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(against_moto());
+}
+
+async fn against_moto() {
     // SAFETY (edition 2024): set before any thread of this test binary reads them.
     unsafe {
         std::env::set_var("AWS_ACCESS_KEY_ID", "test");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     }
-    let _ = reqwest_reset();
+    let _ = moto_reset();
     put(
         "AWS/ELB",
         "Latency",
@@ -180,7 +192,7 @@ async fn cloudwatch_against_moto() {
 }
 
 /// moto keeps state between runs of the suite; start from an empty account.
-fn reqwest_reset() -> std::io::Result<()> {
+fn moto_reset() -> std::io::Result<()> {
     let base = env("HEADROOM_TEST_MOTO");
     let addr = base.trim_start_matches("http://");
     use std::io::{Read, Write};
@@ -192,4 +204,76 @@ fn reqwest_reset() -> std::io::Result<()> {
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     Ok(())
+}
+
+/// The daemon: the shipped LATENCY check runs once per load balancer found in the CloudWatch
+/// series (the seed's host column is the ELB), with the seed's output.
+#[test]
+fn per_resource_checks_follow_the_load_balancers() {
+    let _turn = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = moto_reset();
+    put(
+        "AWS/ELB",
+        "Latency",
+        ("LoadBalancerName", "osdp-webdav-elb"),
+        &[0.5],
+    );
+    put(
+        "AWS/ELB",
+        "Latency",
+        ("LoadBalancerName", "osdp-rest-elb"),
+        &[2.0],
+    );
+    let config = format!(
+        "cloudwatch:\n  - name: aws-eu\n    region: eu-west-1\n    interval: 1s\n    endpoint_url: {}\n    metrics:\n\
+         \x20     - {{namespace: AWS/ELB, name: Latency, dimensions: {{LoadBalancerName: osdp-webdav-elb}}, statistics: [Average]}}\n\
+         \x20     - {{namespace: AWS/ELB, name: Latency, dimensions: {{LoadBalancerName: osdp-rest-elb}}, statistics: [Average]}}\n",
+        env("HEADROOM_TEST_AWS_ENDPOINT")
+    );
+    let d = common::Daemon::start(
+        free_port(),
+        &config,
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    let checks = common::wait_for(
+        "LATENCY on both load balancers",
+        std::time::Duration::from_secs(30),
+        || {
+            let (_, body) = d.get("/api/checks")?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let lat: Vec<serde_json::Value> = v["checks"]
+                .as_array()?
+                .iter()
+                .filter(|c| c["check"] == "LATENCY" && c["has_been_checked"] == true)
+                .cloned()
+                .collect();
+            (lat.len() == 2).then_some(lat)
+        },
+    );
+    let by_host = |h: &str| checks.iter().find(|c| c["host"] == h).cloned().unwrap();
+    let ok = by_host("osdp-webdav-elb");
+    assert_eq!(ok["status"], "OK", "{ok}");
+    assert!(
+        ok["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("OK: Latency = 0.5s"),
+        "{ok}"
+    );
+    // 2 s is above the shipped WARNING threshold (1 s).
+    let slow = by_host("osdp-rest-elb");
+    assert_eq!(slow["status"], "WARNING", "{slow}");
+    let text = d.metrics();
+    assert_eq!(
+        common::series_value(
+            &text,
+            "headroom_check_value",
+            &["check=\"LATENCY\"", "host=\"osdp-rest-elb\""]
+        ),
+        Some(2.0)
+    );
 }

@@ -100,7 +100,9 @@ fn config_check_command_reports_and_exits() {
         "{stdout}"
     );
     assert!(
-        inactive.contains(&"inactive check LATENCY (elb): source elb is not implemented yet"),
+        inactive.contains(
+            &"inactive check HEALTHY_HOST_COUNT (elb): source elb is not implemented yet"
+        ),
         "{stdout}"
     );
 

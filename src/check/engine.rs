@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::retention::Retention;
 use super::state::{CheckState, StateType, Status, duration_text};
-use super::{Evaluation, InactiveCheck, Instance, evaluate};
+use super::{Evaluation, InactiveCheck, Instance, evaluate_with};
 use crate::sources::tls::unix_now;
 use crate::store::SnapshotStore;
 
@@ -324,6 +324,9 @@ struct Slot {
 /// Owns the check states; `run` drives them.
 pub struct Engine {
     slots: Vec<Slot>,
+    /// Per-resource checks bound to their targets; `expand` turns each into one slot per
+    /// resource found in the target's snapshot.
+    templates: Vec<Instance>,
     store: Arc<SnapshotStore>,
     metrics: CheckMetrics,
     board: SharedBoard,
@@ -366,6 +369,7 @@ impl Engine {
         };
         Engine {
             slots: Vec::new(),
+            templates: Vec::new(),
             store,
             metrics,
             board: SharedBoard::default(),
@@ -406,11 +410,36 @@ impl Engine {
                 });
             self.push = push;
         }
-        let mut old: HashMap<(String, String), Slot> = self
-            .slots
-            .drain(..)
-            .map(|s| ((s.inst.def.name.clone(), s.inst.host.to_string()), s))
-            .collect();
+        let (templates, instances): (Vec<Instance>, Vec<Instance>) =
+            instances.into_iter().partition(|i| i.template);
+        let mut old: HashMap<(String, String), Slot> = HashMap::new();
+        let mut kept: Vec<Slot> = Vec::new();
+        for s in std::mem::take(&mut self.slots) {
+            // A resource's check stays (with its state) while its template does.
+            let template = (!s.inst.filter.is_empty())
+                .then(|| {
+                    templates
+                        .iter()
+                        .find(|t| t.def.name == s.inst.def.name && t.target == s.inst.target)
+                })
+                .flatten();
+            match template {
+                Some(t) => kept.push(Slot {
+                    inst: Instance {
+                        def: t.def.clone(),
+                        interval: t.interval,
+                        retry: t.retry,
+                        max_age: t.max_age,
+                        ..s.inst.clone()
+                    },
+                    ..s
+                }),
+                None => {
+                    old.insert((s.inst.def.name.clone(), s.inst.host.to_string()), s);
+                }
+            }
+        }
+        self.templates = templates;
         let now = Instant::now();
         for (n, inst) in instances.into_iter().enumerate() {
             let key = (inst.def.name.clone(), inst.host.to_string());
@@ -444,6 +473,7 @@ impl Engine {
             };
             self.slots.push(slot);
         }
+        self.slots.extend(kept);
         for ((check, host), _) in old {
             self.metrics.remove(&CheckLabels { check, host });
         }
@@ -458,22 +488,23 @@ impl Engine {
     pub fn tick(&mut self) -> Instant {
         let now = Instant::now();
         let unix = unix_now();
-        let mut changed = false;
+        let mut changed = self.expand(now);
         for slot in &mut self.slots {
             if slot.next_due > now {
                 continue;
             }
-            let snap = self.store.get(slot.inst.def.source, &slot.inst.host);
+            let snap = self.store.get(slot.inst.def.source, &slot.inst.target);
             if snap.is_none() && now.duration_since(slot.waiting_since) < slot.inst.max_age {
                 // The target has not been polled yet: stay PENDING rather than report an
                 // UNKNOWN that says nothing about it (and would alert at every start).
                 slot.next_due = now + Duration::from_millis(200);
                 continue;
             }
-            let ev = evaluate(
+            let ev = evaluate_with(
                 &slot.inst.def,
                 &slot.inst.host,
                 snap.as_deref(),
+                &slot.inst.filter,
                 slot.inst.max_age,
                 unix,
             );
@@ -535,6 +566,63 @@ impl Engine {
             .map(|s| s.next_due)
             .min()
             .unwrap_or(now + Duration::from_secs(1))
+    }
+
+    /// Makes the slots of per-resource checks follow the resources in their targets'
+    /// snapshots: a check for each resource that appeared, none for one that vanished. A
+    /// target that failed or has not been polled keeps its resources' checks, which report
+    /// that. Returns whether anything changed.
+    fn expand(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for t in &self.templates {
+            let Some(snap) = self.store.get(t.def.source, &t.target) else {
+                continue;
+            };
+            if snap.error.is_some() {
+                continue;
+            }
+            let found = super::resources(&t.def, &snap);
+            let before = self.slots.len();
+            self.slots.retain(|s| {
+                let mine = s.inst.def.name == t.def.name && s.inst.target == t.target && !s.inst.filter.is_empty();
+                let keep = !mine || found.iter().any(|(h, _)| *h == *s.inst.host);
+                if !keep {
+                    self.metrics.remove(&CheckLabels { check: s.inst.def.name.clone(), host: s.inst.host.to_string() });
+                    tracing::info!(check = %s.inst.def.name, host = %s.inst.host, "resource gone; check removed");
+                }
+                keep
+            });
+            changed |= self.slots.len() != before;
+            for (host, filter) in found {
+                let exists = self
+                    .slots
+                    .iter()
+                    .any(|s| s.inst.def.name == t.def.name && *s.inst.host == *host);
+                if exists {
+                    continue;
+                }
+                let key = (t.def.name.clone(), host.clone());
+                let mut state = self
+                    .saved
+                    .remove(&key)
+                    .unwrap_or_else(|| CheckState::new(t.def.max_attempts));
+                state.max_attempts = t.def.max_attempts;
+                self.slots.push(Slot {
+                    inst: Instance {
+                        host: Arc::from(host.as_str()),
+                        filter,
+                        template: false,
+                        ..t.clone()
+                    },
+                    state,
+                    next_due: now,
+                    last_value: None,
+                    waiting_since: now,
+                });
+                changed = true;
+            }
+        }
+        changed
     }
 
     fn save(&mut self) {

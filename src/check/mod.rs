@@ -73,6 +73,12 @@ pub struct RawCheck {
     /// Labels the series must have, e.g. `{window: last_poll}`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Run once per distinct value of these labels among the target's series of `metric`
+    /// rather than once per target: `per: [dimension_LoadBalancerName]` makes one check per
+    /// load balancer, named after it (values of several labels are joined with `-`).
+    /// Resources that appear get a check; ones that vanish lose theirs.
+    #[serde(default)]
+    pub per: Vec<String>,
     /// Multiplies the value before it is compared and shown (100 turns a ratio into percent).
     pub scale: Option<f64>,
     /// Range whose violation is WARNING (plugin guideline syntax: `10`, `10:`, `~:10`, `@10:20`).
@@ -120,6 +126,7 @@ pub struct CheckDef {
     pub kind: CheckKind,
     pub metric: String,
     pub labels: Vec<(String, String)>,
+    pub per: Vec<String>,
     pub scale: f64,
     pub warning: Option<Range>,
     pub critical: Option<Range>,
@@ -179,6 +186,12 @@ pub fn validate_check(
     }
     if raw.kind == CheckKind::Metric && raw.metric.is_none() {
         errors.push(("metric".into(), "a metric check needs `metric:`".into()));
+    }
+    if !raw.per.is_empty() && raw.kind != CheckKind::Metric {
+        errors.push((
+            "per".into(),
+            "only metric checks can run per label value".into(),
+        ));
     }
     if raw.kind == CheckKind::Certificate && raw.source != "tls" {
         errors.push((
@@ -255,6 +268,7 @@ pub fn validate_check(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        per: raw.per.clone(),
         scale: raw.scale.unwrap_or(1.0),
         warning,
         critical,
@@ -425,6 +439,19 @@ pub fn evaluate(
     max_age: StdDuration,
     now: i64,
 ) -> Evaluation {
+    evaluate_with(def, target, snap, &[], max_age, now)
+}
+
+/// [`evaluate`] with extra label matchers: the label values a per-resource check was made
+/// for.
+pub fn evaluate_with(
+    def: &CheckDef,
+    target: &str,
+    snap: Option<&TargetSnapshot>,
+    filter: &[(String, String)],
+    max_age: StdDuration,
+    now: i64,
+) -> Evaluation {
     let Some(snap) = snap else {
         return Evaluation::unknown(format!(
             "no data yet: target '{target}' has not been polled"
@@ -458,7 +485,7 @@ pub fn evaluate(
         ));
     }
     match def.kind {
-        CheckKind::Metric => evaluate_metric(def, target, snap),
+        CheckKind::Metric => evaluate_metric(def, target, snap, filter),
         CheckKind::Certificate => evaluate_certificate(def, snap, now),
     }
 }
@@ -485,10 +512,16 @@ fn perf(def: &CheckDef, v: f64) -> Perf {
     }
 }
 
-fn evaluate_metric(def: &CheckDef, target: &str, snap: &TargetSnapshot) -> Evaluation {
+fn evaluate_metric(
+    def: &CheckDef,
+    target: &str,
+    snap: &TargetSnapshot,
+    filter: &[(String, String)],
+) -> Evaluation {
     let labels: Vec<(&str, &str)> = def
         .labels
         .iter()
+        .chain(filter)
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let Some(raw) = snap.value(&def.metric, &labels) else {
@@ -632,7 +665,16 @@ fn evaluate_certificate(def: &CheckDef, snap: &TargetSnapshot, now: i64) -> Eval
 #[derive(Debug, Clone)]
 pub struct Instance {
     pub def: Arc<CheckDef>,
+    /// The host the check reports as: the target's name, or for a per-resource check the
+    /// resource's label values.
     pub host: Arc<str>,
+    /// The target whose snapshot the check reads.
+    pub target: Arc<str>,
+    /// Label values of the resource, for a per-resource check.
+    pub filter: Vec<(String, String)>,
+    /// A per-resource check's template: not evaluated itself, it makes one instance per
+    /// resource found in the target's snapshot.
+    pub template: bool,
     pub interval: StdDuration,
     pub retry: StdDuration,
     pub max_age: StdDuration,
@@ -673,6 +715,9 @@ pub fn instances(
             out.push(Instance {
                 def: d.clone(),
                 host: t.name.clone(),
+                target: t.name.clone(),
+                filter: Vec::new(),
+                template: !d.per.is_empty(),
                 interval: d.check_interval.unwrap_or(t.interval),
                 retry: d.retry_interval.unwrap_or(t.interval),
                 max_age: d.max_age.unwrap_or(t.interval * 3 + t.timeout),
@@ -680,6 +725,49 @@ pub fn instances(
         }
     }
     (out, inactive)
+}
+
+/// The resources a per-resource check runs on in a snapshot: the distinct values of its
+/// `per` labels among the series of its metric that match its labels, each as (host name,
+/// label matchers).
+pub fn resources(def: &CheckDef, snap: &TargetSnapshot) -> Vec<(String, Vec<(String, String)>)> {
+    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for s in snap
+        .families
+        .iter()
+        .filter(|f| f.name == def.metric)
+        .flat_map(|f| &f.samples)
+    {
+        let matches = def
+            .labels
+            .iter()
+            .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v));
+        if !matches {
+            continue;
+        }
+        let values: Option<Vec<(String, String)>> = def
+            .per
+            .iter()
+            .map(|p| {
+                s.labels
+                    .iter()
+                    .find(|(k, _)| k == p)
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+            })
+            .collect();
+        let Some(values) = values.filter(|v| v.iter().all(|(_, x)| !x.is_empty())) else {
+            continue;
+        };
+        let host = values
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join("-");
+        if !out.iter().any(|(h, _)| *h == host) {
+            out.push((host, values));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -114,6 +114,7 @@ fn adhoc(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        per: Vec::new(),
         scale: None,
         warning: range(&t.warning)?,
         critical: range(&t.critical)?,
