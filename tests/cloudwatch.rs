@@ -276,4 +276,33 @@ fn per_resource_checks_follow_the_load_balancers() {
         ),
         Some(2.0)
     );
+
+    // The same check as a plugin, on one resource.
+    let run = |host: &str| {
+        Command::new(env!("CARGO_BIN_EXE_headroom"))
+            .args(["check", "LATENCY", "--config"])
+            .arg(d.config_path())
+            .args(["--host", host])
+            .envs([
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run("osdp-rest-elb");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("WARNING: Latency = 2s | 'latency'=2s;1;5"),
+        "{stdout}"
+    );
+    let out = run("no-such-elb");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.starts_with("UNKNOWN: no \"no-such-elb\" among the LATENCY resources"),
+        "{stdout}"
+    );
 }

@@ -16,16 +16,22 @@ use crate::store::TargetSnapshot;
 /// Runs a check and returns the line to print and the exit code.
 pub async fn run(mode: CheckMode) -> (String, u8) {
     match build(mode) {
-        Ok((def, target, timeout)) => {
-            let ev = once(&def, &target, timeout).await;
+        Ok((def, target, timeout, resource)) => {
+            let ev = once(&def, &target, resource.as_deref(), timeout).await;
             (ev.line(), ev.status.code())
         }
         Err(msg) => (format!("UNKNOWN: {msg}"), Status::Unknown.code()),
     }
 }
 
-/// Polls `target` once (twice, a second apart, for rates) and evaluates `def`.
-pub async fn once(def: &CheckDef, target: &Target, timeout: Duration) -> Evaluation {
+/// Polls `target` once (twice, a second apart, for rates) and evaluates `def`; for a
+/// per-resource check, on `resource`.
+pub async fn once(
+    def: &CheckDef,
+    target: &Target,
+    resource: Option<&str>,
+    timeout: Duration,
+) -> Evaluation {
     let poller = AnyPoller::new(target);
     let needs_rate = def.metric.ends_with("_per_second");
     let work = async {
@@ -54,13 +60,33 @@ pub async fn once(def: &CheckDef, target: &Target, timeout: Duration) -> Evaluat
         taken_at: SystemTime::now(),
         error,
     };
-    evaluate(
-        def,
-        &target.name,
-        Some(&snap),
-        Duration::from_secs(3600),
-        unix_now(),
-    )
+    let max_age = Duration::from_secs(3600);
+    match resource {
+        Some(host) if snap.error.is_none() => {
+            let found = super::resources(def, &snap);
+            match found.iter().find(|(h, _)| h == host) {
+                Some((_, filter)) => {
+                    super::evaluate_with(def, host, Some(&snap), filter, max_age, unix_now())
+                }
+                None => Evaluation {
+                    status: Status::Unknown,
+                    text: format!(
+                        "no {host:?} among the {} resources of '{}' ({})",
+                        def.name,
+                        target.name,
+                        found
+                            .iter()
+                            .map(|(h, _)| h.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    perf: Vec::new(),
+                    value: None,
+                },
+            }
+        }
+        _ => evaluate(def, &target.name, Some(&snap), max_age, unix_now()),
+    }
 }
 
 fn range(s: &Option<String>) -> Result<Option<super::range::Range>, String> {
@@ -153,7 +179,9 @@ fn target(name: &str, timeout: Duration, source: SourceConfig) -> Target {
     }
 }
 
-fn build(mode: CheckMode) -> Result<(CheckDef, Target, Duration), String> {
+type Built = (CheckDef, Target, Duration, Option<String>);
+
+fn build(mode: CheckMode) -> Result<Built, String> {
     match mode {
         CheckMode::Cert {
             host,
@@ -196,7 +224,12 @@ fn build(mode: CheckMode) -> Result<(CheckDef, Target, Duration), String> {
                 server_name,
                 ca_file,
             };
-            Ok((def, target(&host, timeout, SourceConfig::Tls(s)), timeout))
+            Ok((
+                def,
+                target(&host, timeout, SourceConfig::Tls(s)),
+                timeout,
+                None,
+            ))
         }
         CheckMode::Memcached {
             host,
@@ -244,6 +277,7 @@ fn build(mode: CheckMode) -> Result<(CheckDef, Target, Duration), String> {
                 def,
                 target(&host, timeout, SourceConfig::Memcached(s)),
                 timeout,
+                None,
             ))
         }
         CheckMode::Mysql {
@@ -335,7 +369,12 @@ fn build(mode: CheckMode) -> Result<(CheckDef, Target, Duration), String> {
                 password,
                 tps_counter: None,
             };
-            Ok((def, target(&host, timeout, SourceConfig::Mysql(s)), timeout))
+            Ok((
+                def,
+                target(&host, timeout, SourceConfig::Mysql(s)),
+                timeout,
+                None,
+            ))
         }
         CheckMode::Named(args) => {
             use clap::Parser;
@@ -354,7 +393,7 @@ fn build(mode: CheckMode) -> Result<(CheckDef, Target, Duration), String> {
     }
 }
 
-fn named(a: &NamedCheck) -> Result<(CheckDef, Target, Duration), String> {
+fn named(a: &NamedCheck) -> Result<Built, String> {
     let cfg = config::load(Path::new(&a.config))
         .map_err(|e| format!("config: {}", e.to_string().replace('\n', "; ")))?;
     let def = cfg
@@ -373,7 +412,27 @@ fn named(a: &NamedCheck) -> Result<(CheckDef, Target, Duration), String> {
             },
         )?;
     let (instances, _) = super::instances(std::slice::from_ref(&def), &cfg.targets);
-    let inst = match (&a.host, instances.len()) {
+    // A per-resource check: --host names the resource (a load balancer, a cache node), found
+    // in the series of the check's one target.
+    let (resource, host) = if def.per.is_empty() {
+        (None, a.host.clone())
+    } else {
+        let Some(r) = a.host.clone() else {
+            return Err(format!(
+                "check {} runs per resource: give --host RESOURCE",
+                a.name
+            ));
+        };
+        if instances.len() > 1 {
+            return Err(format!(
+                "check {} runs on several targets ({}); headroom check supports one",
+                a.name,
+                hosts(&instances)
+            ));
+        }
+        (Some(r), None)
+    };
+    let inst = match (&host, instances.len()) {
         (Some(h), _) => instances
             .iter()
             .find(|i| &*i.host == h.as_str())
@@ -411,7 +470,7 @@ fn named(a: &NamedCheck) -> Result<(CheckDef, Target, Duration), String> {
         Some(t) => return Err(format!("invalid timeout {t}")),
         None => target.timeout,
     };
-    Ok((def, target, timeout))
+    Ok((def, target, timeout, resource))
 }
 
 fn hosts(i: &[super::Instance]) -> String {
