@@ -76,13 +76,14 @@ fn summary(cfg: &Config) -> String {
     let count = |k| cfg.targets.iter().filter(|t| t.kind() == k).count();
     let (instances, mut inactive) = check::instances(&cfg.checks, &cfg.targets);
     inactive.extend(cfg.inactive_checks.iter().cloned());
+    let per_source: Vec<String> = SourceKind::ALL
+        .iter()
+        .map(|k| format!("{} {}", count(*k), k.as_str()))
+        .collect();
     let mut s = format!(
-        "config OK: {} targets ({} memcached, {} mysql, {} tls, {} cloudwatch); {} checks on them; listen {}",
+        "config OK: {} targets ({}); {} checks on them; listen {}",
         cfg.targets.len(),
-        count(SourceKind::Memcached),
-        count(SourceKind::Mysql),
-        count(SourceKind::Tls),
-        count(SourceKind::Cloudwatch),
+        per_source.join(", "),
         instances.len(),
         cfg.listen
     );

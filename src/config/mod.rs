@@ -50,6 +50,9 @@ pub struct RawConfig {
     /// CloudWatch metrics, one target per region.
     #[serde(default)]
     pub cloudwatch: Vec<crate::sources::aws::cloudwatch::RawTarget>,
+    /// RDS instance facts and snapshots, one target per region.
+    #[serde(default)]
+    pub rds: Vec<crate::sources::aws::rds::RawTarget>,
     /// Use the check definitions shipped with headroom (`checks/*.yaml`). Default true.
     pub shipped_checks: Option<bool>,
     /// Checks of your own; one with the name of a shipped check replaces it.
@@ -104,6 +107,7 @@ impl Target {
             SourceConfig::Mysql(_) => SourceKind::Mysql,
             SourceConfig::Tls(_) => SourceKind::Tls,
             SourceConfig::Cloudwatch(_) => SourceKind::Cloudwatch,
+            SourceConfig::Rds(_) => SourceKind::Rds,
         }
     }
 }
@@ -115,6 +119,7 @@ pub enum SourceConfig {
     Mysql(mysql::Settings),
     Tls(tls::Settings),
     Cloudwatch(crate::sources::aws::cloudwatch::Settings),
+    Rds(crate::sources::aws::rds::Settings),
 }
 
 /// A password or token. It is read from the environment or a file, never written inline, and
@@ -382,6 +387,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     add(&mut v, "mysql", &dyns(&raw.mysql));
     add(&mut v, "tls", &dyns(&raw.tls));
     add(&mut v, "cloudwatch", &dyns(&raw.cloudwatch));
+    add(&mut v, "rds", &dyns(&raw.rds));
     let (mut checks, mut inactive_checks) = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()
     } else {

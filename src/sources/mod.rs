@@ -25,6 +25,7 @@ pub enum SourceKind {
     Mysql,
     Tls,
     Cloudwatch,
+    Rds,
 }
 
 impl SourceKind {
@@ -34,14 +35,16 @@ impl SourceKind {
             SourceKind::Mysql => "mysql",
             SourceKind::Tls => "tls",
             SourceKind::Cloudwatch => "cloudwatch",
+            SourceKind::Rds => "rds",
         }
     }
 
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 5] = [
         SourceKind::Memcached,
         SourceKind::Mysql,
         SourceKind::Tls,
         SourceKind::Cloudwatch,
+        SourceKind::Rds,
     ];
 
     /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
@@ -52,6 +55,7 @@ impl SourceKind {
             SourceKind::Mysql => "mysql_up",
             SourceKind::Tls => "headroom_tls_up",
             SourceKind::Cloudwatch => "headroom_cloudwatch_up",
+            SourceKind::Rds => "headroom_rds_up",
         }
     }
 }
@@ -138,6 +142,7 @@ pub enum AnyPoller {
     Mysql(mysql::MysqlPoller),
     Tls(tls::TlsPoller),
     Cloudwatch(aws::cloudwatch::CloudwatchPoller),
+    Rds(aws::rds::RdsPoller),
 }
 
 impl AnyPoller {
@@ -146,6 +151,7 @@ impl AnyPoller {
             SourceConfig::Memcached(s) => AnyPoller::Memcached(memcached::MemcachedPoller::new(s)),
             SourceConfig::Mysql(s) => AnyPoller::Mysql(mysql::MysqlPoller::new(s)),
             SourceConfig::Tls(s) => AnyPoller::Tls(tls::TlsPoller::new(s)),
+            SourceConfig::Rds(s) => AnyPoller::Rds(aws::rds::RdsPoller::new(s)),
             SourceConfig::Cloudwatch(s) => {
                 AnyPoller::Cloudwatch(aws::cloudwatch::CloudwatchPoller::new(s, target.interval))
             }
@@ -167,6 +173,7 @@ impl Poller for AnyPoller {
             AnyPoller::Mysql(p) => p.poll().await,
             AnyPoller::Tls(p) => p.poll().await,
             AnyPoller::Cloudwatch(p) => p.poll().await,
+            AnyPoller::Rds(p) => p.poll().await,
         }
     }
 }

@@ -168,9 +168,7 @@ impl SourceTarget for RawTarget {
 
 #[derive(Debug, Default)]
 struct Counters {
-    requests: f64,
     metrics_requested: f64,
-    errors: BTreeMap<String, f64>,
 }
 
 pub struct CloudwatchPoller {
@@ -180,6 +178,7 @@ pub struct CloudwatchPoller {
     plan: Plan,
     client: tokio::sync::OnceCell<aws_sdk_cloudwatch::Client>,
     counters: Mutex<Counters>,
+    api: super::ApiCounters,
 }
 
 impl std::fmt::Debug for CloudwatchPoller {
@@ -198,6 +197,7 @@ impl CloudwatchPoller {
             interval,
             client: tokio::sync::OnceCell::new(),
             counters: Mutex::default(),
+            api: super::ApiCounters::default(),
         }
     }
 
@@ -209,12 +209,7 @@ impl CloudwatchPoller {
     async fn client(&self) -> &aws_sdk_cloudwatch::Client {
         self.client
             .get_or_init(|| async {
-                // The SDK's default credential chain: environment, profile, web identity, ECS,
-                // IMDSv2 instance role.
-                let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(self.settings.region.clone()))
-                    .load()
-                    .await;
+                let shared = super::sdk_config(&self.settings.region).await;
                 let mut b = aws_sdk_cloudwatch::config::Builder::from(&shared);
                 if let Some(url) = &self.settings.endpoint_url {
                     b = b.endpoint_url(url);
@@ -225,13 +220,7 @@ impl CloudwatchPoller {
     }
 
     fn count_error(&self, code: &str) {
-        *self
-            .counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .errors
-            .entry(code.to_owned())
-            .or_default() += 1.0;
+        self.api.error("cloudwatch", code);
     }
 }
 
@@ -295,9 +284,9 @@ impl Poller for CloudwatchPoller {
                     .set_next_token(token.clone())
                     .send()
                     .await;
+                self.api.request("cloudwatch", "GetMetricData");
                 {
                     let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-                    c.requests += 1.0;
                     if token.is_none() {
                         c.metrics_requested += call.queries.len() as f64;
                     }
@@ -431,42 +420,13 @@ impl CloudwatchPoller {
         if !age.samples.is_empty() {
             out.push(age);
         }
-        let mut req = Family::new(
-            "headroom_aws_requests",
-            "AWS API requests made, by service and operation.",
-            Kind::Counter,
-        );
-        req.samples.push(Sample {
-            labels: vec![
-                ("service".into(), "cloudwatch".into()),
-                ("operation".into(), "GetMetricData".into()),
-            ],
-            value: c.requests,
-        });
-        out.push(req);
+        out.extend(self.api.families());
         out.push(Family::single(
             "headroom_cloudwatch_metrics_requested",
             "Metric queries sent in GetMetricData calls (what CloudWatch bills per 1,000).",
             Kind::Counter,
             c.metrics_requested,
         ));
-        let mut errs = Family::new(
-            "headroom_aws_errors",
-            "Failed AWS calls by error code (throttling shows as Throttling).",
-            Kind::Counter,
-        );
-        for (code, n) in &c.errors {
-            errs.samples.push(Sample {
-                labels: vec![
-                    ("service".into(), "cloudwatch".into()),
-                    ("code".into(), code.clone()),
-                ],
-                value: *n,
-            });
-        }
-        if !errs.samples.is_empty() {
-            out.push(errs);
-        }
         let interval = self.interval.as_secs_f64();
         out.push(Family::single(
             "headroom_cloudwatch_estimated_cost_usd_per_month",

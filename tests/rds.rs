@@ -1,0 +1,142 @@
+//! The RDS source against moto (server mode): instances in two regions created with boto3,
+//! their facts as `headroom_rds_*` series, and the shipped RDS_* checks judging each
+//! instance (the seed's backup, DR and security policy).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Daemon, env, free_port, series_value, wait_for};
+
+fn boto(script: &str) {
+    let out = Command::new(env("HEADROOM_TEST_PYTHON"))
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rds_facts_and_policy_checks_in_two_regions() {
+    let moto = env("HEADROOM_TEST_MOTO");
+    // A fresh account: moto keeps state between runs of the suite.
+    boto(&format!(
+        "import urllib.request; urllib.request.urlopen(urllib.request.Request('{moto}/moto-api/reset', method='POST'))"
+    ));
+    boto(&format!(
+        "import boto3\n\
+         def c(region): return boto3.client('rds', endpoint_url='{moto}', region_name=region, aws_access_key_id='t', aws_secret_access_key='t')\n\
+         c('us-west-2').create_db_instance(DBInstanceIdentifier='osdp-db-proddc1', DBInstanceClass='db.r5.2xlarge', Engine='mysql', \
+             AllocatedStorage=500, MasterUsername='admin', MasterUserPassword='not-a-real-pw', MultiAZ=True, StorageEncrypted=True, \
+             BackupRetentionPeriod=7, StorageType='io1', Iops=12000, PubliclyAccessible=False)\n\
+         c('eu-central-1').create_db_instance(DBInstanceIdentifier='osdp-db-proddc2', DBInstanceClass='db.m5.large', Engine='mysql', \
+             AllocatedStorage=100, MasterUsername='admin', MasterUserPassword='not-a-real-pw', MultiAZ=False, StorageEncrypted=False, \
+             BackupRetentionPeriod=7, StorageType='gp2', PubliclyAccessible=True)\n"
+    ));
+    let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
+    let config = format!(
+        "defaults: {{interval: 1s}}\nrds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{endpoint}'}}\n  - {{name: rds-eu, region: eu-central-1, endpoint_url: '{endpoint}'}}\n"
+    );
+    let d = Daemon::start(
+        free_port(),
+        &config,
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    let checks = wait_for(
+        "the RDS checks on both instances",
+        Duration::from_secs(30),
+        || {
+            let (_, body) = d.get("/api/checks")?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let rds: Vec<serde_json::Value> = v["checks"]
+                .as_array()?
+                .iter()
+                .filter(|c| {
+                    c["check"].as_str().is_some_and(|n| n.starts_with("RDS_"))
+                        && c["has_been_checked"] == true
+                })
+                .cloned()
+                .collect();
+            (rds.len() == 8).then_some(rds)
+        },
+    );
+    let state = |check: &str, host: &str| {
+        checks
+            .iter()
+            .find(|c| c["check"] == check && c["host"] == host)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        state("RDS_MULTI_AZ", "osdp-db-proddc1").as_deref(),
+        Some("OK")
+    );
+    assert_eq!(
+        state("RDS_MULTI_AZ", "osdp-db-proddc2").as_deref(),
+        Some("CRITICAL")
+    );
+    assert_eq!(
+        state("RDS_ENCRYPTED", "osdp-db-proddc1").as_deref(),
+        Some("OK")
+    );
+    assert_eq!(
+        state("RDS_ENCRYPTED", "osdp-db-proddc2").as_deref(),
+        Some("CRITICAL")
+    );
+    assert_eq!(
+        state("RDS_NOT_PUBLIC", "osdp-db-proddc1").as_deref(),
+        Some("OK")
+    );
+    assert_eq!(
+        state("RDS_NOT_PUBLIC", "osdp-db-proddc2").as_deref(),
+        Some("CRITICAL")
+    );
+    // moto takes an automated snapshot when it creates an instance.
+    assert_eq!(
+        state("RDS_BACKUP_RECENT", "osdp-db-proddc1").as_deref(),
+        Some("OK")
+    );
+
+    let text = d.metrics();
+    common::promtool_check_metrics(&text).unwrap_or_else(|e| panic!("promtool: {e}"));
+    let us = "db_instance=\"osdp-db-proddc1\"";
+    assert_eq!(
+        series_value(&text, "headroom_rds_allocated_storage_bytes", &[us]),
+        Some(500.0 * 1073741824.0)
+    );
+    assert_eq!(
+        series_value(&text, "headroom_rds_provisioned_iops", &[us]),
+        Some(12000.0)
+    );
+    assert_eq!(
+        series_value(&text, "headroom_rds_backup_retention_seconds", &[us]),
+        Some(7.0 * 86400.0)
+    );
+    assert!(text.contains("headroom_rds_instance_info{target=\"rds-us\",db_instance=\"osdp-db-proddc1\",class=\"db.r5.2xlarge\",engine=\"mysql\""), "{text}");
+    let age = series_value(&text, "headroom_rds_latest_snapshot_age_seconds", &[us]).unwrap();
+    assert!((0.0..600.0).contains(&age), "{age}");
+    assert!(
+        series_value(
+            &text,
+            "headroom_aws_requests_total",
+            &["target=\"rds-eu\"", "operation=\"DescribeDBInstances\""]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    // Each region sees only its own instance.
+    assert_eq!(
+        series_value(&text, "headroom_rds_multi_az", &["target=\"rds-eu\"", us]),
+        None
+    );
+    assert!(!text.contains("not-a-real-pw"));
+}
