@@ -53,6 +53,9 @@ pub struct RawConfig {
     /// RDS instance facts and snapshots, one target per region.
     #[serde(default)]
     pub rds: Vec<crate::sources::aws::rds::RawTarget>,
+    /// Classic load balancers: instance health and listeners, one target per region.
+    #[serde(default)]
+    pub elb: Vec<crate::sources::aws::elb::RawTarget>,
     /// Use the check definitions shipped with headroom (`checks/*.yaml`). Default true.
     pub shipped_checks: Option<bool>,
     /// Checks of your own; one with the name of a shipped check replaces it.
@@ -108,6 +111,7 @@ impl Target {
             SourceConfig::Tls(_) => SourceKind::Tls,
             SourceConfig::Cloudwatch(_) => SourceKind::Cloudwatch,
             SourceConfig::Rds(_) => SourceKind::Rds,
+            SourceConfig::Elb(_) => SourceKind::Elb,
         }
     }
 }
@@ -120,6 +124,7 @@ pub enum SourceConfig {
     Tls(tls::Settings),
     Cloudwatch(crate::sources::aws::cloudwatch::Settings),
     Rds(crate::sources::aws::rds::Settings),
+    Elb(crate::sources::aws::elb::Settings),
 }
 
 /// A password or token. It is read from the environment or a file, never written inline, and
@@ -388,6 +393,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     add(&mut v, "tls", &dyns(&raw.tls));
     add(&mut v, "cloudwatch", &dyns(&raw.cloudwatch));
     add(&mut v, "rds", &dyns(&raw.rds));
+    add(&mut v, "elb", &dyns(&raw.elb));
     let (mut checks, mut inactive_checks) = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()
     } else {

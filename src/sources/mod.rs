@@ -26,6 +26,7 @@ pub enum SourceKind {
     Tls,
     Cloudwatch,
     Rds,
+    Elb,
 }
 
 impl SourceKind {
@@ -36,15 +37,17 @@ impl SourceKind {
             SourceKind::Tls => "tls",
             SourceKind::Cloudwatch => "cloudwatch",
             SourceKind::Rds => "rds",
+            SourceKind::Elb => "elb",
         }
     }
 
-    pub const ALL: [SourceKind; 5] = [
+    pub const ALL: [SourceKind; 6] = [
         SourceKind::Memcached,
         SourceKind::Mysql,
         SourceKind::Tls,
         SourceKind::Cloudwatch,
         SourceKind::Rds,
+        SourceKind::Elb,
     ];
 
     /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
@@ -56,6 +59,7 @@ impl SourceKind {
             SourceKind::Tls => "headroom_tls_up",
             SourceKind::Cloudwatch => "headroom_cloudwatch_up",
             SourceKind::Rds => "headroom_rds_up",
+            SourceKind::Elb => "headroom_elb_up",
         }
     }
 }
@@ -143,6 +147,7 @@ pub enum AnyPoller {
     Tls(tls::TlsPoller),
     Cloudwatch(aws::cloudwatch::CloudwatchPoller),
     Rds(aws::rds::RdsPoller),
+    Elb(aws::elb::ElbPoller),
 }
 
 impl AnyPoller {
@@ -152,6 +157,7 @@ impl AnyPoller {
             SourceConfig::Mysql(s) => AnyPoller::Mysql(mysql::MysqlPoller::new(s)),
             SourceConfig::Tls(s) => AnyPoller::Tls(tls::TlsPoller::new(s)),
             SourceConfig::Rds(s) => AnyPoller::Rds(aws::rds::RdsPoller::new(s)),
+            SourceConfig::Elb(s) => AnyPoller::Elb(aws::elb::ElbPoller::new(s)),
             SourceConfig::Cloudwatch(s) => {
                 AnyPoller::Cloudwatch(aws::cloudwatch::CloudwatchPoller::new(s, target.interval))
             }
@@ -174,6 +180,7 @@ impl Poller for AnyPoller {
             AnyPoller::Tls(p) => p.poll().await,
             AnyPoller::Cloudwatch(p) => p.poll().await,
             AnyPoller::Rds(p) => p.poll().await,
+            AnyPoller::Elb(p) => p.poll().await,
         }
     }
 }

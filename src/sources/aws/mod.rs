@@ -3,6 +3,7 @@
 //! the request and error counters every AWS source exports.
 
 pub mod cloudwatch;
+pub mod elb;
 pub mod naming;
 pub mod plan;
 pub mod rds;

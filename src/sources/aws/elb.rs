@@ -1,0 +1,302 @@
+//! The classic ELB source: DescribeLoadBalancers discovers the load balancers of a region
+//! (all, by name, or by tag), DescribeInstanceHealth counts their healthy and unhealthy
+//! instances (the seed's HEALTHY_HOST_COUNT, UNHEALTHY_HOST_COUNT and ELB_HEALTHY_STATUS),
+//! and the listeners are exported, HTTPS/SSL ones with their certificate, for the
+//! certificate check to follow. Series carry a `load_balancer` label.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
+use crate::sources::{ErrorKind, PollError, Poller};
+use crate::store::{Family, Kind, Sample};
+
+/// DescribeTags takes at most 20 load balancer names per call (ELB API reference).
+const TAG_BATCH: usize = 20;
+
+/// One entry of `elb:` in the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Unique name of the target; becomes the `target` label.
+    pub name: String,
+    /// AWS region, e.g. `us-west-2`.
+    pub region: String,
+    /// Endpoint override (a VPC endpoint; the tests point it at moto).
+    pub endpoint_url: Option<String>,
+    /// Load balancer names to report. Default: all of the region.
+    pub load_balancers: Option<Vec<String>>,
+    /// Only load balancers carrying all of these tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+/// A validated classic ELB target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub load_balancers: Option<Vec<String>>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl SourceTarget for RawTarget {
+    fn common(&self) -> CommonTarget<'_> {
+        CommonTarget {
+            name: &self.name,
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+        if self.region.is_empty()
+            || !self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            v.error(
+                &format!("{path}.region"),
+                format!("{:?} is not an AWS region name", self.region),
+            );
+            return None;
+        }
+        Some(SourceConfig::Elb(Settings {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            load_balancers: self.load_balancers.clone(),
+            tags: self.tags.clone(),
+        }))
+    }
+}
+
+/// What headroom reports of one load balancer.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lb {
+    pub name: String,
+    pub dns_name: String,
+    pub scheme: String,
+    pub healthy: u32,
+    pub unhealthy: u32,
+    /// (protocol, port, certificate id)
+    pub listeners: Vec<(String, i32, String)>,
+}
+
+/// The families of one poll (pure).
+pub fn families(lbs: &[Lb]) -> Vec<Family> {
+    let mut info = Family::new(
+        "headroom_elb_load_balancer",
+        "Classic load balancers found, in labels.",
+        Kind::Info,
+    );
+    let mut healthy = Family::new(
+        "headroom_elb_healthy_instances",
+        "Registered instances InService.",
+        Kind::Gauge,
+    );
+    let mut unhealthy = Family::new(
+        "headroom_elb_unhealthy_instances",
+        "Registered instances not InService (OutOfService or Unknown).",
+        Kind::Gauge,
+    );
+    let mut listeners = Family::new(
+        "headroom_elb_listener",
+        "Listeners; HTTPS and SSL ones carry their certificate (IAM or ACM ARN).",
+        Kind::Info,
+    );
+    for lb in lbs {
+        let l = |extra: Vec<(&'static str, String)>| {
+            let mut v: Vec<(std::borrow::Cow<'static, str>, String)> =
+                vec![("load_balancer".into(), lb.name.clone())];
+            v.extend(extra.into_iter().map(|(k, x)| (k.into(), x)));
+            v
+        };
+        info.samples.push(Sample {
+            labels: l(vec![
+                ("dns_name", lb.dns_name.clone()),
+                ("scheme", lb.scheme.clone()),
+            ]),
+            value: 1.0,
+        });
+        healthy.samples.push(Sample {
+            labels: l(vec![]),
+            value: f64::from(lb.healthy),
+        });
+        unhealthy.samples.push(Sample {
+            labels: l(vec![]),
+            value: f64::from(lb.unhealthy),
+        });
+        for (proto, port, cert) in &lb.listeners {
+            listeners.samples.push(Sample {
+                labels: l(vec![
+                    ("protocol", proto.clone()),
+                    ("port", port.to_string()),
+                    ("certificate", cert.clone()),
+                ]),
+                value: 1.0,
+            });
+        }
+    }
+    let mut out = vec![Family::single(
+        "headroom_elb_up",
+        "1 if DescribeLoadBalancers succeeded.",
+        Kind::Gauge,
+        1.0,
+    )];
+    out.extend(
+        [info, healthy, unhealthy, listeners]
+            .into_iter()
+            .filter(|f| !f.samples.is_empty()),
+    );
+    out
+}
+
+pub struct ElbPoller {
+    settings: Settings,
+    client: tokio::sync::OnceCell<aws_sdk_elasticloadbalancing::Client>,
+    api: super::ApiCounters,
+}
+
+impl std::fmt::Debug for ElbPoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElbPoller")
+            .field("region", &self.settings.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ElbPoller {
+    pub fn new(s: &Settings) -> Self {
+        ElbPoller {
+            settings: s.clone(),
+            client: tokio::sync::OnceCell::new(),
+            api: super::ApiCounters::default(),
+        }
+    }
+
+    async fn client(&self) -> &aws_sdk_elasticloadbalancing::Client {
+        self.client
+            .get_or_init(|| async {
+                let shared = super::sdk_config(&self.settings.region).await;
+                let mut b = aws_sdk_elasticloadbalancing::config::Builder::from(&shared);
+                if let Some(url) = &self.settings.endpoint_url {
+                    b = b.endpoint_url(url);
+                }
+                aws_sdk_elasticloadbalancing::Client::from_conf(b.build())
+            })
+            .await
+    }
+
+    fn fail<E>(&self, op: &str, e: aws_sdk_elasticloadbalancing::error::SdkError<E>) -> PollError
+    where
+        E: aws_sdk_elasticloadbalancing::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_sdk_elasticloadbalancing::error::{
+            DisplayErrorContext, ProvideErrorMetadata, SdkError,
+        };
+        let code = ProvideErrorMetadata::code(&e)
+            .unwrap_or("unknown")
+            .to_owned();
+        self.api.error("elasticloadbalancing", &code);
+        let kind = match &e {
+            SdkError::DispatchFailure(_) => ErrorKind::Connect,
+            SdkError::TimeoutError(_) => ErrorKind::Timeout,
+            _ if code.contains("AccessDenied") || code.contains("Signature") => ErrorKind::Auth,
+            _ => ErrorKind::Protocol,
+        };
+        PollError::new(
+            kind,
+            format!("{} {op}: {}", self.settings.region, DisplayErrorContext(&e)),
+        )
+    }
+}
+
+impl Poller for ElbPoller {
+    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+        let client = self.client().await;
+        let mut lbs: Vec<Lb> = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.api
+                .request("elasticloadbalancing", "DescribeLoadBalancers");
+            let out = client
+                .describe_load_balancers()
+                .set_load_balancer_names(self.settings.load_balancers.clone())
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| self.fail("DescribeLoadBalancers", e))?;
+            for d in out.load_balancer_descriptions() {
+                lbs.push(Lb {
+                    name: d.load_balancer_name().unwrap_or_default().to_owned(),
+                    dns_name: d.dns_name().unwrap_or_default().to_owned(),
+                    scheme: d.scheme().unwrap_or_default().to_owned(),
+                    listeners: d
+                        .listener_descriptions()
+                        .iter()
+                        .filter_map(|ld| ld.listener())
+                        .map(|l| {
+                            (
+                                l.protocol().to_owned(),
+                                l.load_balancer_port(),
+                                l.ssl_certificate_id().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect(),
+                    ..Lb::default()
+                });
+            }
+            marker = out.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
+        if !self.settings.tags.is_empty() {
+            let mut keep: Vec<String> = Vec::new();
+            for chunk in lbs.chunks(TAG_BATCH) {
+                self.api.request("elasticloadbalancing", "DescribeTags");
+                let out = client
+                    .describe_tags()
+                    .set_load_balancer_names(Some(chunk.iter().map(|l| l.name.clone()).collect()))
+                    .send()
+                    .await
+                    .map_err(|e| self.fail("DescribeTags", e))?;
+                for td in out.tag_descriptions() {
+                    let has = |k: &str, v: &str| {
+                        td.tags()
+                            .iter()
+                            .any(|t| t.key() == k && t.value() == Some(v))
+                    };
+                    if self.settings.tags.iter().all(|(k, v)| has(k, v)) {
+                        keep.extend(td.load_balancer_name().map(str::to_owned));
+                    }
+                }
+            }
+            lbs.retain(|l| keep.contains(&l.name));
+        }
+        for lb in &mut lbs {
+            self.api
+                .request("elasticloadbalancing", "DescribeInstanceHealth");
+            let out = client
+                .describe_instance_health()
+                .load_balancer_name(&lb.name)
+                .send()
+                .await
+                .map_err(|e| self.fail("DescribeInstanceHealth", e))?;
+            for s in out.instance_states() {
+                if s.state() == Some("InService") {
+                    lb.healthy += 1;
+                } else {
+                    lb.unhealthy += 1;
+                }
+            }
+        }
+        let mut out = families(&lbs);
+        out.extend(self.api.families());
+        Ok(out)
+    }
+}

@@ -1,0 +1,121 @@
+//! The classic ELB source against moto (server mode): load balancers, registered EC2
+//! instances (moto reports running ones InService and stopped ones OutOfService), an HTTPS
+//! listener with an IAM server certificate, tag filtering, and the shipped host-count checks
+//! per load balancer.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Daemon, env, free_port, series_value, wait_for};
+
+fn boto(script: &str) -> String {
+    let out = Command::new(env("HEADROOM_TEST_PYTHON"))
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn load_balancers_health_listeners_and_checks() {
+    let moto = env("HEADROOM_TEST_MOTO");
+    boto(&format!(
+        "import urllib.request; urllib.request.urlopen(urllib.request.Request('{moto}/moto-api/reset', method='POST'))"
+    ));
+    let cert_arn = boto(&format!(
+        "import boto3, subprocess, tempfile, os\n\
+         kw = dict(endpoint_url='{moto}', region_name='us-west-2', aws_access_key_id='t', aws_secret_access_key='t')\n\
+         d = tempfile.mkdtemp()\n\
+         subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '461', '-subj', '/CN=storage.example.com', \
+             '-keyout', d + '/k', '-out', d + '/c'], check=True, capture_output=True)\n\
+         iam = boto3.client('iam', **kw)\n\
+         arn = iam.upload_server_certificate(ServerCertificateName='storage', CertificateBody=open(d + '/c').read(), \
+             PrivateKey=open(d + '/k').read())['ServerCertificateMetadata']['Arn']\n\
+         ec2 = boto3.client('ec2', **kw)\n\
+         ids = [i['InstanceId'] for i in ec2.run_instances(ImageId='ami-12c6146b', MinCount=4, MaxCount=4)['Instances']]\n\
+         ec2.stop_instances(InstanceIds=ids[3:])\n\
+         elb = boto3.client('elb', **kw)\n\
+         elb.create_load_balancer(LoadBalancerName='osdp-storage-elb', AvailabilityZones=['us-west-2a'], Listeners=[\
+             {{'Protocol': 'HTTP', 'LoadBalancerPort': 80, 'InstanceProtocol': 'HTTP', 'InstancePort': 8080}},\
+             {{'Protocol': 'HTTPS', 'LoadBalancerPort': 443, 'InstanceProtocol': 'HTTP', 'InstancePort': 8080, 'SSLCertificateId': arn}}],\
+             Tags=[{{'Key': 'service', 'Value': 'storage'}}])\n\
+         elb.register_instances_with_load_balancer(LoadBalancerName='osdp-storage-elb', Instances=[{{'InstanceId': i}} for i in ids])\n\
+         elb.create_load_balancer(LoadBalancerName='other-team-elb', AvailabilityZones=['us-west-2a'], Listeners=[\
+             {{'Protocol': 'TCP', 'LoadBalancerPort': 25, 'InstanceProtocol': 'TCP', 'InstancePort': 25}}], Tags=[{{'Key': 'service', 'Value': 'mail'}}])\n\
+         print(arn, end='')\n"
+    ));
+    let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
+    let config = format!(
+        "defaults: {{interval: 1s}}\nelb:\n  - {{name: elb-us, region: us-west-2, endpoint_url: '{endpoint}', tags: {{service: storage}}}}\n"
+    );
+    let d = Daemon::start(
+        free_port(),
+        &config,
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    let text = wait_for("ELB series", Duration::from_secs(30), || {
+        let t = d.metrics();
+        t.contains("headroom_elb_healthy_instances{").then_some(t)
+    });
+    let lb = "load_balancer=\"osdp-storage-elb\"";
+    assert_eq!(
+        series_value(&text, "headroom_elb_healthy_instances", &[lb]),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        series_value(&text, "headroom_elb_unhealthy_instances", &[lb]),
+        Some(1.0)
+    );
+    // The tag filter left the other team's load balancer out.
+    assert!(!text.contains("other-team-elb"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "protocol=\"HTTPS\",port=\"443\",certificate=\"{cert_arn}\""
+        )),
+        "{text}"
+    );
+    common::promtool_check_metrics(&text).unwrap_or_else(|e| panic!("promtool: {e}"));
+    assert!(
+        series_value(
+            &text,
+            "headroom_aws_requests_total",
+            &["operation=\"DescribeInstanceHealth\""]
+        )
+        .unwrap()
+            >= 1.0
+    );
+
+    let checks = wait_for("the host-count checks", Duration::from_secs(30), || {
+        let (_, body) = d.get("/api/checks")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let c: Vec<serde_json::Value> = v["checks"]
+            .as_array()?
+            .iter()
+            .filter(|c| c["host"] == "osdp-storage-elb" && c["has_been_checked"] == true)
+            .cloned()
+            .collect();
+        (c.len() == 3).then_some(c)
+    });
+    let status = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["check"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status("HEALTHY_HOST_COUNT").as_deref(), Some("OK")); // 3 >= 2
+    assert_eq!(status("UNHEALTHY_HOST_COUNT").as_deref(), Some("WARNING")); // 1 > 0
+    assert_eq!(status("ELB_HEALTHY_STATUS").as_deref(), Some("CRITICAL")); // an instance out of service
+}
