@@ -55,7 +55,7 @@ pub fn plan_config(path: &Path) -> Result<String, config::ConfigErrors> {
         let yace_usd = p.queries as f64 * polls * 0.01 / 1000.0;
         out.push_str(&format!(
             "{} ({}): {} metrics, {} queries every {}s -> {} GetMetricData calls, {} billed metrics, ${:.2}/month; YACE model: {} calls, {} billed metrics, ${:.2}/month\n",
-            t.name, s.region, s.requests.len(), p.queries, interval, p.calls.len(), p.billed_metrics,
+            t.name, s.access.region, s.requests.len(), p.queries, interval, p.calls.len(), p.billed_metrics,
             p.usd_per_month(interval), yc, p.queries, yace_usd
         ));
         calls += p.calls.len();

@@ -41,7 +41,8 @@ fn rds_facts_and_policy_checks_in_two_regions() {
     ));
     let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
     let config = format!(
-        "defaults: {{interval: 1s}}\nrds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{endpoint}'}}\n  - {{name: rds-eu, region: eu-central-1, endpoint_url: '{endpoint}'}}\n"
+        // rds-eu reads through an assumed role (STS AssumeRole, which moto answers too).
+        "defaults: {{interval: 1s}}\nrds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{endpoint}'}}\n  - {{name: rds-eu, region: eu-central-1, endpoint_url: '{endpoint}', role_arn: 'arn:aws:iam::123456789012:role/headroom-readonly'}}\n"
     );
     let d = Daemon::start(
         free_port(),

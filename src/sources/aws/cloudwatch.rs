@@ -67,6 +67,9 @@ pub struct RawTarget {
     pub region: String,
     /// Endpoint override (a VPC endpoint; the tests point it at moto).
     pub endpoint_url: Option<String>,
+    /// Role to assume for this target (cross-account), e.g.
+    /// `arn:aws:iam::123456789012:role/headroom-readonly`.
+    pub role_arn: Option<String>,
     /// Datapoint period. Default 60s.
     pub period: Option<Duration>,
     /// Window length. Default: five periods.
@@ -83,8 +86,7 @@ pub struct RawTarget {
 /// A validated CloudWatch target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub region: String,
-    pub endpoint_url: Option<String>,
+    pub access: super::Access,
     pub requests: Vec<MetricRequest>,
     pub nil_to_zero: Vec<bool>,
 }
@@ -100,17 +102,8 @@ impl SourceTarget for RawTarget {
 
     fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
         let before = v.error_count();
-        if self.region.is_empty()
-            || !self
-                .region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            v.error(
-                &format!("{path}.region"),
-                format!("{:?} is not an AWS region name", self.region),
-            );
-        }
+        let access =
+            super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
         let secs = |d: Option<Duration>, dflt: u64| d.map(|d| d.0.as_secs()).unwrap_or(dflt);
         let period = secs(self.period, 60);
         let length = secs(self.length, period * 5);
@@ -155,10 +148,10 @@ impl SourceTarget for RawTarget {
             });
             nil.push(m.nil_to_zero);
         }
-        (v.error_count() == before).then(|| {
+        let access = access?;
+        (v.error_count() == before).then_some({
             SourceConfig::Cloudwatch(Settings {
-                region: self.region.clone(),
-                endpoint_url: self.endpoint_url.clone(),
+                access,
                 requests,
                 nil_to_zero: nil,
             })
@@ -184,7 +177,7 @@ pub struct CloudwatchPoller {
 impl std::fmt::Debug for CloudwatchPoller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CloudwatchPoller")
-            .field("region", &self.settings.region)
+            .field("region", &self.settings.access.region)
             .finish_non_exhaustive()
     }
 }
@@ -209,12 +202,7 @@ impl CloudwatchPoller {
     async fn client(&self) -> &aws_sdk_cloudwatch::Client {
         self.client
             .get_or_init(|| async {
-                let shared = super::sdk_config(&self.settings.region).await;
-                let mut b = aws_sdk_cloudwatch::config::Builder::from(&shared);
-                if let Some(url) = &self.settings.endpoint_url {
-                    b = b.endpoint_url(url);
-                }
-                aws_sdk_cloudwatch::Client::from_conf(b.build())
+                aws_sdk_cloudwatch::Client::new(&super::sdk_config(&self.settings.access).await)
             })
             .await
     }
@@ -299,7 +287,7 @@ impl Poller for CloudwatchPoller {
                         let code = aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(&e)
                             .unwrap_or("unknown")
                             .to_owned();
-                        tracing::warn!(region = %self.settings.region, error = %aws_sdk_cloudwatch::error::DisplayErrorContext(&e), "GetMetricData failed");
+                        tracing::warn!(region = %self.settings.access.region, error = %aws_sdk_cloudwatch::error::DisplayErrorContext(&e), "GetMetricData failed");
                         self.count_error(&code);
                         failed_calls += 1;
                         break;
@@ -334,7 +322,10 @@ impl Poller for CloudwatchPoller {
         if failed_calls == self.plan.calls.len() && failed_calls > 0 {
             return Err(PollError::new(
                 ErrorKind::Protocol,
-                format!("{}: every GetMetricData call failed", self.settings.region),
+                format!(
+                    "{}: every GetMetricData call failed",
+                    self.settings.access.region
+                ),
             ));
         }
         Ok(self.families(&results, now as f64))

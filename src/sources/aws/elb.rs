@@ -25,6 +25,9 @@ pub struct RawTarget {
     pub region: String,
     /// Endpoint override (a VPC endpoint; the tests point it at moto).
     pub endpoint_url: Option<String>,
+    /// Role to assume for this target (cross-account), e.g.
+    /// `arn:aws:iam::123456789012:role/headroom-readonly`.
+    pub role_arn: Option<String>,
     /// Load balancer names to report. Default: all of the region.
     pub load_balancers: Option<Vec<String>>,
     /// Only load balancers carrying all of these tags.
@@ -37,8 +40,7 @@ pub struct RawTarget {
 /// A validated classic ELB target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub region: String,
-    pub endpoint_url: Option<String>,
+    pub access: super::Access,
     pub load_balancers: Option<Vec<String>>,
     pub tags: BTreeMap<String, String>,
 }
@@ -53,21 +55,10 @@ impl SourceTarget for RawTarget {
     }
 
     fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
-        if self.region.is_empty()
-            || !self
-                .region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            v.error(
-                &format!("{path}.region"),
-                format!("{:?} is not an AWS region name", self.region),
-            );
-            return None;
-        }
+        let access =
+            super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn)?;
         Some(SourceConfig::Elb(Settings {
-            region: self.region.clone(),
-            endpoint_url: self.endpoint_url.clone(),
+            access,
             load_balancers: self.load_balancers.clone(),
             tags: self.tags.clone(),
         }))
@@ -164,7 +155,7 @@ pub struct ElbPoller {
 impl std::fmt::Debug for ElbPoller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ElbPoller")
-            .field("region", &self.settings.region)
+            .field("region", &self.settings.access.region)
             .finish_non_exhaustive()
     }
 }
@@ -181,12 +172,9 @@ impl ElbPoller {
     async fn client(&self) -> &aws_sdk_elasticloadbalancing::Client {
         self.client
             .get_or_init(|| async {
-                let shared = super::sdk_config(&self.settings.region).await;
-                let mut b = aws_sdk_elasticloadbalancing::config::Builder::from(&shared);
-                if let Some(url) = &self.settings.endpoint_url {
-                    b = b.endpoint_url(url);
-                }
-                aws_sdk_elasticloadbalancing::Client::from_conf(b.build())
+                aws_sdk_elasticloadbalancing::Client::new(
+                    &super::sdk_config(&self.settings.access).await,
+                )
             })
             .await
     }
@@ -210,7 +198,11 @@ impl ElbPoller {
         };
         PollError::new(
             kind,
-            format!("{} {op}: {}", self.settings.region, DisplayErrorContext(&e)),
+            format!(
+                "{} {op}: {}",
+                self.settings.access.region,
+                DisplayErrorContext(&e)
+            ),
         )
     }
 }

@@ -13,13 +13,83 @@ use std::sync::Mutex;
 
 use crate::store::{Family, Kind, Sample};
 
-/// The shared SDK configuration for one region: the SDK's default credential chain
-/// (environment, profile, web identity, ECS, IMDSv2 instance role).
-pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()))
-        .load()
-        .await
+/// Where and as whom an AWS target calls: every AWS source's config has these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub region: String,
+    /// Endpoint override for every service the target calls (a VPC endpoint; moto in tests).
+    pub endpoint_url: Option<String>,
+    /// Role to assume (STS AssumeRole) on top of the default credentials.
+    pub role_arn: Option<String>,
+}
+
+/// The SDK configuration of one target: the SDK's default credential chain (environment,
+/// profile, web identity, ECS, IMDSv2 instance role), its region and endpoint, and the role
+/// it assumes, if any.
+pub async fn sdk_config(a: &Access) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(a.region.clone()));
+    if let Some(url) = &a.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let base = loader.load().await;
+    match &a.role_arn {
+        None => base,
+        Some(arn) => {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
+                .session_name("headroom")
+                .configure(&base)
+                .build()
+                .await;
+            base.into_builder()
+                .credentials_provider(aws_sdk_cloudwatch::config::SharedCredentialsProvider::new(
+                    provider,
+                ))
+                .build()
+        }
+    }
+}
+
+/// Checks the fields every AWS target has; `path` locates errors.
+pub fn validate_access(
+    v: &mut crate::config::Validator<'_>,
+    path: &str,
+    region: &str,
+    endpoint_url: &Option<String>,
+    role_arn: &Option<String>,
+) -> Option<Access> {
+    let before = v.error_count();
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        v.error(
+            &format!("{path}.region"),
+            format!("{region:?} is not an AWS region name"),
+        );
+    }
+    if let Some(u) = endpoint_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        v.error(
+            &format!("{path}.endpoint_url"),
+            format!("{u:?} is not an http(s) URL"),
+        );
+    }
+    if let Some(r) = role_arn
+        && (!r.starts_with("arn:aws") || !r.contains(":role/"))
+    {
+        v.error(
+            &format!("{path}.role_arn"),
+            format!("{r:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+        );
+    }
+    (v.error_count() == before).then(|| Access {
+        region: region.to_owned(),
+        endpoint_url: endpoint_url.clone(),
+        role_arn: role_arn.clone(),
+    })
 }
 
 /// Requests by (service, operation) and errors by (service, code).

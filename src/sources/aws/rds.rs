@@ -23,6 +23,9 @@ pub struct RawTarget {
     pub region: String,
     /// Endpoint override (a VPC endpoint; the tests point it at moto).
     pub endpoint_url: Option<String>,
+    /// Role to assume for this target (cross-account), e.g.
+    /// `arn:aws:iam::123456789012:role/headroom-readonly`.
+    pub role_arn: Option<String>,
     /// DB instance identifiers to report. Default: every instance of the region.
     pub instances: Option<Vec<String>>,
     pub interval: Option<Duration>,
@@ -32,8 +35,7 @@ pub struct RawTarget {
 /// A validated RDS target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub region: String,
-    pub endpoint_url: Option<String>,
+    pub access: super::Access,
     pub instances: Option<Vec<String>>,
 }
 
@@ -47,21 +49,10 @@ impl SourceTarget for RawTarget {
     }
 
     fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
-        if self.region.is_empty()
-            || !self
-                .region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            v.error(
-                &format!("{path}.region"),
-                format!("{:?} is not an AWS region name", self.region),
-            );
-            return None;
-        }
+        let access =
+            super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn)?;
         Some(SourceConfig::Rds(Settings {
-            region: self.region.clone(),
-            endpoint_url: self.endpoint_url.clone(),
+            access,
             instances: self.instances.clone(),
         }))
     }
@@ -212,7 +203,7 @@ pub struct RdsPoller {
 impl std::fmt::Debug for RdsPoller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RdsPoller")
-            .field("region", &self.settings.region)
+            .field("region", &self.settings.access.region)
             .finish_non_exhaustive()
     }
 }
@@ -229,12 +220,7 @@ impl RdsPoller {
     async fn client(&self) -> &aws_sdk_rds::Client {
         self.client
             .get_or_init(|| async {
-                let shared = super::sdk_config(&self.settings.region).await;
-                let mut b = aws_sdk_rds::config::Builder::from(&shared);
-                if let Some(url) = &self.settings.endpoint_url {
-                    b = b.endpoint_url(url);
-                }
-                aws_sdk_rds::Client::from_conf(b.build())
+                aws_sdk_rds::Client::new(&super::sdk_config(&self.settings.access).await)
             })
             .await
     }
@@ -262,7 +248,7 @@ impl RdsPoller {
             kind,
             format!(
                 "{} {op}: {}",
-                self.settings.region,
+                self.settings.access.region,
                 aws_sdk_rds::error::DisplayErrorContext(&e)
             ),
         )
