@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Seeds the moto AWS emulator with a small copy of the seed's estate for scripts/demo, then
+keeps CloudWatch datapoints coming: an ELB with four instances (one stopped), an RDS MySQL
+instance, and Latency / CPUUtilization datapoints every 30 seconds. Runs until killed.
+
+usage: demo_aws.py MOTO_URL
+"""
+import datetime
+import random
+import sys
+import time
+import urllib.request
+
+import boto3
+
+MOTO = sys.argv[1]
+KW = dict(endpoint_url=MOTO, region_name="us-west-2", aws_access_key_id="demo", aws_secret_access_key="demo")
+
+urllib.request.urlopen(urllib.request.Request(MOTO + "/moto-api/reset", method="POST"))
+ec2 = boto3.client("ec2", **KW)
+ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=4, MaxCount=4)["Instances"]]
+ec2.stop_instances(InstanceIds=ids[3:])
+elb = boto3.client("elb", **KW)
+elb.create_load_balancer(
+    LoadBalancerName="osdp-storage-elb-proddc1",
+    AvailabilityZones=["us-west-2a"],
+    Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstanceProtocol": "HTTP", "InstancePort": 8080}],
+)
+elb.register_instances_with_load_balancer(
+    LoadBalancerName="osdp-storage-elb-proddc1", Instances=[{"InstanceId": i} for i in ids]
+)
+rds = boto3.client("rds", **KW)
+rds.create_db_instance(
+    DBInstanceIdentifier="osdp-db-proddc1", DBInstanceClass="db.r5.2xlarge", Engine="mysql",
+    AllocatedStorage=500, MasterUsername="admin", MasterUserPassword="demo-only-password",
+    MultiAZ=True, StorageEncrypted=True, BackupRetentionPeriod=7, PubliclyAccessible=False,
+)
+cw = boto3.client("cloudwatch", **KW)
+while True:
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=3)
+    cw.put_metric_data(Namespace="AWS/ELB", MetricData=[{
+        "MetricName": "Latency", "Timestamp": t, "Value": random.uniform(0.05, 0.4), "Unit": "Seconds",
+        "Dimensions": [{"Name": "LoadBalancerName", "Value": "osdp-storage-elb-proddc1"}]}])
+    cw.put_metric_data(Namespace="AWS/ElastiCache", MetricData=[{
+        "MetricName": "CPUUtilization", "Timestamp": t, "Value": random.uniform(2, 6), "Unit": "Percent",
+        "Dimensions": [{"Name": "CacheClusterId", "Value": "osdp-memc-proddc1"}, {"Name": "CacheNodeId", "Value": "0001"}]}])
+    time.sleep(30)
