@@ -140,4 +140,36 @@ fn rds_facts_and_policy_checks_in_two_regions() {
         None
     );
     assert!(!text.contains("not-a-real-pw"));
+    drop(d);
+
+    // An unreachable endpoint: the poll fails as a connect error naming the region and call.
+    use headroom::sources::aws::Access;
+    use headroom::sources::aws::rds::{RdsPoller, Settings};
+    use headroom::sources::{ErrorKind, Poller};
+    let p = RdsPoller::new(&Settings {
+        access: Access {
+            region: "eu-central-1".into(),
+            endpoint_url: Some(format!("http://127.0.0.1:{}", free_port())),
+            role_arn: None,
+        },
+        instances: None,
+    });
+    // SAFETY (edition 2024): this test is the only one in this binary, and no other thread
+    // reads the environment now. Credentials for the signer; nothing leaves loopback.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt.block_on(p.poll()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connect, "{err}");
+    assert!(
+        err.message
+            .starts_with("eu-central-1 DescribeDBInstances: "),
+        "{err}"
+    );
 }

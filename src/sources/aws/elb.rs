@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
-use crate::sources::{ErrorKind, PollError, Poller};
+use crate::sources::{PollError, Poller};
 use crate::store::{Family, Kind, Sample};
 
 /// DescribeTags takes at most 20 load balancer names per call (ELB API reference).
@@ -183,26 +183,12 @@ impl ElbPoller {
     where
         E: aws_sdk_elasticloadbalancing::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        use aws_sdk_elasticloadbalancing::error::{
-            DisplayErrorContext, ProvideErrorMetadata, SdkError,
-        };
-        let code = ProvideErrorMetadata::code(&e)
-            .unwrap_or("unknown")
-            .to_owned();
-        self.api.error("elasticloadbalancing", &code);
-        let kind = match &e {
-            SdkError::DispatchFailure(_) => ErrorKind::Connect,
-            SdkError::TimeoutError(_) => ErrorKind::Timeout,
-            _ if code.contains("AccessDenied") || code.contains("Signature") => ErrorKind::Auth,
-            _ => ErrorKind::Protocol,
-        };
-        PollError::new(
-            kind,
-            format!(
-                "{} {op}: {}",
-                self.settings.access.region,
-                DisplayErrorContext(&e)
-            ),
+        super::call_failed(
+            &self.api,
+            "elasticloadbalancing",
+            &self.settings.access.region,
+            op,
+            e,
         )
     }
 }

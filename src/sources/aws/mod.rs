@@ -50,6 +50,43 @@ pub async fn sdk_config(a: &Access) -> aws_config::SdkConfig {
     }
 }
 
+/// Turns a failed SDK call into a poll error of the bounded kinds, and counts it by AWS error
+/// code. The SDK crates all re-export the same `SdkError` and `ProvideErrorMetadata`, so one
+/// function serves every AWS source.
+pub fn call_failed<E, R>(
+    api: &ApiCounters,
+    service: &'static str,
+    region: &str,
+    operation: &str,
+    e: aws_sdk_rds::error::SdkError<E, R>,
+) -> crate::sources::PollError
+where
+    E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use crate::sources::ErrorKind;
+    use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+    let code = ProvideErrorMetadata::code(&e)
+        .unwrap_or("unknown")
+        .to_owned();
+    api.error(service, &code);
+    let kind = match &e {
+        SdkError::DispatchFailure(_) => ErrorKind::Connect,
+        SdkError::TimeoutError(_) => ErrorKind::Timeout,
+        _ if code.contains("AccessDenied")
+            || code.contains("Unauthorized")
+            || code.contains("Signature") =>
+        {
+            ErrorKind::Auth
+        }
+        _ => ErrorKind::Protocol,
+    };
+    crate::sources::PollError::new(
+        kind,
+        format!("{region} {operation}: {}", DisplayErrorContext(&e)),
+    )
+}
+
 /// Checks the fields every AWS target has; `path` locates errors.
 pub fn validate_access(
     v: &mut crate::config::Validator<'_>,

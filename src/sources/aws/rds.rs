@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
-use crate::sources::{ErrorKind, PollError, Poller};
+use crate::sources::{PollError, Poller};
 use crate::store::{Family, Kind, Sample};
 
 /// One entry of `rds:` in the config.
@@ -229,29 +229,7 @@ impl RdsPoller {
     where
         E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let code = aws_sdk_rds::error::ProvideErrorMetadata::code(&e)
-            .unwrap_or("unknown")
-            .to_owned();
-        self.api.error("rds", &code);
-        let kind = match &e {
-            aws_sdk_rds::error::SdkError::DispatchFailure(_) => ErrorKind::Connect,
-            aws_sdk_rds::error::SdkError::TimeoutError(_) => ErrorKind::Timeout,
-            _ if code.contains("AccessDenied")
-                || code.contains("Unauthorized")
-                || code.contains("Signature") =>
-            {
-                ErrorKind::Auth
-            }
-            _ => ErrorKind::Protocol,
-        };
-        PollError::new(
-            kind,
-            format!(
-                "{} {op}: {}",
-                self.settings.access.region,
-                aws_sdk_rds::error::DisplayErrorContext(&e)
-            ),
-        )
+        super::call_failed(&self.api, "rds", &self.settings.access.region, op, e)
     }
 }
 
