@@ -6,6 +6,7 @@ mod common;
 
 use std::process::Command;
 
+use common::moto::{AWS_ENV, boto, reset};
 use common::{env, free_port};
 use headroom::config::{self};
 use headroom::sources::Poller;
@@ -24,16 +25,7 @@ fn put(namespace: &str, metric: &str, dim: (&str, &str), values: &[f64]) {
         dim.0,
         dim.1
     );
-    let out = Command::new(env("HEADROOM_TEST_PYTHON"))
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    boto(&script);
 }
 
 fn target(yaml_metrics: &str, endpoint: &str) -> config::Target {
@@ -69,11 +61,11 @@ fn cloudwatch_against_moto() {
 async fn against_moto() {
     // SAFETY (edition 2024): set before any thread of this test binary reads them.
     unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in AWS_ENV {
+            std::env::set_var(k, v);
+        }
     }
-    let _ = moto_reset();
+    reset();
     put(
         "AWS/ELB",
         "Latency",
@@ -191,27 +183,12 @@ async fn against_moto() {
     );
 }
 
-/// moto keeps state between runs of the suite; start from an empty account.
-fn moto_reset() -> std::io::Result<()> {
-    let base = env("HEADROOM_TEST_MOTO");
-    let addr = base.trim_start_matches("http://");
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    write!(
-        s,
-        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    Ok(())
-}
-
 /// The daemon: the shipped LATENCY check runs once per load balancer found in the CloudWatch
 /// series (the seed's host column is the ELB), with the seed's output.
 #[test]
 fn per_resource_checks_follow_the_load_balancers() {
     let _turn = MOTO.lock().unwrap_or_else(|e| e.into_inner());
-    let _ = moto_reset();
+    reset();
     put(
         "AWS/ELB",
         "Latency",
@@ -230,15 +207,7 @@ fn per_resource_checks_follow_the_load_balancers() {
          \x20     - {{namespace: AWS/ELB, name: Latency, dimensions: {{LoadBalancerName: osdp-rest-elb}}, statistics: [Average]}}\n",
         env("HEADROOM_TEST_AWS_ENDPOINT")
     );
-    let d = common::Daemon::start(
-        free_port(),
-        &config,
-        &[
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
-    );
+    let d = common::Daemon::start(free_port(), &config, &AWS_ENV);
     let checks = common::wait_for(
         "LATENCY on both load balancers",
         std::time::Duration::from_secs(30),
@@ -283,11 +252,7 @@ fn per_resource_checks_follow_the_load_balancers() {
             .args(["check", "LATENCY", "--config"])
             .arg(d.config_path())
             .args(["--host", host])
-            .envs([
-                ("AWS_ACCESS_KEY_ID", "test"),
-                ("AWS_SECRET_ACCESS_KEY", "test"),
-                ("AWS_EC2_METADATA_DISABLED", "true"),
-            ])
+            .envs(AWS_ENV)
             .output()
             .unwrap()
     };

@@ -5,31 +5,16 @@
 
 mod common;
 
-use std::process::Command;
+use common::moto::{AWS_ENV, boto, reset};
+
 use std::time::Duration;
 
 use common::{Daemon, env, free_port, series_value, wait_for};
 
-fn boto(script: &str) -> String {
-    let out = Command::new(env("HEADROOM_TEST_PYTHON"))
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn load_balancers_health_listeners_and_checks() {
     let moto = env("HEADROOM_TEST_MOTO");
-    boto(&format!(
-        "import urllib.request; urllib.request.urlopen(urllib.request.Request('{moto}/moto-api/reset', method='POST'))"
-    ));
+    reset();
     let cert_arn = boto(&format!(
         "import boto3, subprocess, tempfile, os\n\
          kw = dict(endpoint_url='{moto}', region_name='us-west-2', aws_access_key_id='t', aws_secret_access_key='t')\n\
@@ -56,15 +41,7 @@ fn load_balancers_health_listeners_and_checks() {
     let config = format!(
         "defaults: {{interval: 1s}}\nelb:\n  - {{name: elb-us, region: us-west-2, endpoint_url: '{endpoint}', tags: {{service: storage}}}}\n"
     );
-    let d = Daemon::start(
-        free_port(),
-        &config,
-        &[
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
-    );
+    let d = Daemon::start(free_port(), &config, &AWS_ENV);
     let text = wait_for("ELB series", Duration::from_secs(30), || {
         let t = d.metrics();
         t.contains("headroom_elb_healthy_instances{").then_some(t)

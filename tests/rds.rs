@@ -4,31 +4,17 @@
 
 mod common;
 
-use std::process::Command;
+use common::moto::{AWS_ENV, boto, reset};
+
 use std::time::Duration;
 
 use common::{Daemon, env, free_port, series_value, wait_for};
-
-fn boto(script: &str) {
-    let out = Command::new(env("HEADROOM_TEST_PYTHON"))
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn rds_facts_and_policy_checks_in_two_regions() {
     let moto = env("HEADROOM_TEST_MOTO");
     // A fresh account: moto keeps state between runs of the suite.
-    boto(&format!(
-        "import urllib.request; urllib.request.urlopen(urllib.request.Request('{moto}/moto-api/reset', method='POST'))"
-    ));
+    reset();
     boto(&format!(
         "import boto3\n\
          def c(region): return boto3.client('rds', endpoint_url='{moto}', region_name=region, aws_access_key_id='t', aws_secret_access_key='t')\n\
@@ -44,15 +30,7 @@ fn rds_facts_and_policy_checks_in_two_regions() {
         // rds-eu reads through an assumed role (STS AssumeRole, which moto answers too).
         "defaults: {{interval: 1s}}\nrds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{endpoint}'}}\n  - {{name: rds-eu, region: eu-central-1, endpoint_url: '{endpoint}', role_arn: 'arn:aws:iam::123456789012:role/headroom-readonly'}}\n"
     );
-    let d = Daemon::start(
-        free_port(),
-        &config,
-        &[
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
-    );
+    let d = Daemon::start(free_port(), &config, &AWS_ENV);
     let checks = wait_for(
         "the RDS checks on both instances",
         Duration::from_secs(30),
@@ -157,9 +135,9 @@ fn rds_facts_and_policy_checks_in_two_regions() {
     // SAFETY (edition 2024): this test is the only one in this binary, and no other thread
     // reads the environment now. Credentials for the signer; nothing leaves loopback.
     unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in AWS_ENV {
+            std::env::set_var(k, v);
+        }
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

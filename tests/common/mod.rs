@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod moto;
 pub mod nagios;
 
 use std::io::{BufRead, BufReader, Read, Write};
