@@ -96,6 +96,20 @@ fn summary(cfg: &Config) -> String {
     s
 }
 
+/// Puts the config's checks on `targets` (configured and discovered).
+async fn install_checks(
+    engine: &tokio::sync::Mutex<Engine>,
+    cfg: &Config,
+    targets: &[config::Target],
+) {
+    let (instances, mut inactive) = check::instances(&cfg.checks, targets);
+    inactive.extend(cfg.inactive_checks.iter().cloned());
+    engine
+        .lock()
+        .await
+        .set_instances(instances, inactive, cfg.push.clone());
+}
+
 /// `headroom run`: runs until SIGTERM or SIGINT.
 pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Result<()> {
     let cfg = config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -112,14 +126,12 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     if retention.is_none() && !cfg.checks.is_empty() {
         tracing::info!("no state_file: check states start afresh at every start");
     }
-    let mut engine = Engine::new(store.clone(), check_metrics, retention);
-    let (instances, mut inactive) = check::instances(&cfg.checks, &cfg.targets);
-    inactive.extend(cfg.inactive_checks.iter().cloned());
-    engine.set_instances(instances, inactive, cfg.push.clone());
+    let engine = Engine::new(store.clone(), check_metrics, retention);
     let board = engine.board();
     let engine = Arc::new(tokio::sync::Mutex::new(engine));
 
     let mut scheduler = Scheduler::new(store, metrics);
+    let mut found = scheduler.discoveries();
     let state = AppState {
         registry: Arc::new(registry),
         readiness: scheduler.readiness(),
@@ -129,7 +141,8 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("serving http://{listen}/metrics");
-    scheduler.apply(cfg.targets).await;
+    scheduler.apply(cfg.targets.clone()).await;
+    install_checks(&engine, &cfg, &scheduler.targets()).await;
 
     let stop = tokio_util::sync::CancellationToken::new();
     let checks_task = tokio::spawn(Engine::run(engine.clone(), stop.clone()));
@@ -146,6 +159,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let mut current_listen = cfg.listen;
+    let mut cfg = cfg;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
@@ -157,13 +171,17 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
                     }
                     current_listen = new.listen;
                     tracing::info!("SIGHUP: reloaded; {}", summary(&new));
-                    let (instances, mut inactive) = check::instances(&new.checks, &new.targets);
-                    inactive.extend(new.inactive_checks.iter().cloned());
-                    engine.lock().await.set_instances(instances, inactive, new.push.clone());
-                    scheduler.apply(new.targets).await;
+                    scheduler.apply(new.targets.clone()).await;
+                    install_checks(&engine, &new, &scheduler.targets()).await;
+                    cfg = new;
                 }
                 Err(e) => tracing::error!("SIGHUP: config not reloaded, the running one stays:\n{e}"),
             },
+            Some(d) = found.recv() => {
+                if scheduler.discovered(d).await {
+                    install_checks(&engine, &cfg, &scheduler.targets()).await;
+                }
+            }
         }
     }
 

@@ -1,6 +1,10 @@
 //! The scheduler: polls every target on its own interval, with a fixed per-target phase
 //! (jitter), a per-poll timeout, and at most one poll of a target in flight. It writes each
 //! result into the snapshot store and keeps the self-metrics; the pollers do neither.
+//!
+//! The targets it runs are the configured ones plus those their polls discover
+//! ([`crate::sources::discovery`]): a discovering poll sends its finds over a channel that
+//! the owner of the scheduler hands back to [`Scheduler::discovered`].
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -8,11 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Target;
+use crate::sources::discovery::child_name;
 use crate::sources::{AnyPoller, PollError, Poller, SourceKind};
 use crate::store::{Family, Kind, SnapshotStore, TargetSnapshot};
 use crate::telemetry::{ErrorLabels, SelfMetrics, TargetLabels};
@@ -29,6 +35,15 @@ impl Readiness {
     }
 }
 
+type Key = (SourceKind, Arc<str>);
+
+/// What one poll of a discovering target found: the complete set, named in full.
+#[derive(Debug)]
+pub struct Discovery {
+    pub parent: Key,
+    pub targets: Vec<Target>,
+}
+
 struct Running {
     target: Target,
     cancel: CancellationToken,
@@ -40,7 +55,12 @@ pub struct Scheduler {
     store: Arc<SnapshotStore>,
     metrics: SelfMetrics,
     readiness: Arc<Readiness>,
-    running: HashMap<(SourceKind, Arc<str>), Running>,
+    running: HashMap<Key, Running>,
+    configured: Vec<Target>,
+    /// The latest finds of each discovering target, by parent.
+    discovered: HashMap<Key, Vec<Target>>,
+    found_tx: mpsc::UnboundedSender<Discovery>,
+    found_rx: Option<mpsc::UnboundedReceiver<Discovery>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -53,23 +73,89 @@ impl std::fmt::Debug for Scheduler {
 
 impl Scheduler {
     pub fn new(store: Arc<SnapshotStore>, metrics: SelfMetrics) -> Self {
+        let (found_tx, found_rx) = mpsc::unbounded_channel();
         Scheduler {
             store,
             metrics,
             readiness: Arc::new(Readiness::default()),
             running: HashMap::new(),
+            configured: Vec::new(),
+            discovered: HashMap::new(),
+            found_tx,
+            found_rx: Some(found_rx),
         }
+    }
+
+    /// The channel discovering polls report on; hand each [`Discovery`] to
+    /// [`Scheduler::discovered`]. It can be taken once.
+    pub fn discoveries(&mut self) -> mpsc::UnboundedReceiver<Discovery> {
+        self.found_rx
+            .take()
+            .expect("the discovery channel is taken once")
+    }
+
+    /// Every target running or about to: the configured ones, then the discovered ones of
+    /// configured parents.
+    pub fn targets(&self) -> Vec<Target> {
+        let mut out = self.configured.clone();
+        let mut parents: Vec<&Key> = self.discovered.keys().collect();
+        parents.sort();
+        for p in parents {
+            out.extend(self.discovered[p].iter().cloned());
+        }
+        out
+    }
+
+    /// Takes a discovering poll's finds. Returns whether the set of targets changed (then
+    /// the checks on them need recomputing).
+    pub async fn discovered(&mut self, d: Discovery) -> bool {
+        let parent_configured = self
+            .configured
+            .iter()
+            .any(|t| t.kind() == d.parent.0 && t.name == d.parent.1);
+        if !parent_configured {
+            return false; // a late report from a target that has been removed
+        }
+        let unchanged = self.discovered.get(&d.parent).is_some_and(|old| {
+            old.len() == d.targets.len()
+                && old
+                    .iter()
+                    .zip(&d.targets)
+                    .all(|(a, b)| a.name == b.name && same(a, b))
+        });
+        if unchanged {
+            return false;
+        }
+        tracing::info!(
+            source = %d.parent.0,
+            target = %d.parent.1,
+            found = d.targets.len(),
+            "discovered targets changed"
+        );
+        self.discovered.insert(d.parent, d.targets);
+        self.reconcile().await;
+        true
     }
 
     pub fn readiness(&self) -> Arc<Readiness> {
         self.readiness.clone()
     }
 
-    /// Makes the running set of targets equal to `targets`: new ones start, removed ones stop
-    /// and take their series with them, changed ones restart, unchanged ones keep running
-    /// (and keep their state, such as the previous sample that rates are computed from).
+    /// Makes the configured targets `targets`: new ones start, removed ones stop and take
+    /// their series (and their discovered targets) with them, changed ones restart, unchanged
+    /// ones keep running (and keep their state, such as the previous sample that rates are
+    /// computed from).
     pub async fn apply(&mut self, targets: Vec<Target>) {
-        let wanted: HashMap<(SourceKind, Arc<str>), Target> = targets
+        self.discovered
+            .retain(|k, _| targets.iter().any(|t| t.kind() == k.0 && t.name == k.1));
+        self.configured = targets;
+        self.reconcile().await;
+    }
+
+    /// Makes the running set equal to [`Scheduler::targets`].
+    async fn reconcile(&mut self) {
+        let wanted: HashMap<Key, Target> = self
+            .targets()
             .into_iter()
             .map(|t| ((t.kind(), t.name.clone()), t))
             .collect();
@@ -100,6 +186,7 @@ impl Scheduler {
                 self.store.clone(),
                 self.metrics.clone(),
                 self.readiness.clone(),
+                self.found_tx.clone(),
                 cancel.clone(),
             ));
             self.running.insert(
@@ -142,6 +229,7 @@ async fn run_target(
     store: Arc<SnapshotStore>,
     metrics: SelfMetrics,
     readiness: Arc<Readiness>,
+    found: mpsc::UnboundedSender<Discovery>,
     cancel: CancellationToken,
 ) {
     let kind = target.kind();
@@ -173,6 +261,7 @@ async fn run_target(
             store: store.clone(),
             metrics: metrics.clone(),
             labels: labels.clone(),
+            found: found.clone(),
         };
         let in_flight = in_flight.clone();
         let first_done = first_done.clone();
@@ -201,6 +290,7 @@ struct PollCtx {
     store: Arc<SnapshotStore>,
     metrics: SelfMetrics,
     labels: TargetLabels,
+    found: mpsc::UnboundedSender<Discovery>,
 }
 
 impl PollCtx {
@@ -227,7 +317,22 @@ impl PollCtx {
             .and_then(|s| s.error.as_ref().map(|e| e.to_string()));
         let now = SystemTime::now();
         match result {
-            Ok(families) => {
+            Ok(polled) => {
+                if let Some(found) = polled.discovered {
+                    let targets = found
+                        .into_iter()
+                        .map(|t| Target {
+                            name: child_name(&self.target.name, &t.name),
+                            ..t
+                        })
+                        .collect();
+                    // The receiver goes only when the daemon stops.
+                    let _ = self.found.send(Discovery {
+                        parent: (kind, self.target.name.clone()),
+                        targets,
+                    });
+                }
+                let families = polled.families;
                 self.metrics.up.get_or_create(&self.labels).set(1);
                 self.metrics.last_success.get_or_create(&self.labels).set(
                     now.duration_since(UNIX_EPOCH)

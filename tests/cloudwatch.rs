@@ -95,7 +95,7 @@ async fn against_moto() {
     let yaml: String = metrics.iter().map(|m| format!("      - {m}\n")).collect();
     let t = target(&yaml, &env("HEADROOM_TEST_AWS_ENDPOINT"));
     let p = poller(&t);
-    let f = p.poll().await.unwrap();
+    let f = p.poll().await.unwrap().families;
     let lb = [
         ("dimension_LoadBalancerName", "osdp-storage-elb"),
         ("region", "eu-west-1"),
@@ -151,7 +151,7 @@ async fn against_moto() {
         .map(|i| format!("      - {{namespace: AWS/ELB, name: Latency, dimensions: {{LoadBalancerName: lb-{i}}}, statistics: [Average, Maximum, Minimum]}}\n"))
         .collect();
     let p = poller(&target(&many, &env("HEADROOM_TEST_AWS_ENDPOINT")));
-    let f = p.poll().await.unwrap();
+    let f = p.poll().await.unwrap().families;
     assert_eq!(
         find_value(
             &f,

@@ -25,7 +25,7 @@ async fn counters_and_hit_ratio_match_stats() {
     for i in 0..2 {
         assert_eq!(m.command(&format!("get missing{i}")).trim(), "END");
     }
-    let first = poller.poll().await.unwrap();
+    let first = poller.poll().await.unwrap().families;
     let stats = Stats::parse(&m.command("stats")).unwrap();
 
     assert_eq!(value(&first, "memcached_up", &[]), Some(1.0));
@@ -101,7 +101,7 @@ async fn counters_and_hit_ratio_match_stats() {
     for i in 0..3 {
         m.command(&format!("get nope{i}"));
     }
-    let second = poller.poll().await.unwrap();
+    let second = poller.poll().await.unwrap().families;
     assert_eq!(
         value(
             &second,

@@ -95,7 +95,7 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
         (Some(TpsCounter::ComCommit), "com_commit"),
     ] {
         let poller = MysqlPoller::new(&settings(&password, counter));
-        let first = poller.poll().await.unwrap();
+        let first = poller.poll().await.unwrap().families;
         let t1 = Instant::now();
         let total_before = value(&first, "headroom_mysql_transactions", &[]).unwrap();
         let (explicit, autocommit) = (150, 600);
@@ -103,7 +103,7 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
         // Stretch the window so poll latency is a negligible part of it.
         tokio::time::sleep(Duration::from_millis(1500).saturating_sub(t1.elapsed())).await;
         let t2 = Instant::now();
-        let second = poller.poll().await.unwrap();
+        let second = poller.poll().await.unwrap().families;
         let window = t2.duration_since(t1).as_secs_f64();
 
         assert_eq!(
@@ -155,7 +155,7 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
 #[tokio::test]
 async fn exports_status_variables_and_derived_series() {
     let poller = MysqlPoller::new(&settings(&env("HEADROOM_TEST_MYSQL_PASSWORD"), None));
-    let f = poller.poll().await.unwrap();
+    let f = poller.poll().await.unwrap().families;
     assert_eq!(value(&f, "mysql_up", &[]), Some(1.0));
     assert!(value(&f, "mysql_global_status_uptime", &[]).unwrap() > 0.0);
     assert!(value(&f, "mysql_global_status_commands", &[("command", "select")]).is_some());

@@ -394,8 +394,12 @@ impl Engine {
         inactive: Vec<InactiveCheck>,
         push: PushConfig,
     ) {
-        for i in &inactive {
-            tracing::warn!(check = %i.name, source = %i.source, "check inactive: {}", i.reason);
+        {
+            // Said once per check, not again at every reload or discovery.
+            let board = self.board.read().unwrap_or_else(|e| e.into_inner());
+            for i in inactive.iter().filter(|i| !board.inactive.contains(i)) {
+                tracing::warn!(check = %i.name, source = %i.source, "check inactive: {}", i.reason);
+            }
         }
         if push != self.push {
             self.icinga = push

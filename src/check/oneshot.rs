@@ -50,7 +50,7 @@ pub async fn once(
     };
     poller.close().await;
     let (families, error) = match result {
-        Ok(f) => (f, None),
+        Ok(p) => (p.families, None),
         Err(e) => (Vec::new(), Some(e)),
     };
     let snap = TargetSnapshot {

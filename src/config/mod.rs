@@ -56,6 +56,9 @@ pub struct RawConfig {
     /// Classic load balancers: instance health and listeners, one target per region.
     #[serde(default)]
     pub elb: Vec<crate::sources::aws::elb::RawTarget>,
+    /// ElastiCache clusters: memcached nodes become memcached targets, one target per region.
+    #[serde(default)]
+    pub elasticache: Vec<crate::sources::aws::elasticache::RawTarget>,
     /// Use the check definitions shipped with headroom (`checks/*.yaml`). Default true.
     pub shipped_checks: Option<bool>,
     /// Checks of your own; one with the name of a shipped check replaces it.
@@ -112,6 +115,7 @@ impl Target {
             SourceConfig::Cloudwatch(_) => SourceKind::Cloudwatch,
             SourceConfig::Rds(_) => SourceKind::Rds,
             SourceConfig::Elb(_) => SourceKind::Elb,
+            SourceConfig::Elasticache(_) => SourceKind::Elasticache,
         }
     }
 }
@@ -125,6 +129,7 @@ pub enum SourceConfig {
     Cloudwatch(crate::sources::aws::cloudwatch::Settings),
     Rds(crate::sources::aws::rds::Settings),
     Elb(crate::sources::aws::elb::Settings),
+    Elasticache(crate::sources::aws::elasticache::Settings),
 }
 
 /// A password or token. It is read from the environment or a file, never written inline, and
@@ -197,6 +202,8 @@ pub struct Validator<'a> {
     file: &'a Path,
     positions: &'a Positions,
     errors: Vec<ConfigError>,
+    /// `defaults:` interval and timeout, resolved.
+    schedule: (StdDuration, StdDuration),
 }
 
 impl Validator<'_> {
@@ -207,6 +214,11 @@ impl Validator<'_> {
             pos: self.positions.find(path),
             message: format!("{path}: {}", message.into()),
         });
+    }
+
+    /// The interval and timeout of `defaults:` (for targets a source discovers).
+    pub fn default_schedule(&self) -> (StdDuration, StdDuration) {
+        self.schedule
     }
 
     pub fn error_count(&self) -> usize {
@@ -327,6 +339,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         file,
         positions: &positions,
         errors: Vec::new(),
+        schedule: (DEFAULT_INTERVAL, DEFAULT_TIMEOUT),
     };
     let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
     let listen = match listen.parse::<SocketAddr>() {
@@ -351,6 +364,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         raw.defaults.timeout,
         DEFAULT_TIMEOUT,
     );
+    v.schedule = (interval, timeout);
 
     let mut targets: Vec<Target> = Vec::new();
     let mut seen: Vec<(String, String)> = Vec::new(); // (name, path of its first definition)
@@ -358,6 +372,11 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         let name_path = format!("{path}.name");
         if c.name.trim().is_empty() {
             v.error(&name_path, "target name must not be empty");
+        } else if c.name.contains('/') {
+            v.error(
+                &name_path,
+                "target names must not contain '/': it separates a discovered target's name from its parent's",
+            );
         } else if let Some((_, first)) = seen.iter().find(|(n, _)| n == c.name) {
             let at = v
                 .pos(&format!("{first}.name"))
@@ -394,6 +413,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     add(&mut v, "cloudwatch", &dyns(&raw.cloudwatch));
     add(&mut v, "rds", &dyns(&raw.rds));
     add(&mut v, "elb", &dyns(&raw.elb));
+    add(&mut v, "elasticache", &dyns(&raw.elasticache));
     let (mut checks, mut inactive_checks) = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()
     } else {

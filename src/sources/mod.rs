@@ -6,6 +6,7 @@
 //! and skipped polls belong to the scheduler.
 
 pub mod aws;
+pub mod discovery;
 pub mod memcached;
 pub mod mysql;
 pub mod tls;
@@ -27,6 +28,7 @@ pub enum SourceKind {
     Cloudwatch,
     Rds,
     Elb,
+    Elasticache,
 }
 
 impl SourceKind {
@@ -38,16 +40,18 @@ impl SourceKind {
             SourceKind::Cloudwatch => "cloudwatch",
             SourceKind::Rds => "rds",
             SourceKind::Elb => "elb",
+            SourceKind::Elasticache => "elasticache",
         }
     }
 
-    pub const ALL: [SourceKind; 6] = [
+    pub const ALL: [SourceKind; 7] = [
         SourceKind::Memcached,
         SourceKind::Mysql,
         SourceKind::Tls,
         SourceKind::Cloudwatch,
         SourceKind::Rds,
         SourceKind::Elb,
+        SourceKind::Elasticache,
     ];
 
     /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
@@ -60,6 +64,7 @@ impl SourceKind {
             SourceKind::Cloudwatch => "headroom_cloudwatch_up",
             SourceKind::Rds => "headroom_rds_up",
             SourceKind::Elb => "headroom_elb_up",
+            SourceKind::Elasticache => "headroom_elasticache_up",
         }
     }
 }
@@ -132,11 +137,30 @@ impl PollError {
     }
 }
 
+/// What one successful poll gives.
+#[derive(Debug, Default)]
+pub struct Polled {
+    /// The target's metric families (without the `target` label, which the store adds).
+    pub families: Vec<Family>,
+    /// For a source that discovers other targets (ElastiCache nodes, ELB listeners): the
+    /// complete set it found this time, named relative to this target (the scheduler puts
+    /// `<this target>/` in front). `None` for sources that discover nothing.
+    pub discovered: Option<Vec<Target>>,
+}
+
+impl From<Vec<Family>> for Polled {
+    fn from(families: Vec<Family>) -> Self {
+        Polled {
+            families,
+            discovered: None,
+        }
+    }
+}
+
 /// What every source implements: fetch and parse once.
 pub trait Poller: Send + Sync {
-    /// Polls the target once and returns its metric families (without the `target` label,
-    /// which the store adds).
-    fn poll(&self) -> impl Future<Output = Result<Vec<Family>, PollError>> + Send;
+    /// Polls the target once.
+    fn poll(&self) -> impl Future<Output = Result<Polled, PollError>> + Send;
 }
 
 /// Every poller headroom has.
@@ -148,6 +172,7 @@ pub enum AnyPoller {
     Cloudwatch(aws::cloudwatch::CloudwatchPoller),
     Rds(aws::rds::RdsPoller),
     Elb(aws::elb::ElbPoller),
+    Elasticache(aws::elasticache::ElasticachePoller),
 }
 
 impl AnyPoller {
@@ -158,6 +183,9 @@ impl AnyPoller {
             SourceConfig::Tls(s) => AnyPoller::Tls(tls::TlsPoller::new(s)),
             SourceConfig::Rds(s) => AnyPoller::Rds(aws::rds::RdsPoller::new(s)),
             SourceConfig::Elb(s) => AnyPoller::Elb(aws::elb::ElbPoller::new(s)),
+            SourceConfig::Elasticache(s) => {
+                AnyPoller::Elasticache(aws::elasticache::ElasticachePoller::new(&target.name, s))
+            }
             SourceConfig::Cloudwatch(s) => {
                 AnyPoller::Cloudwatch(aws::cloudwatch::CloudwatchPoller::new(s, target.interval))
             }
@@ -173,7 +201,7 @@ impl AnyPoller {
 }
 
 impl Poller for AnyPoller {
-    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+    async fn poll(&self) -> Result<Polled, PollError> {
         match self {
             AnyPoller::Memcached(p) => p.poll().await,
             AnyPoller::Mysql(p) => p.poll().await,
@@ -181,6 +209,7 @@ impl Poller for AnyPoller {
             AnyPoller::Cloudwatch(p) => p.poll().await,
             AnyPoller::Rds(p) => p.poll().await,
             AnyPoller::Elb(p) => p.poll().await,
+            AnyPoller::Elasticache(p) => p.poll().await,
         }
     }
 }

@@ -95,7 +95,7 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
 }
 
-fn load_pem(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn load_pem(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
     use rustls::pki_types::pem::PemObject;
     let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?
@@ -506,9 +506,9 @@ pub fn families(f: &CertFacts, now: i64) -> Vec<Family> {
 }
 
 impl Poller for TlsPoller {
-    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
         let f = self.facts().await?;
-        Ok(families(&f, unix_now()))
+        Ok(families(&f, unix_now()).into())
     }
 }
 

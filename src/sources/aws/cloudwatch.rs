@@ -20,7 +20,7 @@ use crate::store::{Family, Kind, Sample};
 
 /// Statistics CloudWatch knows: the five standard ones and percentiles `p0`..`p100`
 /// (YACE accepts `^p(\d{1,2}(\.\d{0,2})?|100)$`).
-fn valid_statistic(s: &str) -> bool {
+pub(crate) fn valid_statistic(s: &str) -> bool {
     match s {
         "Average" | "Sum" | "Minimum" | "Maximum" | "SampleCount" => true,
         _ => s.strip_prefix('p').is_some_and(|p| {
@@ -36,6 +36,11 @@ fn valid_statistic(s: &str) -> bool {
         }),
     }
 }
+
+/// How far behind now a window ends unless `delay:` says otherwise: "to get accurate 1 minute
+/// period metrics 2 minutes of delay is required" (YACE issue #1796,
+/// shared/reference/cloudwatch-exporters.md §4).
+pub const DEFAULT_DELAY_S: u32 = 120;
 
 /// One metric of a `cloudwatch:` target.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,7 +112,7 @@ impl SourceTarget for RawTarget {
         let secs = |d: Option<Duration>, dflt: u64| d.map(|d| d.0.as_secs()).unwrap_or(dflt);
         let period = secs(self.period, 60);
         let length = secs(self.length, period * 5);
-        let delay = secs(self.delay, 120);
+        let delay = secs(self.delay, u64::from(DEFAULT_DELAY_S));
         if period == 0 || period % 60 != 0 && ![1, 5, 10, 30].contains(&period) {
             v.error(
                 &format!("{path}.period"),
@@ -223,7 +228,7 @@ fn now_s() -> f64 {
 }
 
 impl Poller for CloudwatchPoller {
-    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
         let client = self.client().await;
         let now = now_s() as i64;
         let mut results: Results = BTreeMap::new();
@@ -328,7 +333,7 @@ impl Poller for CloudwatchPoller {
                 ),
             ));
         }
-        Ok(self.families(&results, now as f64))
+        Ok(self.families(&results, now as f64).into())
     }
 }
 

@@ -3,13 +3,20 @@
 //! instances (the seed's HEALTHY_HOST_COUNT, UNHEALTHY_HOST_COUNT and ELB_HEALTHY_STATUS),
 //! and the listeners are exported, HTTPS/SSL ones with their certificate, for the
 //! certificate check to follow. Series carry a `load_balancer` label.
+//!
+//! Each HTTPS or SSL listener becomes a certificate target of its own (a discovered `tls`
+//! target named `<this target>/<load balancer>:<port>`, connecting to the load balancer's DNS
+//! name), so ELB_CERTIFICATE runs on every listener without configuring them one by one.
 
 use std::collections::BTreeMap;
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
-use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
-use crate::sources::{PollError, Poller};
+use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Target, Validator};
+use crate::sources::discovery::{Children, RawChildren};
+use crate::sources::{PollError, Polled, Poller, tls};
 use crate::store::{Family, Kind, Sample};
 
 /// DescribeTags takes at most 20 load balancer names per call (ELB API reference).
@@ -33,8 +40,41 @@ pub struct RawTarget {
     /// Only load balancers carrying all of these tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The certificate targets made from HTTPS and SSL listeners.
+    #[serde(default)]
+    pub listener_certificates: RawListenerCertificates,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
+}
+
+/// `listener_certificates:` of an `elb:` target.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListenerCertificates {
+    /// Set to false to make no certificate targets. Default true.
+    pub enabled: Option<bool>,
+    /// Poll interval of each certificate target. Default: `defaults.interval`.
+    pub interval: Option<Duration>,
+    /// Poll timeout of each certificate target. Default: `defaults.timeout`.
+    pub timeout: Option<Duration>,
+    /// Connect elsewhere than `<DNS name>:<port>`: `{"dns-name:443": "host:port"}`.
+    #[serde(default)]
+    pub connect_to: BTreeMap<String, String>,
+    /// Name checked against the certificate and sent as SNI, by load balancer name. Default:
+    /// the load balancer's DNS name (a certificate for your own domain then fails the name
+    /// check: give the domain here).
+    #[serde(default)]
+    pub server_names: BTreeMap<String, String>,
+    /// PEM file with extra trust anchors (a private CA), on top of the system store.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Validated [`RawListenerCertificates`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerCertificates {
+    pub children: Children,
+    pub server_names: BTreeMap<String, String>,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A validated classic ELB target.
@@ -43,6 +83,7 @@ pub struct Settings {
     pub access: super::Access,
     pub load_balancers: Option<Vec<String>>,
     pub tags: BTreeMap<String, String>,
+    pub listener_certificates: ListenerCertificates,
 }
 
 impl SourceTarget for RawTarget {
@@ -56,11 +97,40 @@ impl SourceTarget for RawTarget {
 
     fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
         let access =
-            super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn)?;
+            super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
+        let lc = &self.listener_certificates;
+        let lc_path = format!("{path}.listener_certificates");
+        let children = RawChildren {
+            enabled: lc.enabled,
+            interval: lc.interval,
+            timeout: lc.timeout,
+            connect_to: lc.connect_to.clone(),
+        }
+        .validate(v, &lc_path);
+        for name in lc.server_names.values() {
+            if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+                v.error(
+                    &format!("{lc_path}.server_names"),
+                    format!("{name:?} is not a DNS name or IP address"),
+                );
+            }
+        }
+        let ca_file = lc.ca_file.as_ref().map(|f| v.relative(f));
+        if let Some(f) = &ca_file
+            && let Err(e) = tls::load_pem(f)
+        {
+            v.error(&format!("{lc_path}.ca_file"), e);
+            return None;
+        }
         Some(SourceConfig::Elb(Settings {
-            access,
+            access: access?,
             load_balancers: self.load_balancers.clone(),
             tags: self.tags.clone(),
+            listener_certificates: ListenerCertificates {
+                children: children?,
+                server_names: lc.server_names.clone(),
+                ca_file,
+            },
         }))
     }
 }
@@ -75,6 +145,32 @@ pub struct Lb {
     pub unhealthy: u32,
     /// (protocol, port, certificate id)
     pub listeners: Vec<(String, i32, String)>,
+}
+
+/// The certificate targets of the HTTPS and SSL listeners (pure).
+pub fn listener_targets(lbs: &[Lb], lc: &ListenerCertificates) -> Vec<Target> {
+    let mut out = Vec::new();
+    for lb in lbs.iter().filter(|lb| !lb.dns_name.is_empty()) {
+        for (proto, port, _) in &lb.listeners {
+            if !proto.eq_ignore_ascii_case("HTTPS") && !proto.eq_ignore_ascii_case("SSL") {
+                continue;
+            }
+            let server_name = lc
+                .server_names
+                .get(&lb.name)
+                .cloned()
+                .unwrap_or_else(|| lb.dns_name.clone());
+            out.push(lc.children.target(
+                format!("{}:{port}", lb.name),
+                SourceConfig::Tls(tls::Settings {
+                    address: lc.children.address(&lb.dns_name, *port),
+                    server_name,
+                    ca_file: lc.ca_file.clone(),
+                }),
+            ));
+        }
+    }
+    out
 }
 
 /// The families of one poll (pure).
@@ -194,7 +290,7 @@ impl ElbPoller {
 }
 
 impl Poller for ElbPoller {
-    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
         let client = self.client().await;
         let mut lbs: Vec<Lb> = Vec::new();
         let mut marker: Option<String> = None;
@@ -275,6 +371,10 @@ impl Poller for ElbPoller {
         }
         let mut out = families(&lbs);
         out.extend(self.api.families());
-        Ok(out)
+        let lc = &self.settings.listener_certificates;
+        Ok(Polled {
+            families: out,
+            discovered: lc.children.enabled.then(|| listener_targets(&lbs, lc)),
+        })
     }
 }

@@ -3,6 +3,7 @@
 //! the request and error counters every AWS source exports.
 
 pub mod cloudwatch;
+pub mod elasticache;
 pub mod elb;
 pub mod naming;
 pub mod plan;
@@ -106,14 +107,7 @@ pub fn validate_access(
             format!("{region:?} is not an AWS region name"),
         );
     }
-    if let Some(u) = endpoint_url
-        && !(u.starts_with("https://") || u.starts_with("http://"))
-    {
-        v.error(
-            &format!("{path}.endpoint_url"),
-            format!("{u:?} is not an http(s) URL"),
-        );
-    }
+    validate_endpoint(v, path, endpoint_url);
     if let Some(r) = role_arn
         && (!r.starts_with("arn:aws") || !r.contains(":role/"))
     {
@@ -127,6 +121,22 @@ pub fn validate_access(
         endpoint_url: endpoint_url.clone(),
         role_arn: role_arn.clone(),
     })
+}
+
+/// Checks `{path}.endpoint_url`.
+pub fn validate_endpoint(
+    v: &mut crate::config::Validator<'_>,
+    path: &str,
+    endpoint_url: &Option<String>,
+) {
+    if let Some(u) = endpoint_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        v.error(
+            &format!("{path}.endpoint_url"),
+            format!("{u:?} is not an http(s) URL"),
+        );
+    }
 }
 
 /// Requests by (service, operation) and errors by (service, code).

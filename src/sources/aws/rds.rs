@@ -238,7 +238,7 @@ fn secs(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<f64> {
 }
 
 impl Poller for RdsPoller {
-    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
         let client = self.client().await;
         let mut instances = Vec::new();
         let mut marker: Option<String> = None;
@@ -328,7 +328,7 @@ impl Poller for RdsPoller {
             .unwrap_or(0.0);
         let mut out = families(&instances, now);
         out.extend(self.api.families());
-        Ok(out)
+        Ok(out.into())
     }
 }
 

@@ -19,7 +19,6 @@ use tokio::net::TcpStream;
 
 use crate::config::{CommonTarget, Duration, Validator};
 use crate::sources::{ErrorKind, PollError, Poller};
-use crate::store::Family;
 
 /// A reply larger than this is not a `stats` reply (a real one is about 4 KiB).
 const MAX_REPLY: usize = 256 * 1024;
@@ -140,12 +139,12 @@ fn io_error(addr: &str, e: std::io::Error) -> PollError {
 }
 
 impl Poller for MemcachedPoller {
-    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
         let (stats, settings, rtt) = self.fetch().await?;
         let prev = {
             let mut guard = self.prev.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *guard, Previous::of(&stats))
         };
-        Ok(families(&stats, settings.as_ref(), rtt, prev))
+        Ok(families(&stats, settings.as_ref(), rtt, prev).into())
     }
 }

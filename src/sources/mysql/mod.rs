@@ -298,7 +298,7 @@ async fn read_counter(conn: &mut Conn, c: TpsCounter) -> Result<Option<f64>, mys
 }
 
 impl Poller for MysqlPoller {
-    async fn poll(&self) -> Result<Vec<Family>, PollError> {
+    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
         let mut st = self.state.lock().await;
         // Taken out while in use: if the poll is cancelled by its timeout, the connection is
         // dropped with it instead of being reused in an unknown state.
@@ -448,6 +448,6 @@ impl Poller for MysqlPoller {
         st.prev = Some(cur);
         st.after_status = after;
         st.conn = Some(conn);
-        Ok(out)
+        Ok(out.into())
     }
 }

@@ -1,0 +1,501 @@
+//! The ElastiCache source: DescribeCacheClusters with node info finds the clusters of a
+//! region and their nodes. Each memcached node becomes a memcached target of its own (a
+//! discovered target named `<this target>/<cluster>/<node>`, read with `stats` like any
+//! other), and the nodes' CloudWatch metrics (CPUUtilization by default, for the
+//! CPU_UTILIZATION check) are read by one discovered cloudwatch target,
+//! `<this target>/cloudwatch`, whose queries follow the nodes found.
+
+use std::time::Duration as StdDuration;
+
+use serde::Deserialize;
+
+use super::plan::MetricRequest;
+use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Target, Validator};
+use crate::sources::discovery::{Children, RawChildren};
+use crate::sources::{PollError, Polled, Poller, memcached};
+use crate::store::{Family, Kind, Sample};
+
+/// The CloudWatch namespace of ElastiCache and its per-node dimensions (ElastiCache user
+/// guide, "Host-level metrics": CacheClusterId and CacheNodeId).
+const NAMESPACE: &str = "AWS/ElastiCache";
+
+/// One entry of `elasticache:` in the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Unique name of the target; becomes the `target` label.
+    pub name: String,
+    /// AWS region, e.g. `eu-west-1`.
+    pub region: String,
+    /// Endpoint override (a VPC endpoint; the tests point it at moto).
+    pub endpoint_url: Option<String>,
+    /// Role to assume for this target (cross-account).
+    pub role_arn: Option<String>,
+    /// Cluster ids to report. Default: every cluster of the region.
+    pub clusters: Option<Vec<String>>,
+    /// How the memcached nodes found are polled.
+    #[serde(default)]
+    pub nodes: RawChildren,
+    /// The nodes' CloudWatch metrics.
+    #[serde(default)]
+    pub node_metrics: RawNodeMetrics,
+    /// How often the clusters are listed. Default: `defaults.interval`.
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+/// `node_metrics:` of an `elasticache:` target.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNodeMetrics {
+    /// Metric names of the AWS/ElastiCache namespace, read per node. Default
+    /// `[CPUUtilization]`; `[]` reads none.
+    pub metrics: Option<Vec<String>>,
+    /// Default `[Average]`.
+    pub statistics: Option<Vec<String>>,
+    /// Datapoint period. Default 60s.
+    pub period: Option<Duration>,
+    /// How often they are read. Default: the period (a shorter one pays for the same points).
+    pub interval: Option<Duration>,
+    /// Endpoint override for CloudWatch. Default: the target's `endpoint_url`.
+    pub endpoint_url: Option<String>,
+}
+
+/// A validated ElastiCache target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub access: super::Access,
+    pub clusters: Option<Vec<String>>,
+    pub nodes: Children,
+    /// The discovered cloudwatch target's access (its endpoint may differ).
+    pub metrics_access: super::Access,
+    pub metrics: Vec<String>,
+    pub statistics: Vec<String>,
+    pub period: StdDuration,
+    pub metrics_interval: StdDuration,
+}
+
+impl SourceTarget for RawTarget {
+    fn common(&self) -> CommonTarget<'_> {
+        CommonTarget {
+            name: &self.name,
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+        let before = v.error_count();
+        let access =
+            super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
+        let nm = &self.node_metrics;
+        super::validate_endpoint(v, &format!("{path}.node_metrics"), &nm.endpoint_url);
+        let nodes = self.nodes.validate(v, &format!("{path}.nodes"));
+        let statistics = nm
+            .statistics
+            .clone()
+            .unwrap_or_else(|| vec!["Average".to_owned()]);
+        for s in &statistics {
+            if !super::cloudwatch::valid_statistic(s) {
+                v.error(
+                    &format!("{path}.node_metrics.statistics"),
+                    format!("{s:?} is not a statistic (Average, Sum, Minimum, Maximum, SampleCount, p0..p100)"),
+                );
+            }
+        }
+        let period = nm.period.map(|d| d.0).unwrap_or(StdDuration::from_secs(60));
+        if period.as_secs() == 0 || !period.as_secs().is_multiple_of(60) {
+            v.error(
+                &format!("{path}.node_metrics.period"),
+                "ElastiCache host metrics have 60s resolution: give a multiple of 60s",
+            );
+        }
+        let metrics_interval = nm.interval.map(|d| d.0).unwrap_or(period);
+        if metrics_interval.is_zero() {
+            v.error(
+                &format!("{path}.node_metrics.interval"),
+                "must be greater than 0",
+            );
+        }
+        if v.error_count() != before {
+            return None;
+        }
+        let access = access?;
+        let metrics_access = super::Access {
+            endpoint_url: nm.endpoint_url.clone().or(access.endpoint_url.clone()),
+            ..access.clone()
+        };
+        Some(SourceConfig::Elasticache(Settings {
+            access,
+            clusters: self.clusters.clone(),
+            nodes: nodes?,
+            metrics_access,
+            metrics: nm
+                .metrics
+                .clone()
+                .unwrap_or_else(|| vec!["CPUUtilization".to_owned()]),
+            statistics,
+            period,
+            metrics_interval,
+        }))
+    }
+}
+
+/// What headroom reports of one cache cluster.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Cluster {
+    pub id: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub node_type: String,
+    pub status: String,
+    pub num_nodes: i32,
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Node {
+    pub id: String,
+    pub status: String,
+    pub zone: String,
+    /// `None` while the node is being created (the API gives no endpoint yet).
+    pub endpoint: Option<(String, i32)>,
+}
+
+/// The relative name of a node's memcached target.
+fn node_target(cluster: &str, node: &str) -> String {
+    format!("{cluster}/{node}")
+}
+
+/// The targets the clusters make (pure): a memcached target per memcached node with an
+/// endpoint, and one cloudwatch target for all those nodes' metrics.
+pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<Target> {
+    let mut out = Vec::new();
+    let mut requests = Vec::new();
+    for c in clusters
+        .iter()
+        .filter(|c| c.engine.eq_ignore_ascii_case("memcached"))
+    {
+        for n in &c.nodes {
+            let Some((host, port)) = &n.endpoint else {
+                continue;
+            };
+            if s.nodes.enabled {
+                out.push(s.nodes.target(
+                    node_target(&c.id, &n.id),
+                    SourceConfig::Memcached(memcached::Settings {
+                        address: s.nodes.address(host, *port),
+                    }),
+                ));
+            }
+            for m in &s.metrics {
+                requests.push(MetricRequest {
+                    region: s.metrics_access.region.clone(),
+                    namespace: NAMESPACE.to_owned(),
+                    metric: m.clone(),
+                    dimensions: vec![
+                        ("CacheClusterId".to_owned(), c.id.clone()),
+                        ("CacheNodeId".to_owned(), n.id.clone()),
+                    ],
+                    statistics: s.statistics.clone(),
+                    period_s: s.period.as_secs() as u32,
+                    length_s: 5 * s.period.as_secs() as u32,
+                    delay_s: super::cloudwatch::DEFAULT_DELAY_S,
+                });
+            }
+        }
+    }
+    if !requests.is_empty() {
+        out.push(Target {
+            name: "cloudwatch".into(),
+            interval: s.metrics_interval,
+            timeout: s.nodes.timeout.max(StdDuration::from_secs(10)),
+            source: SourceConfig::Cloudwatch(super::cloudwatch::Settings {
+                access: s.metrics_access.clone(),
+                nil_to_zero: vec![false; requests.len()],
+                requests,
+            }),
+        });
+    }
+    out
+}
+
+/// The families of one poll (pure).
+pub fn families(clusters: &[Cluster], parent: &str) -> Vec<Family> {
+    let mut info = Family::new(
+        "headroom_elasticache_cluster",
+        "Cache clusters found, in labels.",
+        Kind::Info,
+    );
+    let mut num = Family::new(
+        "headroom_elasticache_cluster_nodes",
+        "NumCacheNodes of the cluster (what it should have).",
+        Kind::Gauge,
+    );
+    let mut nodes = Family::new(
+        "headroom_elasticache_node",
+        "Cache nodes found with their endpoint; memcached ones are polled as the target named in node_target.",
+        Kind::Info,
+    );
+    for c in clusters {
+        let cl = || vec![("cache_cluster".into(), c.id.clone())];
+        let mut labels = cl();
+        labels.extend([
+            ("engine".into(), c.engine.clone()),
+            ("engine_version".into(), c.engine_version.clone()),
+            ("node_type".into(), c.node_type.clone()),
+            ("status".into(), c.status.clone()),
+        ]);
+        info.samples.push(Sample { labels, value: 1.0 });
+        num.samples.push(Sample {
+            labels: cl(),
+            value: f64::from(c.num_nodes),
+        });
+        for n in &c.nodes {
+            let mut labels = cl();
+            let memcached = c.engine.eq_ignore_ascii_case("memcached") && n.endpoint.is_some();
+            labels.extend([
+                ("cache_node".into(), n.id.clone()),
+                ("status".into(), n.status.clone()),
+                ("availability_zone".into(), n.zone.clone()),
+                (
+                    "address".into(),
+                    n.endpoint
+                        .as_ref()
+                        .map(|(h, p)| format!("{h}:{p}"))
+                        .unwrap_or_default(),
+                ),
+                (
+                    "node_target".into(),
+                    if memcached {
+                        crate::sources::discovery::child_name(parent, &node_target(&c.id, &n.id))
+                            .to_string()
+                    } else {
+                        String::new()
+                    },
+                ),
+            ]);
+            nodes.samples.push(Sample { labels, value: 1.0 });
+        }
+    }
+    let mut out = vec![Family::single(
+        "headroom_elasticache_up",
+        "1 if DescribeCacheClusters succeeded.",
+        Kind::Gauge,
+        1.0,
+    )];
+    out.extend(
+        [info, num, nodes]
+            .into_iter()
+            .filter(|f| !f.samples.is_empty()),
+    );
+    out
+}
+
+pub struct ElasticachePoller {
+    /// The target's own name, for the `node_target` label.
+    name: String,
+    settings: Settings,
+    client: tokio::sync::OnceCell<aws_sdk_elasticache::Client>,
+    api: super::ApiCounters,
+}
+
+impl std::fmt::Debug for ElasticachePoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElasticachePoller")
+            .field("region", &self.settings.access.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ElasticachePoller {
+    pub fn new(name: &str, s: &Settings) -> Self {
+        ElasticachePoller {
+            name: name.to_owned(),
+            settings: s.clone(),
+            client: tokio::sync::OnceCell::new(),
+            api: super::ApiCounters::default(),
+        }
+    }
+
+    async fn client(&self) -> &aws_sdk_elasticache::Client {
+        self.client
+            .get_or_init(|| async {
+                aws_sdk_elasticache::Client::new(&super::sdk_config(&self.settings.access).await)
+            })
+            .await
+    }
+}
+
+impl Poller for ElasticachePoller {
+    async fn poll(&self) -> Result<Polled, PollError> {
+        let client = self.client().await;
+        let mut clusters = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.api.request("elasticache", "DescribeCacheClusters");
+            let out = client
+                .describe_cache_clusters()
+                .show_cache_node_info(true)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    super::call_failed(
+                        &self.api,
+                        "elasticache",
+                        &self.settings.access.region,
+                        "DescribeCacheClusters",
+                        e,
+                    )
+                })?;
+            for c in out.cache_clusters() {
+                let id = c.cache_cluster_id().unwrap_or_default();
+                if let Some(want) = &self.settings.clusters
+                    && !want.iter().any(|w| w.eq_ignore_ascii_case(id))
+                {
+                    continue;
+                }
+                clusters.push(Cluster {
+                    id: id.to_owned(),
+                    engine: c.engine().unwrap_or_default().to_owned(),
+                    engine_version: c.engine_version().unwrap_or_default().to_owned(),
+                    node_type: c.cache_node_type().unwrap_or_default().to_owned(),
+                    status: c.cache_cluster_status().unwrap_or_default().to_owned(),
+                    num_nodes: c.num_cache_nodes().unwrap_or(0),
+                    nodes: c
+                        .cache_nodes()
+                        .iter()
+                        .map(|n| Node {
+                            id: n.cache_node_id().unwrap_or_default().to_owned(),
+                            status: n.cache_node_status().unwrap_or_default().to_owned(),
+                            zone: n
+                                .customer_availability_zone()
+                                .unwrap_or_default()
+                                .to_owned(),
+                            endpoint: n.endpoint().and_then(|e| {
+                                Some((e.address()?.to_owned(), e.port().unwrap_or(11211)))
+                            }),
+                        })
+                        .collect(),
+                });
+            }
+            marker = out.marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
+        let mut out = families(&clusters, &self.name);
+        out.extend(self.api.families());
+        Ok(Polled {
+            families: out,
+            discovered: Some(discovered(&clusters, &self.settings)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn settings() -> Settings {
+        let access = super::super::Access {
+            region: "us-east-1".into(),
+            endpoint_url: None,
+            role_arn: None,
+        };
+        Settings {
+            access: access.clone(),
+            clusters: None,
+            nodes: Children {
+                enabled: true,
+                interval: StdDuration::from_secs(15),
+                timeout: StdDuration::from_secs(5),
+                connect_to: BTreeMap::from([(
+                    "a.0001.use1.cache.amazonaws.com:11211".to_owned(),
+                    "127.0.0.1:19411".to_owned(),
+                )]),
+            },
+            metrics_access: access,
+            metrics: vec!["CPUUtilization".into()],
+            statistics: vec!["Average".into()],
+            period: StdDuration::from_secs(60),
+            metrics_interval: StdDuration::from_secs(60),
+        }
+    }
+
+    fn cluster(engine: &str, nodes: &[(&str, Option<&str>)]) -> Cluster {
+        Cluster {
+            id: "c1".into(),
+            engine: engine.into(),
+            num_nodes: nodes.len() as i32,
+            nodes: nodes
+                .iter()
+                .map(|(id, host)| Node {
+                    id: (*id).into(),
+                    endpoint: host.map(|h| (h.to_owned(), 11211)),
+                    ..Node::default()
+                })
+                .collect(),
+            ..Cluster::default()
+        }
+    }
+
+    #[test]
+    fn memcached_nodes_with_endpoints_become_targets() {
+        let c = cluster(
+            "memcached",
+            &[
+                ("0001", Some("a.0001.use1.cache.amazonaws.com")),
+                ("0002", Some("a.0002.use1.cache.amazonaws.com")),
+                ("0003", None), // still being created
+            ],
+        );
+        let t = discovered(&[c], &settings());
+        let names: Vec<&str> = t.iter().map(|t| &*t.name).collect();
+        assert_eq!(names, ["c1/0001", "c1/0002", "cloudwatch"]);
+        assert_eq!(
+            t[0].source,
+            SourceConfig::Memcached(memcached::Settings {
+                address: "127.0.0.1:19411".into()
+            })
+        );
+        assert_eq!(
+            t[1].source,
+            SourceConfig::Memcached(memcached::Settings {
+                address: "a.0002.use1.cache.amazonaws.com:11211".into()
+            })
+        );
+        let SourceConfig::Cloudwatch(cw) = &t[2].source else {
+            panic!("{:?}", t[2]);
+        };
+        assert_eq!(cw.requests.len(), 2);
+        assert_eq!(
+            cw.requests[1].dimensions,
+            [
+                ("CacheClusterId".to_owned(), "c1".to_owned()),
+                ("CacheNodeId".to_owned(), "0002".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn redis_nodes_are_not_memcached_targets() {
+        let c = cluster(
+            "redis",
+            &[("0001", Some("r.0001.use1.cache.amazonaws.com"))],
+        );
+        assert!(discovered(&[c], &settings()).is_empty());
+    }
+
+    #[test]
+    fn no_metrics_means_no_cloudwatch_target() {
+        let mut s = settings();
+        s.metrics.clear();
+        let c = cluster("memcached", &[("0001", Some("h"))]);
+        let t = discovered(&[c], &s);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].kind(), crate::sources::SourceKind::Memcached);
+    }
+}

@@ -1,0 +1,117 @@
+//! Targets that one source finds for another: the nodes of an ElastiCache cluster become
+//! memcached targets, the HTTPS listeners of a load balancer become certificate (tls) targets.
+//!
+//! A discovering poller returns the complete set it found in [`super::Polled::discovered`],
+//! each named relative to itself; the scheduler names them `<parent>/<relative name>`, starts
+//! the new ones, stops the vanished ones (their series go with them) and keeps them while the
+//! parent's polls fail, so an API outage does not make every node disappear.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use serde::Deserialize;
+
+use crate::config::{Duration, SourceConfig, Target, Validator};
+
+/// How the targets a source discovers are polled (`nodes:` of an `elasticache:` target,
+/// `listener_certificates:` of an `elb:` target).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChildren {
+    /// Set to false to discover nothing. Default true.
+    pub enabled: Option<bool>,
+    /// Poll interval of each discovered target. Default: `defaults.interval`.
+    pub interval: Option<Duration>,
+    /// Poll timeout of each discovered target. Default: `defaults.timeout`.
+    pub timeout: Option<Duration>,
+    /// Connect somewhere else than the discovered address, as curl's `--connect-to` does:
+    /// `{"discovered-host:port": "host:port"}` (an SSH tunnel, a NAT, a test). Names used in
+    /// TLS (SNI, certificate name) stay the discovered ones.
+    #[serde(default)]
+    pub connect_to: BTreeMap<String, String>,
+}
+
+/// Validated [`RawChildren`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Children {
+    pub enabled: bool,
+    pub interval: StdDuration,
+    pub timeout: StdDuration,
+    pub connect_to: BTreeMap<String, String>,
+}
+
+impl RawChildren {
+    pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<Children> {
+        let before = v.error_count();
+        let (dflt_interval, dflt_timeout) = v.default_schedule();
+        let mut positive = |field: &str, d: Option<Duration>, dflt: StdDuration| match d {
+            Some(Duration(d)) if d.is_zero() => {
+                v.error(&format!("{path}.{field}"), "must be greater than 0");
+                dflt
+            }
+            Some(Duration(d)) => d,
+            None => dflt,
+        };
+        let interval = positive("interval", self.interval, dflt_interval);
+        let timeout = positive("timeout", self.timeout, dflt_timeout);
+        for (from, to) in &self.connect_to {
+            v.address(&format!("{path}.connect_to"), from);
+            v.address(&format!("{path}.connect_to"), to);
+        }
+        (v.error_count() == before).then(|| Children {
+            enabled: self.enabled.unwrap_or(true),
+            interval,
+            timeout,
+            connect_to: self.connect_to.clone(),
+        })
+    }
+}
+
+impl Children {
+    /// Where to connect for a discovered `host:port`.
+    pub fn address(&self, host: &str, port: i32) -> String {
+        let discovered = format!("{host}:{port}");
+        self.connect_to
+            .get(&discovered)
+            .cloned()
+            .unwrap_or(discovered)
+    }
+
+    /// A discovered target named `relative` (the scheduler prefixes the parent's name).
+    pub fn target(&self, relative: String, source: SourceConfig) -> Target {
+        Target {
+            name: Arc::from(relative),
+            interval: self.interval,
+            timeout: self.timeout,
+            source,
+        }
+    }
+}
+
+/// The name of a discovered target: its parent's, a slash, its own. Configured names cannot
+/// contain a slash, so the two never collide.
+pub fn child_name(parent: &str, relative: &str) -> Arc<str> {
+    Arc::from(format!("{parent}/{relative}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_maps_only_the_listed_address() {
+        let c = Children {
+            enabled: true,
+            interval: StdDuration::from_secs(15),
+            timeout: StdDuration::from_secs(5),
+            connect_to: BTreeMap::from([(
+                "a.example:11211".to_owned(),
+                "127.0.0.1:19411".to_owned(),
+            )]),
+        };
+        assert_eq!(c.address("a.example", 11211), "127.0.0.1:19411");
+        assert_eq!(c.address("b.example", 11211), "b.example:11211");
+        assert_eq!(c.address("a.example", 11212), "a.example:11212");
+    }
+}
