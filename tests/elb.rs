@@ -1,7 +1,9 @@
 //! The classic ELB source against moto (server mode): load balancers, registered EC2
 //! instances (moto reports running ones InService and stopped ones OutOfService), an HTTPS
 //! listener with an IAM server certificate, tag filtering, and the shipped host-count checks
-//! per load balancer.
+//! per load balancer. The HTTPS listener becomes a certificate target of its own, pointed
+//! (with `connect_to`, as moto's DNS names resolve nowhere) at a real TLS server, and goes
+//! away with the listener.
 
 mod common;
 
@@ -15,7 +17,7 @@ use common::{Daemon, env, free_port, series_value, wait_for};
 fn load_balancers_health_listeners_and_checks() {
     let moto = env("HEADROOM_TEST_MOTO");
     reset();
-    let cert_arn = boto(&format!(
+    let out = boto(&format!(
         "import boto3, subprocess, tempfile, os\n\
          kw = dict(endpoint_url='{moto}', region_name='us-west-2', aws_access_key_id='t', aws_secret_access_key='t')\n\
          d = tempfile.mkdtemp()\n\
@@ -35,11 +37,18 @@ fn load_balancers_health_listeners_and_checks() {
          elb.register_instances_with_load_balancer(LoadBalancerName='osdp-storage-elb', Instances=[{{'InstanceId': i}} for i in ids])\n\
          elb.create_load_balancer(LoadBalancerName='other-team-elb', AvailabilityZones=['us-west-2a'], Listeners=[\
              {{'Protocol': 'TCP', 'LoadBalancerPort': 25, 'InstanceProtocol': 'TCP', 'InstancePort': 25}}], Tags=[{{'Key': 'service', 'Value': 'mail'}}])\n\
-         print(arn, end='')\n"
+         dns = elb.describe_load_balancers(LoadBalancerNames=['osdp-storage-elb'])['LoadBalancerDescriptions'][0]['DNSName']\n\
+         print(arn, dns, end='')\n"
     ));
+    let (cert_arn, dns) = out.split_once(' ').unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The certificate the listener serves: storage.example.com, 461 days left.
+    let (ca, _, tls) = common::certs::storage_server(dir.path());
     let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
     let config = format!(
-        "defaults: {{interval: 1s}}\nelb:\n  - {{name: elb-us, region: us-west-2, endpoint_url: '{endpoint}', tags: {{service: storage}}}}\n"
+        "defaults: {{interval: 1s}}\nelb:\n  - name: elb-us\n    region: us-west-2\n    endpoint_url: '{endpoint}'\n    tags: {{service: storage}}\n    listener_certificates:\n      server_names: {{osdp-storage-elb: storage.example.com}}\n      ca_file: {}\n      connect_to: {{'{dns}:443': '127.0.0.1:{}'}}\n",
+        ca.pem_path.display(),
+        tls.port
     );
     let d = Daemon::start(free_port(), &config, &AWS_ENV);
     let text = wait_for("ELB series", Duration::from_secs(30), || {
@@ -95,4 +104,57 @@ fn load_balancers_health_listeners_and_checks() {
     assert_eq!(status("HEALTHY_HOST_COUNT").as_deref(), Some("OK")); // 3 >= 2
     assert_eq!(status("UNHEALTHY_HOST_COUNT").as_deref(), Some("WARNING")); // 1 > 0
     assert_eq!(status("ELB_HEALTHY_STATUS").as_deref(), Some("CRITICAL")); // an instance out of service
+
+    // The HTTPS listener's certificate target and its check.
+    let host = "elb-us/osdp-storage-elb:443";
+    let cert = wait_for(
+        "the listener's certificate check",
+        Duration::from_secs(30),
+        || {
+            let (_, body) = d.get("/api/checks")?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            v["checks"]
+                .as_array()?
+                .iter()
+                .find(|c| c["host"] == host && c["has_been_checked"] == true)
+                .cloned()
+        },
+    );
+    assert_eq!(cert["check"], "ELB_CERTIFICATE");
+    assert_eq!(cert["status"], "OK", "{cert}");
+    assert!(
+        cert["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("OK: 461 days remaining for 'storage.example.com'."),
+        "{cert}"
+    );
+    assert!(
+        d.value("headroom_tls_up", &[&format!("target=\"{host}\"")]) == Some(1.0),
+        "{}",
+        d.metrics()
+    );
+    // Only the HTTPS listener made a target: the HTTP one on port 80 did not.
+    assert!(!d.metrics().contains("osdp-storage-elb:80"));
+
+    // The listener goes; so do its target, its series and its check.
+    boto(&format!(
+        "import boto3\n\
+         elb = boto3.client('elb', endpoint_url='{moto}', region_name='us-west-2', aws_access_key_id='t', aws_secret_access_key='t')\n\
+         elb.delete_load_balancer_listeners(LoadBalancerName='osdp-storage-elb', LoadBalancerPorts=[443])\n"
+    ));
+    wait_for(
+        "the certificate target to go",
+        Duration::from_secs(30),
+        || {
+            let gone_series = !d.metrics().contains(host);
+            let (_, body) = d.get("/api/checks")?;
+            (gone_series && !body.contains(host)).then_some(())
+        },
+    );
+    assert!(
+        d.log().contains("discovered targets changed"),
+        "{}",
+        d.log()
+    );
 }

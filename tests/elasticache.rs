@@ -1,0 +1,314 @@
+//! The ElastiCache source.
+//!
+//! moto (5.2.5) lists cache clusters but returns no `CacheNodes` even with
+//! `ShowCacheNodeInfo`, so node discovery cannot be tested against it. That part is covered
+//! by the DescribeCacheClusters response that AWS documents as its example (example id
+//! `describecacheclusters-1475012269754`, "Lists the details for the cache cluster
+//! my-mem-cluster", in the ElastiCache API examples shipped with the AWS SDKs): the same
+//! cluster and nodes, written out as the API's XML (Query protocol) and served over HTTP by
+//! this test. Its node endpoints resolve nowhere, so `connect_to` points them at two real
+//! memcached servers. The nodes' CPUUtilization comes from moto's CloudWatch, which does
+//! serve it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::moto::{AWS_ENV, boto, reset};
+use common::{Daemon, Memcached, env, free_port, series_value, wait_for};
+
+/// One node of the documented example: (id, availability zone).
+const NODES: [(&str, &str); 2] = [("0001", "us-east-1b"), ("0002", "us-east-1a")];
+
+fn node_address(id: &str) -> String {
+    format!("my-mem-cluster.ameaqx.{id}.use1.cache.amazonaws.com")
+}
+
+/// The documented example's response with the given nodes of it.
+fn example_xml(nodes: &[(&str, &str)]) -> String {
+    let nodes: String = nodes
+        .iter()
+        .map(|(id, zone)| {
+            format!(
+                "<CacheNode><CacheNodeCreateTime>2016-12-21T21:59:43.794Z</CacheNodeCreateTime>\
+                 <CacheNodeId>{id}</CacheNodeId><CacheNodeStatus>available</CacheNodeStatus>\
+                 <CustomerAvailabilityZone>{zone}</CustomerAvailabilityZone>\
+                 <Endpoint><Address>{}</Address><Port>11211</Port></Endpoint>\
+                 <ParameterGroupStatus>in-sync</ParameterGroupStatus></CacheNode>",
+                node_address(id)
+            )
+        })
+        .collect();
+    format!(
+        "<DescribeCacheClustersResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\">\
+         <DescribeCacheClustersResult><CacheClusters><CacheCluster>\
+         <AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade>\
+         <CacheClusterCreateTime>2016-12-21T21:59:43.794Z</CacheClusterCreateTime>\
+         <CacheClusterId>my-mem-cluster</CacheClusterId>\
+         <CacheClusterStatus>available</CacheClusterStatus>\
+         <CacheNodeType>cache.t2.medium</CacheNodeType>\
+         <CacheNodes>{nodes}</CacheNodes>\
+         <CacheParameterGroup><CacheNodeIdsToReboot/>\
+         <CacheParameterGroupName>default.memcached1.4</CacheParameterGroupName>\
+         <ParameterApplyStatus>in-sync</ParameterApplyStatus></CacheParameterGroup>\
+         <CacheSecurityGroups/><CacheSubnetGroupName>default</CacheSubnetGroupName>\
+         <ClientDownloadLandingPage>https://console.aws.amazon.com/elasticache/home#client-download:</ClientDownloadLandingPage>\
+         <ConfigurationEndpoint><Address>my-mem-cluster.ameaqx.cfg.use1.cache.amazonaws.com</Address><Port>11211</Port></ConfigurationEndpoint>\
+         <Engine>memcached</Engine><EngineVersion>1.4.24</EngineVersion>\
+         <NumCacheNodes>{}</NumCacheNodes><PendingModifiedValues/>\
+         <PreferredAvailabilityZone>Multiple</PreferredAvailabilityZone>\
+         <PreferredMaintenanceWindow>wed:06:00-wed:07:00</PreferredMaintenanceWindow>\
+         </CacheCluster></CacheClusters></DescribeCacheClustersResult>\
+         <ResponseMetadata><RequestId>5e3d6a2c-0000-4000-8000-000000000000</RequestId></ResponseMetadata>\
+         </DescribeCacheClustersResponse>",
+        NODES.len()
+    )
+}
+
+/// Serves `body` (changeable) to every POST; records the request bodies.
+struct ExampleServer {
+    port: u16,
+    body: Arc<Mutex<String>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl ExampleServer {
+    fn start(body: String) -> ExampleServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let body = Arc::new(Mutex::new(body));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (b, r) = (body.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut rd = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if rd.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut req = vec![0; len];
+                let _ = rd.read_exact(&mut req);
+                r.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&req).into_owned());
+                let body = b.lock().unwrap().clone();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        ExampleServer {
+            port,
+            body,
+            requests,
+        }
+    }
+}
+
+fn put_cpu(cluster: &str, node: &str, value: f64) {
+    boto(&format!(
+        "import boto3, datetime\n\
+         cw = boto3.client('cloudwatch', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='t', aws_secret_access_key='t')\n\
+         t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=4)\n\
+         cw.put_metric_data(Namespace='AWS/ElastiCache', MetricData=[{{'MetricName': 'CPUUtilization', \
+             'Dimensions': [{{'Name': 'CacheClusterId', 'Value': '{cluster}'}}, {{'Name': 'CacheNodeId', 'Value': '{node}'}}], \
+             'Timestamp': t, 'Value': {value}}}])\n",
+        env("HEADROOM_TEST_MOTO")
+    ));
+}
+
+fn checks(d: &Daemon) -> Option<Vec<serde_json::Value>> {
+    let (_, body) = d.get("/api/checks")?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    Some(v["checks"].as_array()?.clone())
+}
+
+fn check<'a>(
+    all: &'a [serde_json::Value],
+    name: &str,
+    host: &str,
+) -> Option<&'a serde_json::Value> {
+    all.iter()
+        .find(|c| c["check"] == name && c["host"] == host && c["has_been_checked"] == true)
+}
+
+/// Both tests reset moto; they take turns.
+static MOTO: Mutex<()> = Mutex::new(());
+
+#[test]
+fn documented_nodes_become_memcached_targets_and_vanish_with_their_node() {
+    let _moto = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    reset();
+    put_cpu("my-mem-cluster", "0001", 95.0);
+    put_cpu("my-mem-cluster", "0002", 12.0);
+    let server = ExampleServer::start(example_xml(&NODES));
+    let (m1, m2) = (Memcached::start(), Memcached::start());
+    let config = format!(
+        "defaults: {{interval: 1s}}\n\
+         elasticache:\n\
+         \x20 - name: cache-us\n\
+         \x20   region: us-east-1\n\
+         \x20   endpoint_url: http://127.0.0.1:{}\n\
+         \x20   nodes:\n\
+         \x20     connect_to: {{'{}:11211': '{}', '{}:11211': '{}'}}\n\
+         \x20   node_metrics: {{interval: 1s, endpoint_url: '{}'}}\n",
+        server.port,
+        node_address("0001"),
+        m1.address(),
+        node_address("0002"),
+        m2.address(),
+        env("HEADROOM_TEST_AWS_ENDPOINT"),
+    );
+    let d = Daemon::start(free_port(), &config, &AWS_ENV);
+    let t1 = "target=\"cache-us/my-mem-cluster/0001\"";
+    let t2 = "target=\"cache-us/my-mem-cluster/0002\"";
+    let text = wait_for("both nodes polled", Duration::from_secs(30), || {
+        let t = d.metrics();
+        (series_value(&t, "memcached_up", &[t1]) == Some(1.0)
+            && series_value(&t, "memcached_up", &[t2]) == Some(1.0))
+        .then_some(t)
+    });
+    // The request asked for node info; without it AWS leaves the endpoints out.
+    assert!(
+        server.requests.lock().unwrap()[0].contains("ShowCacheNodeInfo=true"),
+        "{:?}",
+        server.requests.lock().unwrap()
+    );
+    // Each node is read with `stats` from the server `connect_to` names: an item stored in
+    // the first shows on node 0001 only.
+    assert_eq!(m1.command("set k 0 0 1\r\nx"), "STORED\r\n");
+    wait_for(
+        "the item counted on node 0001",
+        Duration::from_secs(10),
+        || (d.value("memcached_current_items", &[t1]) == Some(1.0)).then_some(()),
+    );
+    assert_eq!(d.value("memcached_current_items", &[t2]), Some(0.0));
+    assert_eq!(
+        series_value(
+            &text,
+            "headroom_elasticache_cluster_nodes",
+            &["cache_cluster=\"my-mem-cluster\""]
+        ),
+        Some(2.0)
+    );
+    assert!(
+        text.contains("engine=\"memcached\",engine_version=\"1.4.24\",node_type=\"cache.t2.medium\",status=\"available\""),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "cache_node=\"0001\",status=\"available\",availability_zone=\"us-east-1b\",address=\"{}:11211\",node_target=\"cache-us/my-mem-cluster/0001\"",
+            node_address("0001")
+        )),
+        "{text}"
+    );
+    common::promtool_check_metrics(&text).unwrap_or_else(|e| panic!("promtool: {e}"));
+
+    // The shipped memcached checks run on every node, and CPU_UTILIZATION per node from the
+    // discovered CloudWatch target.
+    let all = wait_for("checks on the nodes", Duration::from_secs(40), || {
+        let all = checks(&d)?;
+        (check(&all, "MEMCACHE_RESPONSE", "cache-us/my-mem-cluster/0002").is_some()
+            && check(&all, "CPU_UTILIZATION", "my-mem-cluster-0001").is_some()
+            && check(&all, "CPU_UTILIZATION", "my-mem-cluster-0002").is_some())
+        .then_some(all)
+    });
+    assert_eq!(
+        check(&all, "CPU_UTILIZATION", "my-mem-cluster-0001").unwrap()["status"],
+        "CRITICAL"
+    ); // 95% > 90
+    assert_eq!(
+        check(&all, "CPU_UTILIZATION", "my-mem-cluster-0002").unwrap()["status"],
+        "OK"
+    );
+    assert_eq!(
+        d.value(
+            "aws_elasticache_cpuutilization_average",
+            &[
+                "dimension_CacheNodeId=\"0001\"",
+                "target=\"cache-us/cloudwatch\""
+            ]
+        ),
+        Some(95.0)
+    );
+
+    // Node 0002 goes from the cluster: its target, series and checks go; 0001 stays.
+    *server.body.lock().unwrap() = example_xml(&NODES[..1]);
+    wait_for("node 0002 to go", Duration::from_secs(30), || {
+        let t = d.metrics();
+        let (_, body) = d.get("/api/checks")?;
+        (!t.contains("my-mem-cluster/0002")
+            && !t.contains("dimension_CacheNodeId=\"0002\"")
+            && !body.contains("my-mem-cluster/0002")
+            && !body.contains("my-mem-cluster-0002"))
+        .then_some(())
+    });
+    assert_eq!(d.value("memcached_up", &[t1]), Some(1.0));
+
+    // The API fails: the nodes found before are kept (an outage does not drop them), the
+    // failure is counted, and the daemon keeps serving.
+    *server.body.lock().unwrap() = "not xml".into();
+    wait_for("the failed poll counted", Duration::from_secs(30), || {
+        (d.value("headroom_elasticache_up", &[]) == Some(0.0)).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.value("memcached_up", &[t1]), Some(1.0), "{}", d.metrics());
+    drop(m2);
+}
+
+#[test]
+fn moto_lists_clusters_without_nodes() {
+    let _moto = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    reset();
+    boto(&format!(
+        "import boto3\n\
+         ec = boto3.client('elasticache', endpoint_url='{}', region_name='eu-west-1', aws_access_key_id='t', aws_secret_access_key='t')\n\
+         ec.create_cache_cluster(CacheClusterId='storage-cache', Engine='memcached', CacheNodeType='cache.m5.large', NumCacheNodes=3)\n\
+         ec.create_cache_cluster(CacheClusterId='sessions', Engine='redis', CacheNodeType='cache.t3.small', NumCacheNodes=1)\n",
+        env("HEADROOM_TEST_MOTO")
+    ));
+    let config = format!(
+        "defaults: {{interval: 1s}}\nelasticache:\n  - {{name: cache-eu, region: eu-west-1, endpoint_url: '{}', clusters: [storage-cache]}}\n",
+        env("HEADROOM_TEST_AWS_ENDPOINT")
+    );
+    let d = Daemon::start(free_port(), &config, &AWS_ENV);
+    let text = wait_for("cluster series", Duration::from_secs(30), || {
+        let t = d.metrics();
+        t.contains("headroom_elasticache_cluster_nodes{")
+            .then_some(t)
+    });
+    assert_eq!(
+        series_value(
+            &text,
+            "headroom_elasticache_cluster_nodes",
+            &["cache_cluster=\"storage-cache\""]
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    // Only the cluster asked for; moto gives no nodes, so nothing is discovered.
+    assert!(!text.contains("sessions"), "{text}");
+    assert!(!text.contains("headroom_elasticache_node{"), "{text}");
+    assert!(!text.contains("cache-eu/"), "{text}");
+    assert_eq!(
+        series_value(
+            &text,
+            "headroom_aws_requests_total",
+            &["operation=\"DescribeCacheClusters\""]
+        )
+        .map(|n| n >= 1.0),
+        Some(true)
+    );
+}
