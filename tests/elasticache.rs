@@ -14,6 +14,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,11 +69,20 @@ fn example_xml(nodes: &[(&str, &str)]) -> String {
     )
 }
 
-/// Serves `body` (changeable) to every POST; records the request bodies.
+/// A throttling error as the Query protocol returns it (AWS "Query API error responses":
+/// `ErrorResponse/Error/{Type,Code,Message}` with HTTP 400; `Throttling` is the code the
+/// Query services use for rate limits).
+const THROTTLED: &str = "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\">\
+    <Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>\
+    <RequestId>5e3d6a2c-0000-4000-8000-000000000001</RequestId></ErrorResponse>";
+
+/// Serves `body` (changeable) to every POST, after `throttle` throttling errors; records the
+/// request bodies.
 struct ExampleServer {
     port: u16,
     body: Arc<Mutex<String>>,
     requests: Arc<Mutex<Vec<String>>>,
+    throttle: Arc<AtomicUsize>,
 }
 
 impl ExampleServer {
@@ -81,7 +91,8 @@ impl ExampleServer {
         let port = listener.local_addr().unwrap().port();
         let body = Arc::new(Mutex::new(body));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let (b, r) = (body.clone(), requests.clone());
+        let throttle = Arc::new(AtomicUsize::new(0));
+        let (b, r, th) = (body.clone(), requests.clone(), throttle.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -101,10 +112,17 @@ impl ExampleServer {
                 r.lock()
                     .unwrap()
                     .push(String::from_utf8_lossy(&req).into_owned());
-                let body = b.lock().unwrap().clone();
+                let throttled = th
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                let (status, body) = if throttled {
+                    ("400 Bad Request", THROTTLED.to_owned())
+                } else {
+                    ("200 OK", b.lock().unwrap().clone())
+                };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
@@ -113,6 +131,7 @@ impl ExampleServer {
             port,
             body,
             requests,
+            throttle,
         }
     }
 }
@@ -311,4 +330,52 @@ fn moto_lists_clusters_without_nodes() {
         .map(|n| n >= 1.0),
         Some(true)
     );
+}
+
+#[test]
+fn throttling_is_retried_and_counted_by_code() {
+    // Five throttles: the first poll's three attempts all fail (the SDK's standard mode makes
+    // three), the second poll succeeds on its third attempt.
+    let server = ExampleServer::start(example_xml(&NODES));
+    server.throttle.store(5, Ordering::SeqCst);
+    let config = format!(
+        "elasticache:\n  - {{name: cache-us, region: us-east-1, endpoint_url: 'http://127.0.0.1:{}', interval: 1s, timeout: 20s, nodes: {{enabled: false}}, node_metrics: {{metrics: []}}}}\n",
+        server.port
+    );
+    let d = Daemon::start(free_port(), &config, &AWS_ENV);
+    let text = wait_for(
+        "a poll through the throttling",
+        Duration::from_secs(60),
+        || {
+            let t = d.metrics();
+            (series_value(&t, "headroom_elasticache_up", &[]) == Some(1.0)).then_some(t)
+        },
+    );
+    let retried = |code: &str| {
+        series_value(
+            &text,
+            "headroom_aws_retries_total",
+            &[
+                "operation=\"DescribeCacheClusters\"",
+                &format!("code=\"{code}\""),
+            ],
+        )
+    };
+    assert_eq!(retried("Throttling"), Some(4.0), "{text}");
+    assert_eq!(
+        series_value(&text, "headroom_aws_errors_total", &["code=\"Throttling\""]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series_value(
+            &text,
+            "headroom_poll_errors_total",
+            &["target=\"cache-us\"", "kind=\"throttled\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(server.throttle.load(Ordering::SeqCst), 0);
+    assert_eq!(server.requests.lock().unwrap().len(), 6);
 }

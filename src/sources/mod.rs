@@ -93,14 +93,17 @@ pub enum ErrorKind {
     Auth,
     /// The target answered, but not with what was expected.
     Protocol,
+    /// The API refused the call for its rate (AWS throttling), after the SDK's retries.
+    Throttled,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 4] = [
+    pub const ALL: [ErrorKind; 5] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Auth,
         ErrorKind::Protocol,
+        ErrorKind::Throttled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +112,7 @@ impl ErrorKind {
             ErrorKind::Connect => "connect",
             ErrorKind::Auth => "auth",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Throttled => "throttled",
         }
     }
 }

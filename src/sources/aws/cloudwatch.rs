@@ -207,7 +207,13 @@ impl CloudwatchPoller {
     async fn client(&self) -> &aws_sdk_cloudwatch::Client {
         self.client
             .get_or_init(|| async {
-                aws_sdk_cloudwatch::Client::new(&super::sdk_config(&self.settings.access).await)
+                aws_sdk_cloudwatch::Client::from_conf(
+                    aws_sdk_cloudwatch::config::Builder::from(
+                        &super::sdk_config(&self.settings.access).await,
+                    )
+                    .interceptor(self.api.retry_counter("cloudwatch"))
+                    .build(),
+                )
             })
             .await
     }

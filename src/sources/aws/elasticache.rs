@@ -321,7 +321,13 @@ impl ElasticachePoller {
     async fn client(&self) -> &aws_sdk_elasticache::Client {
         self.client
             .get_or_init(|| async {
-                aws_sdk_elasticache::Client::new(&super::sdk_config(&self.settings.access).await)
+                aws_sdk_elasticache::Client::from_conf(
+                    aws_sdk_elasticache::config::Builder::from(
+                        &super::sdk_config(&self.settings.access).await,
+                    )
+                    .interceptor(self.api.retry_counter("elasticache"))
+                    .build(),
+                )
             })
             .await
     }

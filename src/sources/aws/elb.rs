@@ -268,8 +268,12 @@ impl ElbPoller {
     async fn client(&self) -> &aws_sdk_elasticloadbalancing::Client {
         self.client
             .get_or_init(|| async {
-                aws_sdk_elasticloadbalancing::Client::new(
-                    &super::sdk_config(&self.settings.access).await,
+                aws_sdk_elasticloadbalancing::Client::from_conf(
+                    aws_sdk_elasticloadbalancing::config::Builder::from(
+                        &super::sdk_config(&self.settings.access).await,
+                    )
+                    .interceptor(self.api.retry_counter("elasticloadbalancing"))
+                    .build(),
                 )
             })
             .await

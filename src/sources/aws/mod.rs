@@ -10,7 +10,18 @@ pub mod plan;
 pub mod rds;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::store::{Family, Kind, Sample};
 
@@ -74,6 +85,7 @@ where
     let kind = match &e {
         SdkError::DispatchFailure(_) => ErrorKind::Connect,
         SdkError::TimeoutError(_) => ErrorKind::Timeout,
+        _ if is_throttle(&code) => ErrorKind::Throttled,
         _ if code.contains("AccessDenied")
             || code.contains("Unauthorized")
             || code.contains("Signature") =>
@@ -85,6 +97,22 @@ where
     crate::sources::PollError::new(
         kind,
         format!("{region} {operation}: {}", DisplayErrorContext(&e)),
+    )
+}
+
+/// Error codes AWS services use for rate limits (Query services: `Throttling`; JSON ones:
+/// `ThrottlingException`; EC2-style: `RequestLimitExceeded`; S3: `SlowDown`).
+pub fn is_throttle(code: &str) -> bool {
+    matches!(
+        code,
+        "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "RequestLimitExceeded"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "TooManyRequestsException"
+            | "SlowDown"
     )
 }
 
@@ -139,34 +167,65 @@ pub fn validate_endpoint(
     }
 }
 
-/// Requests by (service, operation) and errors by (service, code).
-type Tallies = (
-    BTreeMap<(&'static str, &'static str), f64>,
-    BTreeMap<(&'static str, String), f64>,
-);
-
-/// `headroom_aws_requests_total{service,operation}` and
-/// `headroom_aws_errors_total{service,code}` of one target.
+/// Requests by (service, operation), errors by (service, code), retries by (service,
+/// operation, code).
 #[derive(Debug, Default)]
+struct Tallies {
+    requests: BTreeMap<(&'static str, &'static str), f64>,
+    errors: BTreeMap<(&'static str, String), f64>,
+    retries: BTreeMap<(&'static str, String, String), f64>,
+}
+
+/// `headroom_aws_requests_total{service,operation}`,
+/// `headroom_aws_errors_total{service,code}` and
+/// `headroom_aws_retries_total{service,operation,code}` of one target. Clones share the
+/// counts (the SDK client's retry interceptor holds one).
+#[derive(Debug, Default, Clone)]
 pub struct ApiCounters {
-    inner: Mutex<Tallies>,
+    inner: Arc<Mutex<Tallies>>,
 }
 
 impl ApiCounters {
     pub fn request(&self, service: &'static str, operation: &'static str) {
-        *self.lock().0.entry((service, operation)).or_default() += 1.0;
+        *self
+            .lock()
+            .requests
+            .entry((service, operation))
+            .or_default() += 1.0;
     }
 
     pub fn error(&self, service: &'static str, code: &str) {
-        *self.lock().1.entry((service, code.to_owned())).or_default() += 1.0;
+        *self
+            .lock()
+            .errors
+            .entry((service, code.to_owned()))
+            .or_default() += 1.0;
+    }
+
+    fn retry(&self, service: &'static str, operation: &str, code: &str) {
+        *self
+            .lock()
+            .retries
+            .entry((service, operation.to_owned(), code.to_owned()))
+            .or_default() += 1.0;
     }
 
     pub fn requests(&self, service: &'static str, operation: &'static str) -> f64 {
         self.lock()
-            .0
+            .requests
             .get(&(service, operation))
             .copied()
             .unwrap_or(0.0)
+    }
+
+    /// An interceptor for an SDK client of `service` that counts its retries here.
+    pub fn retry_counter(&self, service: &'static str) -> RetryCounter {
+        RetryCounter {
+            api: self.clone(),
+            service,
+            attempts: AtomicU32::new(0),
+            last_code: Mutex::new(String::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tallies> {
@@ -180,7 +239,7 @@ impl ApiCounters {
             "AWS API requests made, by service and operation.",
             Kind::Counter,
         );
-        for ((service, op), n) in &g.0 {
+        for ((service, op), n) in &g.requests {
             req.samples.push(Sample {
                 labels: vec![
                     ("service".into(), (*service).into()),
@@ -194,7 +253,7 @@ impl ApiCounters {
             "Failed AWS calls by service and error code (throttling shows as Throttling).",
             Kind::Counter,
         );
-        for ((service, code), n) in &g.1 {
+        for ((service, code), n) in &g.errors {
             errs.samples.push(Sample {
                 labels: vec![
                     ("service".into(), (*service).into()),
@@ -203,9 +262,148 @@ impl ApiCounters {
                 value: *n,
             });
         }
-        [req, errs]
+        let mut retries = Family::new(
+            "headroom_aws_retries",
+            "AWS API attempts retried by the SDK (exponential backoff with jitter), by the error code of the attempt that failed: Throttling, ThrottlingException and RequestLimitExceeded are throttles.",
+            Kind::Counter,
+        );
+        for ((service, op, code), n) in &g.retries {
+            retries.samples.push(Sample {
+                labels: vec![
+                    ("service".into(), (*service).into()),
+                    ("operation".into(), op.clone()),
+                    ("code".into(), code.clone()),
+                ],
+                value: *n,
+            });
+        }
+        [req, errs, retries]
             .into_iter()
             .filter(|f| !f.samples.is_empty())
             .collect()
+    }
+}
+
+/// Counts the SDK's retries. The SDK retries throttling and transient errors itself (standard
+/// mode: 3 attempts, exponential backoff with full jitter); this sees every attempt, so a
+/// second attempt of an operation is a retry, and the failed attempt's error code says why.
+/// One client makes one call at a time (a target's calls are sequential), which is what the
+/// per-interceptor attempt count relies on.
+#[derive(Debug)]
+pub struct RetryCounter {
+    api: ApiCounters,
+    service: &'static str,
+    attempts: AtomicU32,
+    last_code: Mutex<String>,
+}
+
+impl Intercept for RetryCounter {
+    fn name(&self) -> &'static str {
+        "headroom-retry-counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.attempts.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.attempts.fetch_add(1, Ordering::Relaxed) > 0 {
+            let op = cfg
+                .load::<Metadata>()
+                .map(|m| m.name())
+                .unwrap_or("unknown");
+            let code = self
+                .last_code
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            self.api.retry(self.service, op, &code);
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let code = match ctx.response() {
+            None => "connection".to_owned(),
+            Some(r) if r.status().is_success() => return Ok(()),
+            Some(r) => error_code(
+                r.status().as_u16(),
+                |h| r.headers().get(h),
+                r.body().bytes().unwrap_or_default(),
+            ),
+        };
+        *self.last_code.lock().unwrap_or_else(|e| e.into_inner()) = code;
+        Ok(())
+    }
+}
+
+/// The AWS error code of a failed response: the `x-amzn-query-error` header (JSON and CBOR
+/// protocols of Query-compatible services, such as CloudWatch), `x-amzn-ErrorType` (JSON
+/// protocols), or the `<Code>` element of a Query/XML error body; else `http_<status>`.
+fn error_code<'a>(status: u16, header: impl Fn(&str) -> Option<&'a str>, body: &[u8]) -> String {
+    if let Some(v) = header("x-amzn-query-error") {
+        return v.split(';').next().unwrap_or(v).to_owned();
+    }
+    if let Some(v) = header("x-amzn-errortype") {
+        return v.split(':').next().unwrap_or(v).to_owned();
+    }
+    let body = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    if let Some(start) = body.find("<Code>")
+        && let Some(len) = body[start + 6..].find("</Code>")
+    {
+        return body[start + 6..start + 6 + len].to_owned();
+    }
+    format!("http_{status}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_from_headers_and_bodies() {
+        let none = |_: &str| None;
+        // Query protocol error body (ELB, RDS, ElastiCache).
+        assert_eq!(
+            error_code(
+                400,
+                none,
+                b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
+            ),
+            "Throttling"
+        );
+        assert_eq!(
+            error_code(
+                400,
+                |h| (h == "x-amzn-query-error").then_some("Throttling;Sender"),
+                b""
+            ),
+            "Throttling"
+        );
+        assert_eq!(
+            error_code(
+                400,
+                |h| (h == "x-amzn-errortype")
+                    .then_some("ThrottlingException:http://internal.amazon.com/"),
+                b"{}"
+            ),
+            "ThrottlingException"
+        );
+        assert_eq!(error_code(503, none, b"<html>busy</html>"), "http_503");
     }
 }

@@ -220,7 +220,13 @@ impl RdsPoller {
     async fn client(&self) -> &aws_sdk_rds::Client {
         self.client
             .get_or_init(|| async {
-                aws_sdk_rds::Client::new(&super::sdk_config(&self.settings.access).await)
+                aws_sdk_rds::Client::from_conf(
+                    aws_sdk_rds::config::Builder::from(
+                        &super::sdk_config(&self.settings.access).await,
+                    )
+                    .interceptor(self.api.retry_counter("rds"))
+                    .build(),
+                )
             })
             .await
     }
