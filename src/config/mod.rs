@@ -56,6 +56,10 @@ pub struct RawConfig {
     /// Classic load balancers: instance health and listeners, one target per region.
     #[serde(default)]
     pub elb: Vec<crate::sources::aws::elb::RawTarget>,
+    /// Application and network load balancers (ELBv2): target health and listeners, one
+    /// target per region.
+    #[serde(default)]
+    pub elbv2: Vec<crate::sources::aws::elbv2::RawTarget>,
     /// ElastiCache clusters: memcached nodes become memcached targets, one target per region.
     #[serde(default)]
     pub elasticache: Vec<crate::sources::aws::elasticache::RawTarget>,
@@ -116,6 +120,7 @@ impl Target {
             SourceConfig::Rds(_) => SourceKind::Rds,
             SourceConfig::Elb(_) => SourceKind::Elb,
             SourceConfig::Elasticache(_) => SourceKind::Elasticache,
+            SourceConfig::Elbv2(_) => SourceKind::Elbv2,
         }
     }
 }
@@ -130,6 +135,7 @@ pub enum SourceConfig {
     Rds(crate::sources::aws::rds::Settings),
     Elb(crate::sources::aws::elb::Settings),
     Elasticache(crate::sources::aws::elasticache::Settings),
+    Elbv2(crate::sources::aws::elbv2::Settings),
 }
 
 /// A password or token. It is read from the environment or a file, never written inline, and
@@ -413,6 +419,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     add(&mut v, "cloudwatch", &dyns(&raw.cloudwatch));
     add(&mut v, "rds", &dyns(&raw.rds));
     add(&mut v, "elb", &dyns(&raw.elb));
+    add(&mut v, "elbv2", &dyns(&raw.elbv2));
     add(&mut v, "elasticache", &dyns(&raw.elasticache));
     let (mut checks, mut inactive_checks) = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()

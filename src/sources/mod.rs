@@ -29,6 +29,7 @@ pub enum SourceKind {
     Rds,
     Elb,
     Elasticache,
+    Elbv2,
 }
 
 impl SourceKind {
@@ -41,16 +42,18 @@ impl SourceKind {
             SourceKind::Rds => "rds",
             SourceKind::Elb => "elb",
             SourceKind::Elasticache => "elasticache",
+            SourceKind::Elbv2 => "elbv2",
         }
     }
 
-    pub const ALL: [SourceKind; 7] = [
+    pub const ALL: [SourceKind; 8] = [
         SourceKind::Memcached,
         SourceKind::Mysql,
         SourceKind::Tls,
         SourceKind::Cloudwatch,
         SourceKind::Rds,
         SourceKind::Elb,
+        SourceKind::Elbv2,
         SourceKind::Elasticache,
     ];
 
@@ -65,6 +68,7 @@ impl SourceKind {
             SourceKind::Rds => "headroom_rds_up",
             SourceKind::Elb => "headroom_elb_up",
             SourceKind::Elasticache => "headroom_elasticache_up",
+            SourceKind::Elbv2 => "headroom_elbv2_up",
         }
     }
 }
@@ -177,6 +181,7 @@ pub enum AnyPoller {
     Rds(aws::rds::RdsPoller),
     Elb(aws::elb::ElbPoller),
     Elasticache(aws::elasticache::ElasticachePoller),
+    Elbv2(aws::elbv2::Elbv2Poller),
 }
 
 impl AnyPoller {
@@ -187,6 +192,7 @@ impl AnyPoller {
             SourceConfig::Tls(s) => AnyPoller::Tls(tls::TlsPoller::new(s)),
             SourceConfig::Rds(s) => AnyPoller::Rds(aws::rds::RdsPoller::new(s)),
             SourceConfig::Elb(s) => AnyPoller::Elb(aws::elb::ElbPoller::new(s)),
+            SourceConfig::Elbv2(s) => AnyPoller::Elbv2(aws::elbv2::Elbv2Poller::new(s)),
             SourceConfig::Elasticache(s) => {
                 AnyPoller::Elasticache(aws::elasticache::ElasticachePoller::new(&target.name, s))
             }
@@ -214,6 +220,7 @@ impl Poller for AnyPoller {
             AnyPoller::Rds(p) => p.poll().await,
             AnyPoller::Elb(p) => p.poll().await,
             AnyPoller::Elasticache(p) => p.poll().await,
+            AnyPoller::Elbv2(p) => p.poll().await,
         }
     }
 }

@@ -69,6 +69,38 @@ pub struct RawListenerCertificates {
     pub ca_file: Option<PathBuf>,
 }
 
+impl RawListenerCertificates {
+    pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<ListenerCertificates> {
+        let children = RawChildren {
+            enabled: self.enabled,
+            interval: self.interval,
+            timeout: self.timeout,
+            connect_to: self.connect_to.clone(),
+        }
+        .validate(v, path);
+        for name in self.server_names.values() {
+            if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+                v.error(
+                    &format!("{path}.server_names"),
+                    format!("{name:?} is not a DNS name or IP address"),
+                );
+            }
+        }
+        let ca_file = self.ca_file.as_ref().map(|f| v.relative(f));
+        if let Some(f) = &ca_file
+            && let Err(e) = tls::load_pem(f)
+        {
+            v.error(&format!("{path}.ca_file"), e);
+            return None;
+        }
+        Some(ListenerCertificates {
+            children: children?,
+            server_names: self.server_names.clone(),
+            ca_file,
+        })
+    }
+}
+
 /// Validated [`RawListenerCertificates`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerCertificates {
@@ -98,39 +130,14 @@ impl SourceTarget for RawTarget {
     fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
         let access =
             super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
-        let lc = &self.listener_certificates;
-        let lc_path = format!("{path}.listener_certificates");
-        let children = RawChildren {
-            enabled: lc.enabled,
-            interval: lc.interval,
-            timeout: lc.timeout,
-            connect_to: lc.connect_to.clone(),
-        }
-        .validate(v, &lc_path);
-        for name in lc.server_names.values() {
-            if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
-                v.error(
-                    &format!("{lc_path}.server_names"),
-                    format!("{name:?} is not a DNS name or IP address"),
-                );
-            }
-        }
-        let ca_file = lc.ca_file.as_ref().map(|f| v.relative(f));
-        if let Some(f) = &ca_file
-            && let Err(e) = tls::load_pem(f)
-        {
-            v.error(&format!("{lc_path}.ca_file"), e);
-            return None;
-        }
+        let listener_certificates = self
+            .listener_certificates
+            .validate(v, &format!("{path}.listener_certificates"));
         Some(SourceConfig::Elb(Settings {
             access: access?,
             load_balancers: self.load_balancers.clone(),
             tags: self.tags.clone(),
-            listener_certificates: ListenerCertificates {
-                children: children?,
-                server_names: lc.server_names.clone(),
-                ca_file,
-            },
+            listener_certificates: listener_certificates?,
         }))
     }
 }
@@ -147,30 +154,39 @@ pub struct Lb {
     pub listeners: Vec<(String, i32, String)>,
 }
 
+impl ListenerCertificates {
+    /// The certificate target of a TLS listener (HTTPS and SSL on classic load balancers,
+    /// HTTPS and TLS on ALB/NLB), named `<load balancer>:<port>`.
+    pub fn target(&self, lb_name: &str, dns_name: &str, port: i32) -> Target {
+        let server_name = self
+            .server_names
+            .get(lb_name)
+            .cloned()
+            .unwrap_or_else(|| dns_name.to_owned());
+        self.children.target(
+            format!("{lb_name}:{port}"),
+            SourceConfig::Tls(tls::Settings {
+                address: self.children.address(dns_name, port),
+                server_name,
+                ca_file: self.ca_file.clone(),
+            }),
+        )
+    }
+}
+
 /// The certificate targets of the HTTPS and SSL listeners (pure).
 pub fn listener_targets(lbs: &[Lb], lc: &ListenerCertificates) -> Vec<Target> {
-    let mut out = Vec::new();
-    for lb in lbs.iter().filter(|lb| !lb.dns_name.is_empty()) {
-        for (proto, port, _) in &lb.listeners {
-            if !proto.eq_ignore_ascii_case("HTTPS") && !proto.eq_ignore_ascii_case("SSL") {
-                continue;
-            }
-            let server_name = lc
-                .server_names
-                .get(&lb.name)
-                .cloned()
-                .unwrap_or_else(|| lb.dns_name.clone());
-            out.push(lc.children.target(
-                format!("{}:{port}", lb.name),
-                SourceConfig::Tls(tls::Settings {
-                    address: lc.children.address(&lb.dns_name, *port),
-                    server_name,
-                    ca_file: lc.ca_file.clone(),
-                }),
-            ));
-        }
-    }
-    out
+    lbs.iter()
+        .filter(|lb| !lb.dns_name.is_empty())
+        .flat_map(|lb| {
+            lb.listeners
+                .iter()
+                .filter(|(proto, _, _)| {
+                    proto.eq_ignore_ascii_case("HTTPS") || proto.eq_ignore_ascii_case("SSL")
+                })
+                .map(|(_, port, _)| lc.target(&lb.name, &lb.dns_name, *port))
+        })
+        .collect()
 }
 
 /// The families of one poll (pure).

@@ -5,6 +5,7 @@
 pub mod cloudwatch;
 pub mod elasticache;
 pub mod elb;
+pub mod elbv2;
 pub mod naming;
 pub mod plan;
 pub mod rds;

@@ -1,0 +1,481 @@
+//! The ALB/NLB source (Elastic Load Balancing v2): DescribeLoadBalancers finds the
+//! application, network and gateway load balancers of a region (all, by name, or by tag),
+//! DescribeTargetGroups their target groups, DescribeTargetHealth counts each group's targets
+//! by state (the v2 form of the seed's healthy and unhealthy host counts, judged per target
+//! group by TG_HEALTHY_HOST_COUNT and TG_UNHEALTHY_HOST_COUNT), and DescribeListeners finds
+//! the HTTPS and TLS listeners, each of which becomes a certificate target as on classic
+//! load balancers.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::elb::{ListenerCertificates, RawListenerCertificates};
+use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
+use crate::sources::{PollError, Polled, Poller};
+use crate::store::{Family, Kind, Sample};
+
+/// DescribeTags takes at most 20 resource ARNs per call (ELBv2 API reference).
+const TAG_BATCH: usize = 20;
+
+/// Target health states (ELBv2 API reference, TargetHealth.State). `healthy` counts as
+/// healthy; `unhealthy` and `unavailable` as unhealthy; `initial`, `draining` and `unused`
+/// (not registered with an enabled zone, or no load balancer) as neither.
+pub const STATES: [&str; 7] = [
+    "initial",
+    "healthy",
+    "unhealthy",
+    "unhealthy.draining",
+    "unused",
+    "draining",
+    "unavailable",
+];
+
+/// One entry of `elbv2:` in the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Unique name of the target; becomes the `target` label.
+    pub name: String,
+    /// AWS region, e.g. `us-west-2`.
+    pub region: String,
+    /// Endpoint override (a VPC endpoint; the tests point it at moto).
+    pub endpoint_url: Option<String>,
+    /// Role to assume for this target (cross-account).
+    pub role_arn: Option<String>,
+    /// Load balancer names to report. Default: all of the region.
+    pub load_balancers: Option<Vec<String>>,
+    /// Only load balancers carrying all of these tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The certificate targets made from HTTPS and TLS listeners.
+    #[serde(default)]
+    pub listener_certificates: RawListenerCertificates,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+/// A validated ELBv2 target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub access: super::Access,
+    pub load_balancers: Option<Vec<String>>,
+    pub tags: BTreeMap<String, String>,
+    pub listener_certificates: ListenerCertificates,
+}
+
+impl SourceTarget for RawTarget {
+    fn common(&self) -> CommonTarget<'_> {
+        CommonTarget {
+            name: &self.name,
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+        let access =
+            super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
+        let listener_certificates = self
+            .listener_certificates
+            .validate(v, &format!("{path}.listener_certificates"));
+        Some(SourceConfig::Elbv2(Settings {
+            access: access?,
+            load_balancers: self.load_balancers.clone(),
+            tags: self.tags.clone(),
+            listener_certificates: listener_certificates?,
+        }))
+    }
+}
+
+/// What headroom reports of one load balancer.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lb {
+    pub arn: String,
+    pub name: String,
+    pub dns_name: String,
+    pub kind: String,
+    pub scheme: String,
+    pub state: String,
+    /// (protocol, port, certificate ARN of the default certificate)
+    pub listeners: Vec<(String, i32, String)>,
+}
+
+/// One target group and its targets by state.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Group {
+    pub name: String,
+    pub protocol: String,
+    pub port: i32,
+    pub target_type: String,
+    /// Names of the reported load balancers it serves.
+    pub load_balancers: Vec<String>,
+    pub states: BTreeMap<String, u32>,
+}
+
+impl Group {
+    pub fn healthy(&self) -> u32 {
+        self.states.get("healthy").copied().unwrap_or(0)
+    }
+
+    pub fn unhealthy(&self) -> u32 {
+        ["unhealthy", "unhealthy.draining", "unavailable"]
+            .iter()
+            .map(|s| self.states.get(*s).copied().unwrap_or(0))
+            .sum()
+    }
+}
+
+/// The families of one poll (pure).
+pub fn families(lbs: &[Lb], groups: &[Group]) -> Vec<Family> {
+    let mut info = Family::new(
+        "headroom_elbv2_load_balancer",
+        "Application, network and gateway load balancers found, in labels.",
+        Kind::Info,
+    );
+    let mut listeners = Family::new(
+        "headroom_elbv2_listener",
+        "Listeners; HTTPS and TLS ones carry their default certificate's ARN.",
+        Kind::Info,
+    );
+    for lb in lbs {
+        let name = || ("load_balancer".into(), lb.name.clone());
+        info.samples.push(Sample {
+            labels: vec![
+                name(),
+                ("type".into(), lb.kind.clone()),
+                ("scheme".into(), lb.scheme.clone()),
+                ("state".into(), lb.state.clone()),
+                ("dns_name".into(), lb.dns_name.clone()),
+            ],
+            value: 1.0,
+        });
+        for (proto, port, cert) in &lb.listeners {
+            listeners.samples.push(Sample {
+                labels: vec![
+                    name(),
+                    ("protocol".into(), proto.clone()),
+                    ("port".into(), port.to_string()),
+                    ("certificate".into(), cert.clone()),
+                ],
+                value: 1.0,
+            });
+        }
+    }
+    let mut group_info = Family::new(
+        "headroom_elbv2_target_group",
+        "Target groups of the load balancers found; load_balancer lists those it serves, comma-separated.",
+        Kind::Info,
+    );
+    let mut by_state = Family::new(
+        "headroom_elbv2_targets",
+        "Registered targets by health state (DescribeTargetHealth).",
+        Kind::Gauge,
+    );
+    let mut healthy = Family::new(
+        "headroom_elbv2_healthy_targets",
+        "Targets in state healthy.",
+        Kind::Gauge,
+    );
+    let mut unhealthy = Family::new(
+        "headroom_elbv2_unhealthy_targets",
+        "Targets in state unhealthy, unhealthy.draining or unavailable.",
+        Kind::Gauge,
+    );
+    for g in groups {
+        let tg = || ("target_group".into(), g.name.clone());
+        group_info.samples.push(Sample {
+            labels: vec![
+                tg(),
+                ("load_balancer".into(), g.load_balancers.join(",")),
+                ("protocol".into(), g.protocol.clone()),
+                ("port".into(), g.port.to_string()),
+                ("target_type".into(), g.target_type.clone()),
+            ],
+            value: 1.0,
+        });
+        for state in STATES {
+            by_state.samples.push(Sample {
+                labels: vec![tg(), ("state".into(), state.to_owned())],
+                value: f64::from(g.states.get(state).copied().unwrap_or(0)),
+            });
+        }
+        healthy.samples.push(Sample {
+            labels: vec![tg()],
+            value: f64::from(g.healthy()),
+        });
+        unhealthy.samples.push(Sample {
+            labels: vec![tg()],
+            value: f64::from(g.unhealthy()),
+        });
+    }
+    let mut out = vec![Family::single(
+        "headroom_elbv2_up",
+        "1 if DescribeLoadBalancers succeeded.",
+        Kind::Gauge,
+        1.0,
+    )];
+    out.extend(
+        [info, listeners, group_info, by_state, healthy, unhealthy]
+            .into_iter()
+            .filter(|f| !f.samples.is_empty()),
+    );
+    out
+}
+
+pub struct Elbv2Poller {
+    settings: Settings,
+    client: tokio::sync::OnceCell<aws_sdk_elasticloadbalancingv2::Client>,
+    api: super::ApiCounters,
+}
+
+impl std::fmt::Debug for Elbv2Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Elbv2Poller")
+            .field("region", &self.settings.access.region)
+            .finish_non_exhaustive()
+    }
+}
+
+const SERVICE: &str = "elasticloadbalancingv2";
+
+impl Elbv2Poller {
+    pub fn new(s: &Settings) -> Self {
+        Elbv2Poller {
+            settings: s.clone(),
+            client: tokio::sync::OnceCell::new(),
+            api: super::ApiCounters::default(),
+        }
+    }
+
+    async fn client(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        self.client
+            .get_or_init(|| async {
+                aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                    aws_sdk_elasticloadbalancingv2::config::Builder::from(
+                        &super::sdk_config(&self.settings.access).await,
+                    )
+                    .interceptor(self.api.retry_counter(SERVICE))
+                    .build(),
+                )
+            })
+            .await
+    }
+
+    fn fail<E>(&self, op: &str, e: aws_sdk_elasticloadbalancingv2::error::SdkError<E>) -> PollError
+    where
+        E: aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata
+            + std::error::Error
+            + 'static,
+    {
+        super::call_failed(&self.api, SERVICE, &self.settings.access.region, op, e)
+    }
+
+    async fn load_balancers(&self) -> Result<Vec<Lb>, PollError> {
+        let client = self.client().await;
+        let mut lbs = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.api.request(SERVICE, "DescribeLoadBalancers");
+            let out = client
+                .describe_load_balancers()
+                .set_names(self.settings.load_balancers.clone())
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| self.fail("DescribeLoadBalancers", e))?;
+            for d in out.load_balancers() {
+                lbs.push(Lb {
+                    arn: d.load_balancer_arn().unwrap_or_default().to_owned(),
+                    name: d.load_balancer_name().unwrap_or_default().to_owned(),
+                    dns_name: d.dns_name().unwrap_or_default().to_owned(),
+                    kind: d
+                        .r#type()
+                        .map(|t| t.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    scheme: d
+                        .scheme()
+                        .map(|t| t.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    state: d
+                        .state()
+                        .and_then(|s| s.code())
+                        .map(|c| c.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    listeners: Vec::new(),
+                });
+            }
+            marker = out.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
+        if !self.settings.tags.is_empty() {
+            let mut keep: Vec<String> = Vec::new();
+            for chunk in lbs.chunks(TAG_BATCH) {
+                self.api.request(SERVICE, "DescribeTags");
+                let out = client
+                    .describe_tags()
+                    .set_resource_arns(Some(chunk.iter().map(|l| l.arn.clone()).collect()))
+                    .send()
+                    .await
+                    .map_err(|e| self.fail("DescribeTags", e))?;
+                for td in out.tag_descriptions() {
+                    let has = |k: &str, v: &str| {
+                        td.tags()
+                            .iter()
+                            .any(|t| t.key() == Some(k) && t.value() == Some(v))
+                    };
+                    if self.settings.tags.iter().all(|(k, v)| has(k, v)) {
+                        keep.extend(td.resource_arn().map(str::to_owned));
+                    }
+                }
+            }
+            lbs.retain(|l| keep.contains(&l.arn));
+        }
+        Ok(lbs)
+    }
+}
+
+impl Poller for Elbv2Poller {
+    async fn poll(&self) -> Result<Polled, PollError> {
+        let client = self.client().await;
+        let mut lbs = self.load_balancers().await?;
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new(); // by ARN
+        for lb in &mut lbs {
+            let mut marker: Option<String> = None;
+            loop {
+                self.api.request(SERVICE, "DescribeListeners");
+                let out = client
+                    .describe_listeners()
+                    .load_balancer_arn(&lb.arn)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| self.fail("DescribeListeners", e))?;
+                for l in out.listeners() {
+                    lb.listeners.push((
+                        l.protocol()
+                            .map(|p| p.as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        l.port().unwrap_or(0),
+                        l.certificates()
+                            .iter()
+                            .find(|c| c.is_default() != Some(false))
+                            .and_then(|c| c.certificate_arn())
+                            .unwrap_or_default()
+                            .to_owned(),
+                    ));
+                }
+                marker = out.next_marker().map(str::to_owned);
+                if marker.is_none() {
+                    break;
+                }
+            }
+            let mut marker: Option<String> = None;
+            loop {
+                self.api.request(SERVICE, "DescribeTargetGroups");
+                let out = client
+                    .describe_target_groups()
+                    .load_balancer_arn(&lb.arn)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| self.fail("DescribeTargetGroups", e))?;
+                for tg in out.target_groups() {
+                    let arn = tg.target_group_arn().unwrap_or_default().to_owned();
+                    let g = groups.entry(arn).or_insert_with(|| Group {
+                        name: tg.target_group_name().unwrap_or_default().to_owned(),
+                        protocol: tg
+                            .protocol()
+                            .map(|p| p.as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        port: tg.port().unwrap_or(0),
+                        target_type: tg
+                            .target_type()
+                            .map(|p| p.as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        ..Group::default()
+                    });
+                    g.load_balancers.push(lb.name.clone());
+                }
+                marker = out.next_marker().map(str::to_owned);
+                if marker.is_none() {
+                    break;
+                }
+            }
+        }
+        for (arn, g) in &mut groups {
+            self.api.request(SERVICE, "DescribeTargetHealth");
+            let out = client
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .map_err(|e| self.fail("DescribeTargetHealth", e))?;
+            for d in out.target_health_descriptions() {
+                let state = d
+                    .target_health()
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown");
+                *g.states.entry(state.to_owned()).or_default() += 1;
+            }
+        }
+        let groups: Vec<Group> = groups.into_values().collect();
+        let mut out = families(&lbs, &groups);
+        out.extend(self.api.families());
+        let lc = &self.settings.listener_certificates;
+        let discovered = lc.children.enabled.then(|| {
+            lbs.iter()
+                .filter(|lb| !lb.dns_name.is_empty())
+                .flat_map(|lb| {
+                    lb.listeners
+                        .iter()
+                        .filter(|(p, _, _)| {
+                            p.eq_ignore_ascii_case("HTTPS") || p.eq_ignore_ascii_case("TLS")
+                        })
+                        .map(|(_, port, _)| lc.target(&lb.name, &lb.dns_name, *port))
+                })
+                .collect()
+        });
+        Ok(Polled {
+            families: out,
+            discovered,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_sum_into_healthy_and_unhealthy() {
+        let g = Group {
+            states: BTreeMap::from([
+                ("healthy".into(), 3),
+                ("unhealthy".into(), 1),
+                ("unavailable".into(), 1),
+                ("draining".into(), 2),
+                ("initial".into(), 1),
+            ]),
+            ..Group::default()
+        };
+        assert_eq!((g.healthy(), g.unhealthy()), (3, 2));
+        let f = families(&[], &[g]);
+        let by_state = f
+            .iter()
+            .find(|f| f.name == "headroom_elbv2_targets")
+            .unwrap();
+        // Every state is exported, zero or not, so a state appearing is a change in value,
+        // not a new series.
+        assert_eq!(by_state.samples.len(), STATES.len());
+    }
+}
