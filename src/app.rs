@@ -66,6 +66,9 @@ pub fn plan_config(path: &Path) -> Result<String, config::ConfigErrors> {
         cost += p.usd_per_month(interval);
         yace_cost += yace_usd;
     }
+    for n in &cfg.notices {
+        out.push_str(&format!("{n}\n"));
+    }
     out.push_str(&format!(
         "total: {queries} queries -> {calls} calls (sum over targets of ceil(queries/500) = {lower_bound}), {billed} billed metrics, ${cost:.2}/month; YACE model: {yace_calls} calls, {queries} billed metrics, ${yace_cost:.2}/month"
     ));
@@ -93,6 +96,9 @@ fn summary(cfg: &Config) -> String {
             i.name, i.source, i.reason
         ));
     }
+    for n in &cfg.notices {
+        s.push_str(&format!("\n{n}"));
+    }
     s
 }
 
@@ -115,6 +121,11 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     let cfg = config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listen = listen_override.unwrap_or(cfg.listen);
     tracing::info!("{}", summary(&cfg));
+    for n in &cfg.notices {
+        tracing::warn!("{n}");
+    }
+    let concurrency = cfg.aws.max_concurrent_requests;
+    crate::sources::aws::set_concurrency(concurrency);
 
     let store = Arc::new(SnapshotStore::new());
     let mut registry = Registry::default();
@@ -170,6 +181,16 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
                         tracing::warn!(old = %current_listen, new = %new.listen, "a new listen address takes effect at the next restart");
                     }
                     current_listen = new.listen;
+                    if new.aws.max_concurrent_requests != concurrency {
+                        tracing::warn!(
+                            old = concurrency,
+                            new = new.aws.max_concurrent_requests,
+                            "a new aws.max_concurrent_requests takes effect at the next restart"
+                        );
+                    }
+                    for n in &new.notices {
+                        tracing::warn!("{n}");
+                    }
                     tracing::info!("SIGHUP: reloaded; {}", summary(&new));
                     scheduler.apply(new.targets.clone()).await;
                     install_checks(&engine, &new, &scheduler.targets()).await;

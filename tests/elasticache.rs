@@ -77,12 +77,15 @@ const THROTTLED: &str = "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com
     <RequestId>5e3d6a2c-0000-4000-8000-000000000001</RequestId></ErrorResponse>";
 
 /// Serves `body` (changeable) to every POST, after `throttle` throttling errors; records the
-/// request bodies.
+/// request bodies and the most requests it had in hand at once. Each connection has a thread
+/// of its own, and each answer waits `delay_ms`.
 struct ExampleServer {
     port: u16,
     body: Arc<Mutex<String>>,
     requests: Arc<Mutex<Vec<String>>>,
     throttle: Arc<AtomicUsize>,
+    delay_ms: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
 }
 
 impl ExampleServer {
@@ -92,39 +95,56 @@ impl ExampleServer {
         let body = Arc::new(Mutex::new(body));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let throttle = Arc::new(AtomicUsize::new(0));
-        let (b, r, th) = (body.clone(), requests.clone(), throttle.clone());
+        let delay_ms = Arc::new(AtomicUsize::new(0));
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let shared = (
+            body.clone(),
+            requests.clone(),
+            throttle.clone(),
+            delay_ms.clone(),
+            max_in_flight.clone(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut rd = BufReader::new(stream.try_clone().unwrap());
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if rd.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
+                let (b, r, th, delay, max) = shared.clone();
+                let in_flight = in_flight.clone();
+                std::thread::spawn(move || {
+                    let mut rd = BufReader::new(stream.try_clone().unwrap());
+                    let mut len = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if rd.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
                     }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut req = vec![0; len];
-                let _ = rd.read_exact(&mut req);
-                r.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&req).into_owned());
-                let throttled = th
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-                let (status, body) = if throttled {
-                    ("400 Bad Request", THROTTLED.to_owned())
-                } else {
-                    ("200 OK", b.lock().unwrap().clone())
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                    let mut req = vec![0; len];
+                    let _ = rd.read_exact(&mut req);
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst) as u64));
+                    r.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&req).into_owned());
+                    let throttled = th
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    let (status, body) = if throttled {
+                        ("400 Bad Request", THROTTLED.to_owned())
+                    } else {
+                        ("200 OK", b.lock().unwrap().clone())
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         ExampleServer {
@@ -132,6 +152,8 @@ impl ExampleServer {
             body,
             requests,
             throttle,
+            delay_ms,
+            max_in_flight,
         }
     }
 }
@@ -378,4 +400,29 @@ fn throttling_is_retried_and_counted_by_code() {
     );
     assert_eq!(server.throttle.load(Ordering::SeqCst), 0);
     assert_eq!(server.requests.lock().unwrap().len(), 6);
+}
+
+#[test]
+fn calls_in_flight_stay_within_the_limit() {
+    // Eight targets polled every second against an API that takes 400 ms to answer: without
+    // a limit all eight would be in flight at once.
+    let server = ExampleServer::start(example_xml(&NODES));
+    server.delay_ms.store(400, Ordering::SeqCst);
+    let mut config = String::from("aws: {max_concurrent_requests: 2}\nelasticache:\n");
+    for i in 0..8 {
+        config.push_str(&format!(
+            "  - {{name: c{i}, region: us-east-1, endpoint_url: 'http://127.0.0.1:{}', interval: 1s, timeout: 10s, nodes: {{enabled: false}}, node_metrics: {{metrics: []}}}}\n",
+            server.port
+        ));
+    }
+    let d = Daemon::start(free_port(), &config, &AWS_ENV);
+    wait_for("twenty calls", Duration::from_secs(60), || {
+        (server.requests.lock().unwrap().len() >= 20).then_some(())
+    });
+    let max = server.max_in_flight.load(Ordering::SeqCst);
+    assert_eq!(max, 2, "most calls in flight at once: {max}");
+    assert_eq!(
+        d.value("headroom_elasticache_up", &["target=\"c7\""]),
+        Some(1.0)
+    );
 }

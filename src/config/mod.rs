@@ -63,6 +63,9 @@ pub struct RawConfig {
     /// ElastiCache clusters: memcached nodes become memcached targets, one target per region.
     #[serde(default)]
     pub elasticache: Vec<crate::sources::aws::elasticache::RawTarget>,
+    /// What the AWS targets share: the limit on calls in flight and the CloudWatch budget.
+    #[serde(default)]
+    pub aws: crate::sources::aws::RawShared,
     /// Use the check definitions shipped with headroom (`checks/*.yaml`). Default true.
     pub shipped_checks: Option<bool>,
     /// Checks of your own; one with the name of a shipped check replaces it.
@@ -99,6 +102,9 @@ pub struct Config {
     pub inactive_checks: Vec<check::InactiveCheck>,
     pub state_file: Option<PathBuf>,
     pub push: check::engine::PushConfig,
+    pub aws: crate::sources::aws::Shared,
+    /// What the daemon decided on the user's behalf (a stretched interval), said at start.
+    pub notices: Vec<String>,
 }
 
 /// One target of one source, with its schedule resolved.
@@ -126,7 +132,7 @@ impl Target {
 }
 
 /// The source-specific part of a target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SourceConfig {
     Memcached(memcached::Settings),
     Mysql(mysql::Settings),
@@ -458,6 +464,13 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             }
         }
     }
+    let aws = raw.aws.validate(&mut v);
+    let notices = match aws.monthly_budget_usd {
+        Some(budget) if v.errors.is_empty() => {
+            crate::sources::aws::cloudwatch::fit_budget(&mut targets, budget)
+        }
+        _ => Vec::new(),
+    };
     let state_file = raw.state_file.as_ref().map(|p| v.relative(p));
     let push = raw.push.validate(&mut v);
     match (v.errors.is_empty(), listen) {
@@ -468,6 +481,8 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             inactive_checks,
             state_file,
             push,
+            aws,
+            notices,
         }),
         _ => Err(ConfigErrors(v.errors)),
     }
@@ -545,6 +560,37 @@ mod tests {
         assert_eq!(
             errs("defaults:\n  interval: 0s\n"),
             "t.yaml:2:13: defaults.interval: must be greater than 0"
+        );
+    }
+
+    #[test]
+    fn budget_stretches_every_cloudwatch_interval_by_one_factor() {
+        // 2 targets x 10 metrics x 1 statistic, every 60s: 10 billed metrics x 43,200 polls a
+        // month x $0.01/1,000 = $4.32 each, $8.64 together; a $2.16 budget is a quarter of it.
+        let metrics: String = (0..10)
+            .map(|i| format!("      - {{namespace: AWS/ELB, name: M{i}, statistics: [Sum]}}\n"))
+            .collect();
+        let src = format!(
+            "aws: {{monthly_budget_usd: 2.16}}\ncloudwatch:\n  - name: a\n    region: us-east-1\n    interval: 60s\n    metrics:\n{metrics}  - name: b\n    region: eu-west-1\n    interval: 60s\n    metrics:\n{metrics}"
+        );
+        let c = parse(Path::new("t.yaml"), &src).unwrap();
+        assert_eq!(c.targets[0].interval, StdDuration::from_secs(240));
+        assert_eq!(c.targets[1].interval, StdDuration::from_secs(240));
+        assert_eq!(c.notices.len(), 2);
+        assert!(
+            c.notices[0].starts_with(
+                "cloudwatch target a: interval stretched from 60s to 240s ($4.32 -> $1.08/month)"
+            ),
+            "{}",
+            c.notices[0]
+        );
+        // Within budget: nothing changes, nothing is said.
+        let c = parse(Path::new("t.yaml"), &src.replace("2.16", "9")).unwrap();
+        assert_eq!(c.targets[0].interval, StdDuration::from_secs(60));
+        assert!(c.notices.is_empty());
+        assert_eq!(
+            errs(&src.replace("2.16", "-1")),
+            "t.yaml:1:27: aws.monthly_budget_usd: must be a positive amount of USD"
         );
     }
 

@@ -42,6 +42,45 @@ pub(crate) fn valid_statistic(s: &str) -> bool {
 /// shared/reference/cloudwatch-exporters.md §4).
 pub const DEFAULT_DELAY_S: u32 = 120;
 
+/// Stretches the interval of every cloudwatch target by one factor so that their poll plans
+/// cost at most `budget` USD a month together; returns what it did, for the log. Each
+/// target keeps its configured interval in its settings, to export beside the effective one.
+pub fn fit_budget(targets: &mut [crate::config::Target], budget: f64) -> Vec<String> {
+    let cost = |t: &crate::config::Target| match &t.source {
+        SourceConfig::Cloudwatch(s) => {
+            Some(plan(&s.requests).usd_per_month(t.interval.as_secs_f64()))
+        }
+        _ => None,
+    };
+    let total: f64 = targets.iter().filter_map(cost).sum();
+    let mut notices = Vec::new();
+    for t in targets.iter_mut() {
+        let Some(before) = cost(t) else { continue };
+        let SourceConfig::Cloudwatch(s) = &mut t.source else {
+            continue;
+        };
+        s.budget_usd_per_month = Some(budget);
+        if total <= budget {
+            continue;
+        }
+        let configured = t.interval;
+        let stretched = StdDuration::from_secs_f64(configured.as_secs_f64() * total / budget);
+        // Whole seconds, rounded up, so the sum stays within the budget.
+        let stretched =
+            StdDuration::from_secs(stretched.as_secs() + u64::from(stretched.subsec_nanos() > 0));
+        s.configured_interval = Some(configured);
+        t.interval = stretched;
+        let after = plan(&s.requests).usd_per_month(stretched.as_secs_f64());
+        notices.push(format!(
+            "cloudwatch target {}: interval stretched from {}s to {}s (${before:.2} -> ${after:.2}/month) so that all cloudwatch targets (${total:.2}/month at their configured intervals) fit aws.monthly_budget_usd ${budget:.2}",
+            t.name,
+            configured.as_secs_f64(),
+            stretched.as_secs_f64(),
+        ));
+    }
+    notices
+}
+
 /// One metric of a `cloudwatch:` target.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,11 +128,15 @@ pub struct RawTarget {
 }
 
 /// A validated CloudWatch target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub access: super::Access,
     pub requests: Vec<MetricRequest>,
     pub nil_to_zero: Vec<bool>,
+    /// `aws.monthly_budget_usd`, if set.
+    pub budget_usd_per_month: Option<f64>,
+    /// The interval before the budget stretched it, if it did.
+    pub configured_interval: Option<StdDuration>,
 }
 
 impl SourceTarget for RawTarget {
@@ -159,6 +202,8 @@ impl SourceTarget for RawTarget {
                 access,
                 requests,
                 nil_to_zero: nil,
+                budget_usd_per_month: None,
+                configured_interval: None,
             })
         })
     }
@@ -235,6 +280,7 @@ fn now_s() -> f64 {
 
 impl Poller for CloudwatchPoller {
     async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+        let _turn = super::permit().await;
         let client = self.client().await;
         let now = now_s() as i64;
         let mut results: Results = BTreeMap::new();
@@ -436,6 +482,28 @@ impl CloudwatchPoller {
             Kind::Gauge,
             self.plan.usd_per_month(interval),
         ));
+        out.push(Family::single(
+            "headroom_cloudwatch_interval_seconds",
+            "The interval this target is polled at (aws.monthly_budget_usd may have stretched it).",
+            Kind::Gauge,
+            interval,
+        ));
+        if let Some(configured) = self.settings.configured_interval {
+            out.push(Family::single(
+                "headroom_cloudwatch_configured_interval_seconds",
+                "The interval the config asks for, before aws.monthly_budget_usd stretched it.",
+                Kind::Gauge,
+                configured.as_secs_f64(),
+            ));
+        }
+        if let Some(b) = self.settings.budget_usd_per_month {
+            out.push(Family::single(
+                "headroom_cloudwatch_budget_usd_per_month",
+                "aws.monthly_budget_usd: what GetMetricData may cost over every cloudwatch target.",
+                Kind::Gauge,
+                b,
+            ));
+        }
         out
     }
 }

@@ -214,6 +214,8 @@ pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<Target> {
                 access: s.metrics_access.clone(),
                 nil_to_zero: vec![false; requests.len()],
                 requests,
+                budget_usd_per_month: None,
+                configured_interval: None,
             }),
         });
     }
@@ -335,6 +337,7 @@ impl ElasticachePoller {
 
 impl Poller for ElasticachePoller {
     async fn poll(&self) -> Result<Polled, PollError> {
+        let _turn = super::permit().await;
         let client = self.client().await;
         let mut clusters = Vec::new();
         let mut marker: Option<String> = None;

@@ -311,6 +311,7 @@ impl ElbPoller {
 
 impl Poller for ElbPoller {
     async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+        let _turn = super::permit().await;
         let client = self.client().await;
         let mut lbs: Vec<Lb> = Vec::new();
         let mut marker: Option<String> = None;

@@ -342,6 +342,7 @@ impl Elbv2Poller {
 
 impl Poller for Elbv2Poller {
     async fn poll(&self) -> Result<Polled, PollError> {
+        let _turn = super::permit().await;
         let client = self.client().await;
         let mut lbs = self.load_balancers().await?;
         let mut groups: BTreeMap<String, Group> = BTreeMap::new(); // by ARN

@@ -26,6 +26,66 @@ use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::store::{Family, Kind, Sample};
 
+/// `aws:` in the config: what every AWS target of the process shares.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShared {
+    /// At most this many AWS API calls in flight at once, over every AWS target. Default 5
+    /// (YACE's `-cloudwatch-concurrency` default, shared/reference/cloudwatch-exporters.md).
+    pub max_concurrent_requests: Option<usize>,
+    /// What GetMetricData may cost per month over every `cloudwatch:` target, in USD. When
+    /// the poll plans at their intervals would cost more, every cloudwatch target's interval
+    /// is stretched by the same factor to fit, and headroom says so at start.
+    pub monthly_budget_usd: Option<f64>,
+}
+
+/// Validated [`RawShared`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shared {
+    pub max_concurrent_requests: usize,
+    pub monthly_budget_usd: Option<f64>,
+}
+
+/// Default of `aws.max_concurrent_requests`.
+pub const DEFAULT_CONCURRENCY: usize = 5;
+
+impl RawShared {
+    pub fn validate(&self, v: &mut crate::config::Validator<'_>) -> Shared {
+        let n = self.max_concurrent_requests.unwrap_or(DEFAULT_CONCURRENCY);
+        if n == 0 {
+            v.error("aws.max_concurrent_requests", "must be at least 1");
+        }
+        if let Some(b) = self.monthly_budget_usd
+            && !(b.is_finite() && b > 0.0)
+        {
+            v.error("aws.monthly_budget_usd", "must be a positive amount of USD");
+        }
+        Shared {
+            max_concurrent_requests: n.max(1),
+            monthly_budget_usd: self.monthly_budget_usd,
+        }
+    }
+}
+
+/// The process-wide limit on AWS calls in flight. Each AWS poll holds one permit for its
+/// duration; a target's calls are sequential, so polls in flight bound calls in flight.
+static LIMIT: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+
+/// Sets the limit, once per process, before the first AWS poll (the daemon does it at start;
+/// a reload that changes it takes effect at the next restart, and says so).
+pub fn set_concurrency(n: usize) {
+    let _ = LIMIT.set(tokio::sync::Semaphore::new(n));
+}
+
+/// Waits for a turn to call AWS.
+pub async fn permit() -> tokio::sync::SemaphorePermit<'static> {
+    LIMIT
+        .get_or_init(|| tokio::sync::Semaphore::new(DEFAULT_CONCURRENCY))
+        .acquire()
+        .await
+        .expect("the AWS limiter is never closed")
+}
+
 /// Where and as whom an AWS target calls: every AWS source's config has these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {

@@ -245,6 +245,7 @@ fn secs(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<f64> {
 
 impl Poller for RdsPoller {
     async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+        let _turn = super::permit().await;
         let client = self.client().await;
         let mut instances = Vec::new();
         let mut marker: Option<String> = None;
