@@ -181,6 +181,99 @@ async fn against_moto() {
         err.message.contains("every GetMetricData call failed"),
         "{err}"
     );
+
+    percentiles().await;
+}
+
+/// Percentiles. moto answers HTTP 500 to a GetMetricData query with a percentile statistic,
+/// so this part runs against a stub that answers GetMetricData in the AWS JSON 1.0 protocol
+/// with the response shape of the CloudWatch API reference (MetricDataResults with Id,
+/// Label, Timestamps, Values, StatusCode), behind the same CBOR proxy the moto tests use. It
+/// checks what headroom sends (the statistic as given, `p99`, `p99.9`) and how it names what
+/// comes back (YACE's names).
+async fn percentiles() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stub = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stub_port = stub.local_addr().unwrap().port();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for stream in stub.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut rd = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if rd.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = rd.read_exact(&mut body);
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as f64;
+            let results: Vec<serde_json::Value> = req["MetricDataQueries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|q| {
+                    let stat = q["MetricStat"]["Stat"].as_str().unwrap_or("").to_owned();
+                    seen2.lock().unwrap().push(stat.clone());
+                    let v = match stat.as_str() {
+                        "p99" => 0.734,
+                        "p99.9" => 1.5,
+                        _ => 0.125,
+                    };
+                    serde_json::json!({"Id": q["Id"], "Label": "Latency", "Timestamps": [now - 180.0],
+                        "Values": [v], "StatusCode": "Complete"})
+                })
+                .collect();
+            let out = serde_json::json!({"MetricDataResults": results, "Messages": []}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{out}",
+                out.len()
+            );
+        }
+    });
+    let proxy_port = free_port();
+    let mut proxy = Command::new(env("HEADROOM_TEST_PYTHON"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/lib/cw_cbor_proxy.py"
+        ))
+        .arg(proxy_port.to_string())
+        .arg(format!("http://127.0.0.1:{stub_port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for("the proxy", std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", proxy_port)).ok()
+    });
+    let p = poller(&target(
+        "      - {namespace: AWS/ELB, name: Latency, dimensions: {LoadBalancerName: osdp-storage-elb}, statistics: [Average, p99, p99.9]}\n",
+        &format!("http://127.0.0.1:{proxy_port}"),
+    ));
+    let f = p.poll().await;
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let f = f.unwrap().families;
+    let mut stats = seen.lock().unwrap().clone();
+    stats.sort();
+    assert_eq!(stats, ["Average", "p99", "p99.9"]);
+    let lb = [("dimension_LoadBalancerName", "osdp-storage-elb")];
+    assert_eq!(find_value(&f, "aws_elb_latency_p99", &lb), Some(0.734));
+    assert_eq!(find_value(&f, "aws_elb_latency_p99_9", &lb), Some(1.5));
+    assert_eq!(find_value(&f, "aws_elb_latency_average", &lb), Some(0.125));
+    // Three statistics of one metric: one billed metric.
+    assert_eq!(p.plan().billed_metrics, 1);
 }
 
 /// The daemon: the shipped LATENCY check runs once per load balancer found in the CloudWatch
