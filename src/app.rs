@@ -77,8 +77,7 @@ pub fn plan_config(path: &Path) -> Result<String, config::ConfigErrors> {
 
 fn summary(cfg: &Config) -> String {
     let count = |k| cfg.targets.iter().filter(|t| t.kind() == k).count();
-    let (instances, mut inactive) = check::instances(&cfg.checks, &cfg.targets);
-    inactive.extend(cfg.inactive_checks.iter().cloned());
+    let (instances, inactive) = check::instances(&cfg.checks, &cfg.targets);
     let per_source: Vec<String> = SourceKind::ALL
         .iter()
         .map(|k| format!("{} {}", count(*k), k.as_str()))
@@ -108,8 +107,7 @@ async fn install_checks(
     cfg: &Config,
     targets: &[config::Target],
 ) {
-    let (instances, mut inactive) = check::instances(&cfg.checks, targets);
-    inactive.extend(cfg.inactive_checks.iter().cloned());
+    let (instances, inactive) = check::instances(&cfg.checks, targets);
     engine
         .lock()
         .await

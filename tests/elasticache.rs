@@ -250,7 +250,7 @@ fn documented_nodes_become_memcached_targets_and_vanish_with_their_node() {
     );
     assert!(
         text.contains(&format!(
-            "cache_node=\"0001\",status=\"available\",availability_zone=\"us-east-1b\",address=\"{}:11211\",node_target=\"cache-us/my-mem-cluster/0001\"",
+            "headroom_elasticache_node_info{{target=\"cache-us\",cache_cluster=\"my-mem-cluster\",cache_node=\"0001\",status=\"available\",availability_zone=\"us-east-1b\",address=\"{}:11211\",node_target=\"cache-us/my-mem-cluster/0001\"",
             node_address("0001")
         )),
         "{text}"
@@ -341,7 +341,7 @@ fn moto_lists_clusters_without_nodes() {
     );
     // Only the cluster asked for; moto gives no nodes, so nothing is discovered.
     assert!(!text.contains("sessions"), "{text}");
-    assert!(!text.contains("headroom_elasticache_node{"), "{text}");
+    assert!(!text.contains("headroom_elasticache_node_info{"), "{text}");
     assert!(!text.contains("cache-eu/"), "{text}");
     assert_eq!(
         series_value(

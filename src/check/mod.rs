@@ -25,10 +25,6 @@ use output::Perf;
 use range::Range;
 use state::Status;
 
-/// Sources a check may name that this build does not poll yet; their checks are listed as
-/// inactive rather than rejected, so the shipped AWS checks can stand in `checks/` already.
-pub const PLANNED_SOURCES: &[&str] = &[];
-
 /// Default attempts before a problem is HARD: the seed's screen shows `1/5`.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
@@ -161,23 +157,23 @@ const UNITS: &[&str] = &["", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"];
 pub fn validate_check(
     raw: &RawCheck,
     origin: &str,
-) -> Result<Result<CheckDef, InactiveCheck>, Vec<(String, String)>> {
+) -> Result<CheckDef, Vec<(String, String)>> {
     let mut errors: Vec<(String, String)> = Vec::new();
-    let source = match SourceKind::ALL.iter().find(|k| k.as_str() == raw.source) {
-        Some(k) => Some(*k),
-        None if PLANNED_SOURCES.contains(&raw.source.as_str()) => None,
-        None => {
-            errors.push((
-                "source".into(),
-                format!(
-                    "unknown source {:?}: one of memcached, mysql, tls, cloudwatch, rds, elb ({} are planned)",
-                    raw.source,
-                    PLANNED_SOURCES.join(", ")
-                ),
-            ));
-            None
-        }
-    };
+    let source = SourceKind::ALL
+        .iter()
+        .find(|k| k.as_str() == raw.source)
+        .copied();
+    if source.is_none() {
+        let all: Vec<&str> = SourceKind::ALL.iter().map(|k| k.as_str()).collect();
+        errors.push((
+            "source".into(),
+            format!(
+                "unknown source {:?}: one of {}",
+                raw.source,
+                all.join(", ")
+            ),
+        ));
+    }
     if raw.name.trim().is_empty() || raw.name.contains([';', '\n']) {
         errors.push((
             "name".into(),
@@ -236,15 +232,8 @@ pub fn validate_check(
             "flap thresholds are percentages with flap_low <= flap_high".into(),
         ));
     }
-    if !errors.is_empty() {
+    let Some(source) = source.filter(|_| errors.is_empty()) else {
         return Err(errors);
-    }
-    let Some(source) = source else {
-        return Ok(Err(InactiveCheck {
-            name: raw.name.clone(),
-            source: raw.source.clone(),
-            reason: format!("source {} is not implemented yet", raw.source),
-        }));
     };
     let (warning, critical) = match raw.kind {
         // `simple lower` thresholds on days, as check_ssl_cert and check_http -C use them.
@@ -254,7 +243,7 @@ pub fn validate_check(
         ),
         CheckKind::Metric => (raw.warning.clone(), raw.critical.clone()),
     };
-    Ok(Ok(CheckDef {
+    Ok(CheckDef {
         name: raw.name.clone(),
         source,
         targets: raw.targets.clone(),
@@ -289,7 +278,7 @@ pub fn validate_check(
         output: raw.output.clone(),
         flap,
         origin: origin.to_owned(),
-    }))
+    })
 }
 
 /// The shipped check files, compiled into the binary so an installed headroom has them.
@@ -304,28 +293,17 @@ pub const SHIPPED: &[(&str, &str)] = &[
 ];
 
 /// The shipped checks, parsed. A test loads every file, so an error here is a build bug.
-pub fn shipped() -> (Vec<CheckDef>, Vec<InactiveCheck>) {
+pub fn shipped() -> Vec<CheckDef> {
     let mut defs = Vec::new();
-    let mut inactive = Vec::new();
     for (path, src) in SHIPPED {
         match parse_list(Path::new(path), src, "") {
-            Ok((d, i)) => {
-                defs.extend(d);
-                inactive.extend(i);
-            }
+            Ok(d) => defs.extend(d),
             Err(errors) => {
                 tracing::error!("shipped checks {path} are broken: {}", errors.join("; "))
             }
         }
     }
-    (defs, inactive)
-}
-
-/// Reads one check file: a YAML list of checks. Errors carry file, line and column.
-pub fn load_file(path: &Path) -> Result<(Vec<CheckDef>, Vec<InactiveCheck>), Vec<String>> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-    parse_list(path, &src, "")
+    defs
 }
 
 /// Parses a check file: a YAML list of checks.
@@ -333,7 +311,7 @@ pub fn parse_list(
     path: &Path,
     src: &str,
     prefix: &str,
-) -> Result<(Vec<CheckDef>, Vec<InactiveCheck>), Vec<String>> {
+) -> Result<Vec<CheckDef>, Vec<String>> {
     let raws: Vec<RawCheck> =
         serde_yaml_ng::from_str(src).map_err(|e| vec![locate_serde(path, &e)])?;
     validate_list(path, src, prefix, &raws)
@@ -345,10 +323,9 @@ pub fn validate_list(
     src: &str,
     prefix: &str,
     raws: &[RawCheck],
-) -> Result<(Vec<CheckDef>, Vec<InactiveCheck>), Vec<String>> {
+) -> Result<Vec<CheckDef>, Vec<String>> {
     let positions = Positions::index(src);
     let mut defs = Vec::new();
-    let mut inactive = Vec::new();
     let mut errors = Vec::new();
     for (i, raw) in raws.iter().enumerate() {
         let item = if prefix.is_empty() {
@@ -361,8 +338,7 @@ pub fn validate_list(
             None => path.display().to_string(),
         };
         match validate_check(raw, &origin) {
-            Ok(Ok(d)) => defs.push(d),
-            Ok(Err(x)) => inactive.push(x),
+            Ok(d) => defs.push(d),
             Err(errs) => {
                 for (field, msg) in errs {
                     let at = format!("{item}.{field}");
@@ -372,7 +348,7 @@ pub fn validate_list(
         }
     }
     if errors.is_empty() {
-        Ok((defs, inactive))
+        Ok(defs)
     } else {
         Err(errors)
     }
@@ -781,10 +757,9 @@ mod tests {
     fn every_shipped_file_parses() {
         let mut names = Vec::new();
         for (path, src) in SHIPPED {
-            let (defs, inactive) =
+            let defs =
                 parse_list(Path::new(path), src, "").unwrap_or_else(|e| panic!("{path}: {e:?}"));
             names.extend(defs.iter().map(|d| d.name.clone()));
-            names.extend(inactive.iter().map(|d| d.name.clone()));
         }
         for seed in [
             "CPU_UTILIZATION",
@@ -831,7 +806,7 @@ mod tests {
     }
 
     fn def(yaml: &str) -> CheckDef {
-        let (mut d, _) = parse_list(Path::new("t.yaml"), yaml, "").unwrap();
+        let mut d = parse_list(Path::new("t.yaml"), yaml, "").unwrap();
         d.remove(0)
     }
 

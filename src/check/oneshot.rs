@@ -160,8 +160,7 @@ fn adhoc(
         flap_high: None,
     };
     match super::validate_check(&raw, "command line") {
-        Ok(Ok(d)) => Ok(d),
-        Ok(Err(i)) => Err(i.reason),
+        Ok(d) => Ok(d),
         Err(e) => Err(e
             .into_iter()
             .map(|(f, m)| format!("{f}: {m}"))
@@ -401,15 +400,13 @@ fn named(a: &NamedCheck) -> Result<Built, String> {
         .iter()
         .find(|c| c.name == a.name)
         .cloned()
-        .ok_or_else(
-            || match cfg.inactive_checks.iter().find(|c| c.name == a.name) {
-                Some(i) => format!("check {} is inactive: {}", a.name, i.reason),
-                None => format!(
-                    "no check named {} in {} or the shipped checks",
-                    a.name,
-                    a.config.display()
-                ),
-            },
+        .ok_or_else(|| {
+            format!(
+                "no check named {} in {} or the shipped checks",
+                a.name,
+                a.config.display()
+            )
+        },
         )?;
     let (instances, _) = super::instances(std::slice::from_ref(&def), &cfg.targets);
     // A per-resource check: --host names the resource (a load balancer, a cache node), found

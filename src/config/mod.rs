@@ -98,8 +98,6 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Active check definitions (shipped and user's).
     pub checks: Vec<check::CheckDef>,
-    /// Checks whose source this build does not have yet.
-    pub inactive_checks: Vec<check::InactiveCheck>,
     pub state_file: Option<PathBuf>,
     pub push: check::engine::PushConfig,
     pub aws: crate::sources::aws::Shared,
@@ -427,10 +425,10 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     add(&mut v, "elb", &dyns(&raw.elb));
     add(&mut v, "elbv2", &dyns(&raw.elbv2));
     add(&mut v, "elasticache", &dyns(&raw.elasticache));
-    let (mut checks, mut inactive_checks) = if raw.shipped_checks.unwrap_or(true) {
+    let mut checks = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()
     } else {
-        (Vec::new(), Vec::new())
+        Vec::new()
     };
     let mut own_names: Vec<&str> = Vec::new();
     for (i, rc) in raw.checks.iter().enumerate() {
@@ -451,11 +449,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             Ok(def) => {
                 // A check of your own replaces the shipped one of the same name.
                 checks.retain(|c| c.name != rc.name);
-                inactive_checks.retain(|c| c.name != rc.name);
-                match def {
-                    Ok(d) => checks.push(d),
-                    Err(x) => inactive_checks.push(x),
-                }
+                checks.push(def);
             }
             Err(errs) => {
                 for (field, msg) in errs {
@@ -478,7 +472,6 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             listen,
             targets,
             checks,
-            inactive_checks,
             state_file,
             push,
             aws,
