@@ -154,10 +154,7 @@ pub struct InactiveCheck {
 const UNITS: &[&str] = &["", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"];
 
 /// Checks a raw definition; errors are `(path, message)` for the caller to locate.
-pub fn validate_check(
-    raw: &RawCheck,
-    origin: &str,
-) -> Result<CheckDef, Vec<(String, String)>> {
+pub fn validate_check(raw: &RawCheck, origin: &str) -> Result<CheckDef, Vec<(String, String)>> {
     let mut errors: Vec<(String, String)> = Vec::new();
     let source = SourceKind::ALL
         .iter()
@@ -167,11 +164,7 @@ pub fn validate_check(
         let all: Vec<&str> = SourceKind::ALL.iter().map(|k| k.as_str()).collect();
         errors.push((
             "source".into(),
-            format!(
-                "unknown source {:?}: one of {}",
-                raw.source,
-                all.join(", ")
-            ),
+            format!("unknown source {:?}: one of {}", raw.source, all.join(", ")),
         ));
     }
     if raw.name.trim().is_empty() || raw.name.contains([';', '\n']) {
@@ -307,11 +300,7 @@ pub fn shipped() -> Vec<CheckDef> {
 }
 
 /// Parses a check file: a YAML list of checks.
-pub fn parse_list(
-    path: &Path,
-    src: &str,
-    prefix: &str,
-) -> Result<Vec<CheckDef>, Vec<String>> {
+pub fn parse_list(path: &Path, src: &str, prefix: &str) -> Result<Vec<CheckDef>, Vec<String>> {
     let raws: Vec<RawCheck> =
         serde_yaml_ng::from_str(src).map_err(|e| vec![locate_serde(path, &e)])?;
     validate_list(path, src, prefix, &raws)

@@ -406,8 +406,7 @@ fn named(a: &NamedCheck) -> Result<Built, String> {
                 a.name,
                 a.config.display()
             )
-        },
-        )?;
+        })?;
     let (instances, _) = super::instances(std::slice::from_ref(&def), &cfg.targets);
     // A per-resource check: --host names the resource (a load balancer, a cache node), found
     // in the series of the check's one target.

@@ -96,6 +96,9 @@ pub struct RawMetric {
     pub statistics: Vec<String>,
     /// Overrides the target's period.
     pub period: Option<Duration>,
+    /// Overrides the target's delay, for a metric that settles later than the others (YACE
+    /// ignores a metric-level delay: issue #230 in shared/reference/cloudwatch-exporters.md).
+    pub delay: Option<Duration>,
     /// Export 0 rather than nothing when the window has no datapoint (count-type metrics).
     #[serde(default)]
     pub nil_to_zero: bool,
@@ -192,7 +195,10 @@ impl SourceTarget for RawTarget {
                     .map(|d| d.0.as_secs() as u32)
                     .unwrap_or(period as u32),
                 length_s: length as u32,
-                delay_s: delay as u32,
+                delay_s: m
+                    .delay
+                    .map(|d| d.0.as_secs() as u32)
+                    .unwrap_or(delay as u32),
             });
             nil.push(m.nil_to_zero);
         }

@@ -187,4 +187,16 @@ mod tests {
             p.usd_per_month(60.0)
         );
     }
+
+    #[test]
+    fn a_later_delay_gets_its_own_window() {
+        // A metric with its own delay cannot share a call whose window ends elsewhere.
+        let mut r = req("eu-west-1", 3, &["Sum"]);
+        r[2].delay_s = 600;
+        let p = plan(&r);
+        assert_eq!(p.calls.len(), 2);
+        let mut delays: Vec<u32> = p.calls.iter().map(|c| c.delay_s).collect();
+        delays.sort();
+        assert_eq!(delays, [120, 600]);
+    }
 }
