@@ -18,7 +18,7 @@ fn load_balancers_health_listeners_and_checks() {
     let moto = env("HEADROOM_TEST_MOTO");
     reset();
     let out = boto(&format!(
-        "import boto3, subprocess, tempfile, os\n\
+        "import boto3, datetime, subprocess, tempfile, os\n\
          kw = dict(endpoint_url='{moto}', region_name='us-west-2', aws_access_key_id='t', aws_secret_access_key='t')\n\
          d = tempfile.mkdtemp()\n\
          subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '461', '-subj', '/CN=storage.example.com', \
@@ -37,6 +37,9 @@ fn load_balancers_health_listeners_and_checks() {
          elb.register_instances_with_load_balancer(LoadBalancerName='osdp-storage-elb', Instances=[{{'InstanceId': i}} for i in ids])\n\
          elb.create_load_balancer(LoadBalancerName='other-team-elb', AvailabilityZones=['us-west-2a'], Listeners=[\
              {{'Protocol': 'TCP', 'LoadBalancerPort': 25, 'InstanceProtocol': 'TCP', 'InstancePort': 25}}], Tags=[{{'Key': 'service', 'Value': 'mail'}}])\n\
+         cw = boto3.client('cloudwatch', **kw)\n\
+         t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=4)\n\
+         cw.put_metric_data(Namespace='AWS/ELB', MetricData=[{{'MetricName': 'Latency', 'Dimensions': [{{'Name': 'LoadBalancerName', 'Value': 'osdp-storage-elb'}}], 'Timestamp': t, 'Value': 2.0}}])\n\
          dns = elb.describe_load_balancers(LoadBalancerNames=['osdp-storage-elb'])['LoadBalancerDescriptions'][0]['DNSName']\n\
          print(arn, dns, end='')\n"
     ));
@@ -46,7 +49,7 @@ fn load_balancers_health_listeners_and_checks() {
     let (ca, _, tls) = common::certs::storage_server(dir.path());
     let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
     let config = format!(
-        "defaults: {{interval: 1s}}\nelb:\n  - name: elb-us\n    region: us-west-2\n    endpoint_url: '{endpoint}'\n    tags: {{service: storage}}\n    listener_certificates:\n      server_names: {{osdp-storage-elb: storage.example.com}}\n      ca_file: {}\n      connect_to: {{'{dns}:443': '127.0.0.1:{}'}}\n",
+        "defaults: {{interval: 1s}}\nelb:\n  - name: elb-us\n    region: us-west-2\n    endpoint_url: '{endpoint}'\n    tags: {{service: storage}}\n    listener_certificates:\n      server_names: {{osdp-storage-elb: storage.example.com}}\n      ca_file: {}\n      connect_to: {{'{dns}:443': '127.0.0.1:{}'}}\n    lb_metrics: {{metrics: [Latency], interval: 1s}}\n",
         ca.pem_path.display(),
         tls.port
     );
@@ -93,7 +96,7 @@ fn load_balancers_health_listeners_and_checks() {
             .filter(|c| c["host"] == "osdp-storage-elb" && c["has_been_checked"] == true)
             .cloned()
             .collect();
-        (c.len() == 3).then_some(c)
+        (c.len() == 4).then_some(c)
     });
     let status = |name: &str| {
         checks
@@ -104,6 +107,16 @@ fn load_balancers_health_listeners_and_checks() {
     assert_eq!(status("HEALTHY_HOST_COUNT").as_deref(), Some("OK")); // 3 >= 2
     assert_eq!(status("UNHEALTHY_HOST_COUNT").as_deref(), Some("WARNING")); // 1 > 0
     assert_eq!(status("ELB_HEALTHY_STATUS").as_deref(), Some("CRITICAL")); // an instance out of service
+    // LATENCY on the discovered load balancer, read by the discovered cloudwatch target that
+    // lb_metrics makes (the other team's load balancer is not queried).
+    assert_eq!(status("LATENCY").as_deref(), Some("WARNING")); // 2 s > 1
+    assert_eq!(
+        d.value(
+            "aws_elb_latency_average",
+            &["target=\"elb-us/cloudwatch\"", "dimension_LoadBalancerName=\"osdp-storage-elb\""]
+        ),
+        Some(2.0)
+    );
 
     // The HTTPS listener's certificate target and its check.
     let host = "elb-us/osdp-storage-elb:443";

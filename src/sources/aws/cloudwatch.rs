@@ -42,6 +42,135 @@ pub(crate) fn valid_statistic(s: &str) -> bool {
 /// shared/reference/cloudwatch-exporters.md §4).
 pub const DEFAULT_DELAY_S: u32 = 120;
 
+/// The CloudWatch metrics of resources another source discovers (`node_metrics:` of
+/// `elasticache:`, `lb_metrics:` of `elb:`): one discovered cloudwatch target,
+/// `<target>/cloudwatch`, whose queries follow the resources found, so a check like LATENCY or
+/// CPU_UTILIZATION covers every resource without listing them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResourceMetrics {
+    /// Metric names of the source's namespace, read per resource; `[]` reads none.
+    pub metrics: Option<Vec<String>>,
+    /// Default `[Average]`.
+    pub statistics: Option<Vec<String>>,
+    /// Datapoint period. Default 60s.
+    pub period: Option<Duration>,
+    /// How often they are read. Default: the period (a shorter one pays for the same points).
+    pub interval: Option<Duration>,
+    /// Endpoint override for CloudWatch. Default: the target's `endpoint_url`.
+    pub endpoint_url: Option<String>,
+}
+
+/// Validated [`RawResourceMetrics`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceMetrics {
+    pub access: super::Access,
+    pub namespace: &'static str,
+    pub metrics: Vec<String>,
+    pub statistics: Vec<String>,
+    pub period: StdDuration,
+    pub interval: StdDuration,
+}
+
+impl RawResourceMetrics {
+    /// `access` is the discovering target's; `default_metrics` what is read unless
+    /// `metrics:` says otherwise.
+    pub fn validate(
+        &self,
+        v: &mut Validator<'_>,
+        path: &str,
+        access: &super::Access,
+        namespace: &'static str,
+        default_metrics: &[&str],
+    ) -> Option<ResourceMetrics> {
+        let before = v.error_count();
+        super::validate_endpoint(v, path, &self.endpoint_url);
+        let statistics = self
+            .statistics
+            .clone()
+            .unwrap_or_else(|| vec!["Average".to_owned()]);
+        for s in &statistics {
+            if !valid_statistic(s) {
+                v.error(
+                    &format!("{path}.statistics"),
+                    format!("{s:?} is not a statistic (Average, Sum, Minimum, Maximum, SampleCount, p0..p100)"),
+                );
+            }
+        }
+        let period = self
+            .period
+            .map(|d| d.0)
+            .unwrap_or(StdDuration::from_secs(60));
+        if period.as_secs() == 0 || !period.as_secs().is_multiple_of(60) {
+            v.error(
+                &format!("{path}.period"),
+                format!("{namespace} metrics have 60s resolution: give a multiple of 60s"),
+            );
+        }
+        let interval = self.interval.map(|d| d.0).unwrap_or(period);
+        if interval.is_zero() {
+            v.error(&format!("{path}.interval"), "must be greater than 0");
+        }
+        (v.error_count() == before).then(|| ResourceMetrics {
+            access: super::Access {
+                endpoint_url: self.endpoint_url.clone().or(access.endpoint_url.clone()),
+                ..access.clone()
+            },
+            namespace,
+            metrics: self
+                .metrics
+                .clone()
+                .unwrap_or_else(|| default_metrics.iter().map(|m| (*m).to_owned()).collect()),
+            statistics,
+            period,
+            interval,
+        })
+    }
+}
+
+impl ResourceMetrics {
+    /// The cloudwatch target for these resources, each given by its dimensions; `None` when
+    /// there is nothing to read.
+    pub fn target(
+        &self,
+        resources: &[Vec<(String, String)>],
+        timeout: StdDuration,
+    ) -> Option<crate::config::Target> {
+        let period = self.period.as_secs() as u32;
+        let requests: Vec<MetricRequest> = resources
+            .iter()
+            .flat_map(|dims| {
+                self.metrics.iter().map(move |m| {
+                    let mut dimensions = dims.clone();
+                    dimensions.sort();
+                    MetricRequest {
+                        region: self.access.region.clone(),
+                        namespace: self.namespace.to_owned(),
+                        metric: m.clone(),
+                        dimensions,
+                        statistics: self.statistics.clone(),
+                        period_s: period,
+                        length_s: 5 * period,
+                        delay_s: DEFAULT_DELAY_S,
+                    }
+                })
+            })
+            .collect();
+        (!requests.is_empty()).then(|| crate::config::Target {
+            name: "cloudwatch".into(),
+            interval: self.interval,
+            timeout: timeout.max(StdDuration::from_secs(10)),
+            source: SourceConfig::Cloudwatch(Settings {
+                access: self.access.clone(),
+                nil_to_zero: vec![false; requests.len()],
+                requests,
+                budget_usd_per_month: None,
+                configured_interval: None,
+            }),
+        })
+    }
+}
+
 /// Stretches the interval of every cloudwatch target by one factor so that their poll plans
 /// cost at most `budget` USD a month together; returns what it did, for the log. Each
 /// target keeps its configured interval in its settings, to export beside the effective one.

@@ -5,11 +5,9 @@
 //! CPU_UTILIZATION check) are read by one discovered cloudwatch target,
 //! `<this target>/cloudwatch`, whose queries follow the nodes found.
 
-use std::time::Duration as StdDuration;
-
 use serde::Deserialize;
 
-use super::plan::MetricRequest;
+use super::cloudwatch::{RawResourceMetrics, ResourceMetrics};
 use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Target, Validator};
 use crate::sources::discovery::{Children, RawChildren};
 use crate::sources::{PollError, Polled, Poller, memcached};
@@ -36,29 +34,13 @@ pub struct RawTarget {
     /// How the memcached nodes found are polled.
     #[serde(default)]
     pub nodes: RawChildren,
-    /// The nodes' CloudWatch metrics.
+    /// The nodes' CloudWatch metrics (AWS/ElastiCache, dimensions CacheClusterId and
+    /// CacheNodeId). Default `[CPUUtilization]`, for CPU_UTILIZATION.
     #[serde(default)]
-    pub node_metrics: RawNodeMetrics,
+    pub node_metrics: RawResourceMetrics,
     /// How often the clusters are listed. Default: `defaults.interval`.
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
-}
-
-/// `node_metrics:` of an `elasticache:` target.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNodeMetrics {
-    /// Metric names of the AWS/ElastiCache namespace, read per node. Default
-    /// `[CPUUtilization]`; `[]` reads none.
-    pub metrics: Option<Vec<String>>,
-    /// Default `[Average]`.
-    pub statistics: Option<Vec<String>>,
-    /// Datapoint period. Default 60s.
-    pub period: Option<Duration>,
-    /// How often they are read. Default: the period (a shorter one pays for the same points).
-    pub interval: Option<Duration>,
-    /// Endpoint override for CloudWatch. Default: the target's `endpoint_url`.
-    pub endpoint_url: Option<String>,
 }
 
 /// A validated ElastiCache target.
@@ -67,12 +49,7 @@ pub struct Settings {
     pub access: super::Access,
     pub clusters: Option<Vec<String>>,
     pub nodes: Children,
-    /// The discovered cloudwatch target's access (its endpoint may differ).
-    pub metrics_access: super::Access,
-    pub metrics: Vec<String>,
-    pub statistics: Vec<String>,
-    pub period: StdDuration,
-    pub metrics_interval: StdDuration,
+    pub node_metrics: ResourceMetrics,
 }
 
 impl SourceTarget for RawTarget {
@@ -88,55 +65,23 @@ impl SourceTarget for RawTarget {
         let before = v.error_count();
         let access =
             super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
-        let nm = &self.node_metrics;
-        super::validate_endpoint(v, &format!("{path}.node_metrics"), &nm.endpoint_url);
         let nodes = self.nodes.validate(v, &format!("{path}.nodes"));
-        let statistics = nm
-            .statistics
-            .clone()
-            .unwrap_or_else(|| vec!["Average".to_owned()]);
-        for s in &statistics {
-            if !super::cloudwatch::valid_statistic(s) {
-                v.error(
-                    &format!("{path}.node_metrics.statistics"),
-                    format!("{s:?} is not a statistic (Average, Sum, Minimum, Maximum, SampleCount, p0..p100)"),
-                );
-            }
-        }
-        let period = nm.period.map(|d| d.0).unwrap_or(StdDuration::from_secs(60));
-        if period.as_secs() == 0 || !period.as_secs().is_multiple_of(60) {
-            v.error(
-                &format!("{path}.node_metrics.period"),
-                "ElastiCache host metrics have 60s resolution: give a multiple of 60s",
-            );
-        }
-        let metrics_interval = nm.interval.map(|d| d.0).unwrap_or(period);
-        if metrics_interval.is_zero() {
-            v.error(
-                &format!("{path}.node_metrics.interval"),
-                "must be greater than 0",
-            );
-        }
+        let access = access?;
+        let node_metrics = self.node_metrics.validate(
+            v,
+            &format!("{path}.node_metrics"),
+            &access,
+            NAMESPACE,
+            &["CPUUtilization"],
+        );
         if v.error_count() != before {
             return None;
         }
-        let access = access?;
-        let metrics_access = super::Access {
-            endpoint_url: nm.endpoint_url.clone().or(access.endpoint_url.clone()),
-            ..access.clone()
-        };
         Some(SourceConfig::Elasticache(Settings {
             access,
             clusters: self.clusters.clone(),
             nodes: nodes?,
-            metrics_access,
-            metrics: nm
-                .metrics
-                .clone()
-                .unwrap_or_else(|| vec!["CPUUtilization".to_owned()]),
-            statistics,
-            period,
-            metrics_interval,
+            node_metrics: node_metrics?,
         }))
     }
 }
@@ -171,7 +116,7 @@ fn node_target(cluster: &str, node: &str) -> String {
 /// endpoint, and one cloudwatch target for all those nodes' metrics.
 pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<Target> {
     let mut out = Vec::new();
-    let mut requests = Vec::new();
+    let mut resources = Vec::new();
     for c in clusters
         .iter()
         .filter(|c| c.engine.eq_ignore_ascii_case("memcached"))
@@ -188,37 +133,13 @@ pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<Target> {
                     }),
                 ));
             }
-            for m in &s.metrics {
-                requests.push(MetricRequest {
-                    region: s.metrics_access.region.clone(),
-                    namespace: NAMESPACE.to_owned(),
-                    metric: m.clone(),
-                    dimensions: vec![
-                        ("CacheClusterId".to_owned(), c.id.clone()),
-                        ("CacheNodeId".to_owned(), n.id.clone()),
-                    ],
-                    statistics: s.statistics.clone(),
-                    period_s: s.period.as_secs() as u32,
-                    length_s: 5 * s.period.as_secs() as u32,
-                    delay_s: super::cloudwatch::DEFAULT_DELAY_S,
-                });
-            }
+            resources.push(vec![
+                ("CacheClusterId".to_owned(), c.id.clone()),
+                ("CacheNodeId".to_owned(), n.id.clone()),
+            ]);
         }
     }
-    if !requests.is_empty() {
-        out.push(Target {
-            name: "cloudwatch".into(),
-            interval: s.metrics_interval,
-            timeout: s.nodes.timeout.max(StdDuration::from_secs(10)),
-            source: SourceConfig::Cloudwatch(super::cloudwatch::Settings {
-                access: s.metrics_access.clone(),
-                nil_to_zero: vec![false; requests.len()],
-                requests,
-                budget_usd_per_month: None,
-                configured_interval: None,
-            }),
-        });
-    }
+    out.extend(s.node_metrics.target(&resources, s.nodes.timeout));
     out
 }
 
@@ -407,6 +328,7 @@ impl Poller for ElasticachePoller {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::time::Duration as StdDuration;
 
     fn settings() -> Settings {
         let access = super::super::Access {
@@ -426,11 +348,14 @@ mod tests {
                     "127.0.0.1:19411".to_owned(),
                 )]),
             },
-            metrics_access: access,
-            metrics: vec!["CPUUtilization".into()],
-            statistics: vec!["Average".into()],
-            period: StdDuration::from_secs(60),
-            metrics_interval: StdDuration::from_secs(60),
+            node_metrics: ResourceMetrics {
+                access,
+                namespace: NAMESPACE,
+                metrics: vec!["CPUUtilization".into()],
+                statistics: vec!["Average".into()],
+                period: StdDuration::from_secs(60),
+                interval: StdDuration::from_secs(60),
+            },
         }
     }
 
@@ -501,7 +426,7 @@ mod tests {
     #[test]
     fn no_metrics_means_no_cloudwatch_target() {
         let mut s = settings();
-        s.metrics.clear();
+        s.node_metrics.metrics.clear();
         let c = cluster("memcached", &[("0001", Some("h"))]);
         let t = discovered(&[c], &s);
         assert_eq!(t.len(), 1);

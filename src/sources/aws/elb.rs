@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::cloudwatch::{RawResourceMetrics, ResourceMetrics};
 use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Target, Validator};
 use crate::sources::discovery::{Children, RawChildren};
 use crate::sources::{PollError, Polled, Poller, tls};
@@ -43,6 +44,10 @@ pub struct RawTarget {
     /// The certificate targets made from HTTPS and SSL listeners.
     #[serde(default)]
     pub listener_certificates: RawListenerCertificates,
+    /// CloudWatch metrics of every load balancer found (AWS/ELB, dimension
+    /// LoadBalancerName), e.g. `{metrics: [Latency]}` for LATENCY. Default: none.
+    #[serde(default)]
+    pub lb_metrics: RawResourceMetrics,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
 }
@@ -116,6 +121,7 @@ pub struct Settings {
     pub load_balancers: Option<Vec<String>>,
     pub tags: BTreeMap<String, String>,
     pub listener_certificates: ListenerCertificates,
+    pub lb_metrics: ResourceMetrics,
 }
 
 impl SourceTarget for RawTarget {
@@ -133,11 +139,16 @@ impl SourceTarget for RawTarget {
         let listener_certificates = self
             .listener_certificates
             .validate(v, &format!("{path}.listener_certificates"));
+        let access = access?;
+        let lb_metrics =
+            self.lb_metrics
+                .validate(v, &format!("{path}.lb_metrics"), &access, "AWS/ELB", &[]);
         Some(SourceConfig::Elb(Settings {
-            access: access?,
+            access,
             load_balancers: self.load_balancers.clone(),
             tags: self.tags.clone(),
             listener_certificates: listener_certificates?,
+            lb_metrics: lb_metrics?,
         }))
     }
 }
@@ -393,9 +404,23 @@ impl Poller for ElbPoller {
         let mut out = families(&lbs);
         out.extend(self.api.families());
         let lc = &self.settings.listener_certificates;
+        let mut discovered = if lc.children.enabled {
+            listener_targets(&lbs, lc)
+        } else {
+            Vec::new()
+        };
+        let resources: Vec<Vec<(String, String)>> = lbs
+            .iter()
+            .map(|lb| vec![("LoadBalancerName".to_owned(), lb.name.clone())])
+            .collect();
+        discovered.extend(
+            self.settings
+                .lb_metrics
+                .target(&resources, lc.children.timeout),
+        );
         Ok(Polled {
             families: out,
-            discovered: lc.children.enabled.then(|| listener_targets(&lbs, lc)),
+            discovered: Some(discovered),
         })
     }
 }
