@@ -399,7 +399,8 @@ fn throttling_is_retried_and_counted_by_code() {
         "{text}"
     );
     assert_eq!(server.throttle.load(Ordering::SeqCst), 0);
-    assert_eq!(server.requests.lock().unwrap().len(), 6);
+    // 3 + 3 attempts; later polls (interval 1s) may have come since, without retries.
+    assert!(server.requests.lock().unwrap().len() >= 6);
 }
 
 #[test]

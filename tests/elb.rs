@@ -113,7 +113,10 @@ fn load_balancers_health_listeners_and_checks() {
     assert_eq!(
         d.value(
             "aws_elb_latency_average",
-            &["target=\"elb-us/cloudwatch\"", "dimension_LoadBalancerName=\"osdp-storage-elb\""]
+            &[
+                "target=\"elb-us/cloudwatch\"",
+                "dimension_LoadBalancerName=\"osdp-storage-elb\""
+            ]
         ),
         Some(2.0)
     );

@@ -151,3 +151,71 @@ fn rds_facts_and_policy_checks_in_two_regions() {
         "{err}"
     );
 }
+
+/// The AWS endpoint dies mid-run (moto stopped) and comes back: the target's polls fail as
+/// `connect` errors, the daemon keeps serving (and its other targets keep polling), and the
+/// target recovers by itself.
+#[test]
+fn dead_endpoint_is_counted_and_recovered_from() {
+    let mut moto = common::moto::PrivateMoto::start();
+    let create = |url: &str| {
+        boto(&format!(
+            "import boto3\n\
+             boto3.client('rds', endpoint_url='{url}', region_name='us-west-2', aws_access_key_id='t', aws_secret_access_key='t')\
+             .create_db_instance(DBInstanceIdentifier='osdp-db-proddc1', DBInstanceClass='db.r5.large', Engine='mysql', \
+             AllocatedStorage=100, MasterUsername='admin', MasterUserPassword='not-a-real-pw')\n"
+        ))
+    };
+    create(&moto.url());
+    let mc = common::Memcached::start();
+    let config = format!(
+        "defaults: {{interval: 1s, timeout: 3s}}\nrds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{}'}}\nmemcached:\n  - {{name: cache, address: '{}'}}\n",
+        moto.url(),
+        mc.address()
+    );
+    let d = Daemon::start(free_port(), &config, &AWS_ENV);
+    let up = |d: &Daemon| d.value("headroom_up", &["source=\"rds\"", "target=\"rds-us\""]);
+    wait_for("rds-us up", Duration::from_secs(30), || {
+        (up(&d) == Some(1.0)).then_some(())
+    });
+    let connect_errors = |d: &Daemon| {
+        d.value(
+            "headroom_poll_errors_total",
+            &["target=\"rds-us\"", "kind=\"connect\""],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(connect_errors(&d), 0.0);
+
+    moto.stop();
+    wait_for("rds-us down", Duration::from_secs(30), || {
+        (up(&d) == Some(0.0) && connect_errors(&d) >= 1.0).then_some(())
+    });
+    let text = d.metrics();
+    // Only `up 0` is left of the target: no stale instance facts.
+    assert_eq!(
+        series_value(&text, "headroom_rds_up", &["target=\"rds-us\""]),
+        Some(0.0)
+    );
+    assert!(!text.contains("headroom_rds_instance_info{"), "{text}");
+    // The daemon and its other target carry on.
+    assert_eq!(d.get("/healthz").map(|(s, _)| s), Some(200));
+    let polls = |d: &Daemon| {
+        d.value("headroom_polls_total", &["target=\"cache\""])
+            .unwrap()
+    };
+    let before = polls(&d);
+    wait_for(
+        "the memcached target still polled",
+        Duration::from_secs(10),
+        || (polls(&d) >= before + 2.0).then_some(()),
+    );
+
+    moto.restart(); // an empty account again
+    create(&moto.url());
+    wait_for("rds-us recovered", Duration::from_secs(30), || {
+        (up(&d) == Some(1.0) && d.metrics().contains("db_instance=\"osdp-db-proddc1\""))
+            .then_some(())
+    });
+    assert!(d.log().contains("target recovered"), "{}", d.log());
+}

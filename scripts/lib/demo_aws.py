@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Seeds the moto AWS emulator with a small copy of the seed's estate for scripts/demo, then
-keeps CloudWatch datapoints coming: an ELB with four instances (one stopped), an RDS MySQL
-instance, and Latency / CPUUtilization datapoints every 30 seconds. Runs until killed.
+keeps CloudWatch datapoints coming: an ELB with four instances (one stopped), an ALB whose
+target group has the three running ones, a memcached ElastiCache cluster (moto lists it but
+gives no nodes), an RDS MySQL instance, and Latency / CPUUtilization datapoints every 30
+seconds. Runs until killed.
 
 usage: demo_aws.py MOTO_URL
 """
@@ -19,7 +21,20 @@ KW = dict(endpoint_url=MOTO, region_name="us-west-2", aws_access_key_id="demo", 
 urllib.request.urlopen(urllib.request.Request(MOTO + "/moto-api/reset", method="POST"))
 ec2 = boto3.client("ec2", **KW)
 ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=4, MaxCount=4)["Instances"]]
+vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+subnets = [
+    ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"us-west-2{z}")["Subnet"]["SubnetId"]
+    for n, z in ((1, "a"), (2, "b"))
+]
+elbv2 = boto3.client("elbv2", **KW)
+alb = elbv2.create_load_balancer(Name="osdp-webdav-alb-proddc1", Subnets=subnets, Type="application")["LoadBalancers"][0]
+tg = elbv2.create_target_group(Name="osdp-webdav", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="instance")["TargetGroups"][0]
+elbv2.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": i} for i in ids[:3]])
+elbv2.create_listener(LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                      DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
 ec2.stop_instances(InstanceIds=ids[3:])
+boto3.client("elasticache", **KW).create_cache_cluster(
+    CacheClusterId="osdp-memc-proddc1", Engine="memcached", CacheNodeType="cache.m5.large", NumCacheNodes=2)
 elb = boto3.client("elb", **KW)
 elb.create_load_balancer(
     LoadBalancerName="osdp-storage-elb-proddc1",

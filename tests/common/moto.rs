@@ -33,3 +33,56 @@ pub fn reset() {
         super::env("HEADROOM_TEST_MOTO")
     ));
 }
+
+/// A moto server of a test's own (the services' one is shared by every test), for tests that
+/// stop it mid-run. Killed on drop.
+pub struct PrivateMoto {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateMoto {
+    pub fn start() -> PrivateMoto {
+        let mut m = PrivateMoto {
+            port: super::free_port(),
+            child: None,
+        };
+        m.restart();
+        m
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on the same port, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        let python = std::path::PathBuf::from(super::env("HEADROOM_TEST_PYTHON"));
+        let server = python.with_file_name("moto_server");
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", server.display()));
+        self.child = Some(child);
+        let port = self.port;
+        super::wait_for("moto to listen", std::time::Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
