@@ -75,6 +75,52 @@ pub fn plan_config(path: &Path) -> Result<String, config::ConfigErrors> {
     Ok(out)
 }
 
+/// `headroom migration plan`: text or JSON; an error for inputs that make no plan.
+pub fn migration_plan(p: &crate::cli::MigrationPlan) -> Result<String, String> {
+    use crate::capacity::transfer::{Request, plan, render};
+    let files = p.files.unwrap_or(0.0);
+    if files == 0.0 && !p.per_file_overhead.is_zero() {
+        return Err("--per-file-overhead needs --files".into());
+    }
+    let deadline_s = match p.deadline {
+        None => None,
+        Some(day) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let left = day as f64 * 86_400.0 - now;
+            if left <= 0.0 {
+                return Err("--deadline is not in the future".into());
+            }
+            Some(left)
+        }
+    };
+    let r = Request {
+        bytes: p.size,
+        files,
+        bandwidth_bps: p.bandwidth,
+        efficiency: p.efficiency,
+        per_file: p.per_file_overhead,
+        streams: p.streams,
+        deadline_s,
+    };
+    let result = plan(&r);
+    Ok(match p.format {
+        crate::cli::Format::Text => render(&r, &result).trim_end().to_owned(),
+        crate::cli::Format::Json => serde_json::json!({
+            "bytes": r.bytes,
+            "files": r.files,
+            "bandwidth_bps": r.bandwidth_bps,
+            "efficiency": r.efficiency,
+            "per_file_overhead_seconds": r.per_file.as_secs_f64(),
+            "streams": r.streams,
+            "plan": result,
+        })
+        .to_string(),
+    })
+}
+
 fn summary(cfg: &Config) -> String {
     let count = |k| cfg.targets.iter().filter(|t| t.kind() == k).count();
     let (instances, inactive) = check::instances(&cfg.checks, &cfg.targets);

@@ -5,11 +5,14 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// headroom polls memcached and MySQL (and, later, AWS), keeps the latest values in memory
-/// and serves them as Prometheus metrics on /metrics. A scrape never triggers a poll.
+/// headroom polls memcached, MySQL/MariaDB, TLS endpoints and AWS (CloudWatch, classic and
+/// v2 load balancers, ElastiCache, RDS), keeps the latest values in memory, serves them as
+/// Prometheus metrics on /metrics (a scrape never triggers a poll), runs Nagios-style checks
+/// on them, and plans capacity.
 ///
 /// Quick start:  headroom run --config examples/demo.yaml
 /// Check a file: headroom config check /etc/headroom/config.yaml
+/// A migration:  headroom migration plan --size 2PB --files 1e9 --bandwidth 100Mbps --efficiency 0.8
 /// Logging:      RUST_LOG=debug headroom run ...   (default: info, to stderr)
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +58,125 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Plan data migrations.
+    Migration {
+        #[command(subcommand)]
+        command: MigrationCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationCommand {
+    /// How long moving a data set takes, what bandwidth a deadline needs, and what per-file
+    /// overhead adds:
+    ///
+    ///   headroom migration plan --size 2PB --files 1e9 --bandwidth 100Mbps --efficiency 0.8
+    ///   headroom migration plan --size 2PB --bandwidth 1Gbps --deadline 2027-06-30
+    ///   headroom migration plan --size 500TiB --files 2e8 --bandwidth 10Gbps --per-file-overhead 20ms --streams 32 --format json
+    ///
+    /// Sizes are bytes (B, kB, MB, GB, TB, PB, EB; KiB ... EiB), bandwidths bits per second
+    /// (bps, kbps, Mbps, Gbps, Tbps, Gbit/s) or bytes per second (MB/s, MiB/s, GB/s). Units
+    /// are required and case matters: 2Pb (bits) and 100mbps (millibits) are refused.
+    #[command(verbatim_doc_comment)]
+    Plan(MigrationPlan),
+}
+
+/// `headroom migration plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrationPlan {
+    /// Bytes to move, e.g. 2PB or 1.5PiB.
+    #[arg(long, value_parser = crate::capacity::transfer::parse_size)]
+    pub size: f64,
+    /// How many files they are in, e.g. 1e9.
+    #[arg(long, value_parser = crate::capacity::transfer::parse_count)]
+    pub files: Option<f64>,
+    /// Link bandwidth, e.g. 100Mbps, 10Gbps, 125MB/s.
+    #[arg(long, value_parser = crate::capacity::transfer::parse_bandwidth)]
+    pub bandwidth: f64,
+    /// Share of the link the copy really gets (protocol overhead, other traffic), 0 < e <= 1.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_efficiency)]
+    pub efficiency: f64,
+    /// Finish by this date (YYYY-MM-DD, UTC midnight): prints the bandwidth it needs.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub deadline: Option<i64>,
+    /// Fixed cost per file (round trips, metadata), e.g. 10ms. Needs --files.
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
+    pub per_file_overhead: std::time::Duration,
+    /// Files copied at once (per-file overhead overlaps across them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub streams: u32,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+}
+
+fn parse_efficiency(s: &str) -> Result<f64, String> {
+    let e: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; give a fraction such as 0.8"))?;
+    if e > 0.0 && e <= 1.0 {
+        Ok(e)
+    } else if e > 1.0 && e <= 100.0 {
+        Err(format!("{s} is more than 1: give a fraction (0.8 for 80%)"))
+    } else {
+        Err(format!("{s} is not in (0, 1]"))
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<crate::config::Duration>()
+        .map(|d| d.0)
+        .map_err(|e| e.to_string())
+}
+
+/// A date as Unix days (days since 1970-01-01).
+fn parse_date(s: &str) -> Result<i64, String> {
+    let bad = || format!("{s:?} is not a date: YYYY-MM-DD, e.g. 2027-06-30");
+    let mut it = s.splitn(3, '-');
+    let (Some(y), Some(m), Some(d)) = (it.next(), it.next(), it.next()) else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let (y, m, d): (i64, u32, u32) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d == 0 || d > days_in[m as usize - 1] {
+        return Err(bad());
+    }
+    // Days from the civil date (H. Hinnant's algorithm, public domain arithmetic).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Ok(era * 146_097 + doe - 719_468)
 }
 
 #[derive(Debug, Subcommand)]

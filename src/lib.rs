@@ -8,6 +8,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 pub mod app;
+pub mod capacity;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use headroom::cli::{Cli, Command, ConfigCommand};
+use headroom::cli::{Cli, Command, ConfigCommand, MigrationCommand};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -37,6 +37,18 @@ fn main() -> ExitCode {
             Err(errors) => {
                 eprintln!("{errors}");
                 ExitCode::FAILURE
+            }
+        },
+        Command::Migration {
+            command: MigrationCommand::Plan(p),
+        } => match headroom::app::migration_plan(&p) {
+            Ok(text) => {
+                let _ = writeln!(std::io::stdout(), "{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("headroom: {e}");
+                ExitCode::from(2)
             }
         },
         Command::Check { mode } => {

@@ -1,0 +1,6 @@
+//! Capacity planning: the Universal Scalability Law fit, the instance catalog, the
+//! per-resource model and the data-transfer planner. Pure computation; the daemon and the
+//! `capacity` and `migration` commands feed it.
+
+pub mod transfer;
+pub mod usl;
