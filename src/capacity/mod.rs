@@ -2,5 +2,6 @@
 //! per-resource model and the data-transfer planner. Pure computation; the daemon and the
 //! `capacity` and `migration` commands feed it.
 
+pub mod catalog;
 pub mod transfer;
 pub mod usl;
