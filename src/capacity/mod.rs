@@ -3,5 +3,6 @@
 //! `capacity` and `migration` commands feed it.
 
 pub mod catalog;
+pub mod model;
 pub mod transfer;
 pub mod usl;
