@@ -75,6 +75,143 @@ pub fn plan_config(path: &Path) -> Result<String, config::ConfigErrors> {
     Ok(out)
 }
 
+/// `headroom capacity report` and `what-if`: reads the history, assesses, renders.
+pub async fn capacity(cmd: &crate::cli::CapacityCommand) -> Result<String, String> {
+    use crate::capacity::catalog;
+    use crate::capacity::history::{Prometheus, Window, observe};
+    use crate::capacity::model::{Instance, assess, recommend};
+    use crate::capacity::report::{ObservedInfo, Report, WindowInfo};
+    use crate::cli::{CapacityCommand, ReportFormat};
+    let (h, cur, target) = match cmd {
+        CapacityCommand::Report { history, current } => (history, current, None),
+        CapacityCommand::WhatIf {
+            history,
+            current,
+            class,
+            storage,
+            gib,
+            iops,
+        } => (history, current, Some((class, storage, gib, iops))),
+    };
+    if !(h.days.is_finite() && h.days > 0.0 && h.horizon.is_finite() && h.horizon >= 0.0) {
+        return Err("--days must be more than 0 and --horizon at least 0".into());
+    }
+    let prom = Prometheus::new(&h.prometheus)?;
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let window = Window {
+        target: h.db.clone(),
+        start: end - h.days * 86_400.0,
+        end,
+        resolution: h.resolution.as_secs_f64().max(1.0),
+    };
+    let classes = catalog::shipped();
+    let find = |name: &str| {
+        classes
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| format!("{name}: not in the catalog (catalog/rds-classes.yaml)"))
+    };
+    // The current instance: given, or from headroom's RDS series.
+    let (class, kind, gib, iops) = match &cur.rds_instance {
+        Some(id) => crate::capacity::history::rds_instance(&prom, id, end).await?,
+        None => (
+            cur.current_class.clone().unwrap_or_default(),
+            cur.current_storage.ok_or("--current-storage is required")?,
+            cur.current_gib.ok_or("--current-gib is required")?,
+            cur.current_iops,
+        ),
+    };
+    let current = Instance {
+        class: find(&class)?,
+        storage: catalog::storage(kind, gib, iops, None)
+            .map_err(|e| format!("current storage: {e}"))?,
+    };
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (observed, mut notes) = observe(&prom, &window, |i, n, what| {
+        if tty {
+            let width = 30;
+            let done = i * width / n.max(1);
+            eprint!(
+                "\rreading history [{}{}] {i}/{n} {what:<24}",
+                "#".repeat(done),
+                " ".repeat(width - done)
+            );
+            if i == n {
+                eprintln!();
+            }
+        }
+    })
+    .await?;
+    let now = assess(&observed, &current, &current);
+    let what_if = match target {
+        None => None,
+        Some((class, storage, tgib, tiops)) => {
+            let tkind = storage.unwrap_or(kind);
+            let tgib = tgib.unwrap_or(gib);
+            // The current provisioned IOPS carry over to the same storage type.
+            let tiops = tiops.or(if tkind == kind { iops } else { None });
+            Some(assess(
+                &observed,
+                &current,
+                &Instance {
+                    class: find(class)?,
+                    storage: catalog::storage(tkind, tgib, tiops, None)
+                        .map_err(|e| format!("--storage/--gib/--iops: {e}"))?,
+                },
+            ))
+        }
+    };
+    // The load to plan for: the p95, or the trend at the horizon if higher.
+    let at_horizon = crate::capacity::model::trend_at(&observed.daily_peaks, h.horizon)
+        .unwrap_or(0.0)
+        .max(observed.tps_p95);
+    let recommended = match recommend(&observed, &current, &classes, at_horizon) {
+        Ok((c, _)) => Some(c.name.clone()),
+        Err(why) => {
+            notes.push(why);
+            None
+        }
+    };
+    notes.insert(
+        0,
+        format!(
+            "inputs from {} (query_range over the mysql target's series)",
+            h.prometheus
+        ),
+    );
+    let report = Report {
+        schema_version: 1,
+        db: h.db.clone(),
+        generated_at: end,
+        window: WindowInfo {
+            start: window.start,
+            end: window.end,
+            source: h.prometheus.clone(),
+        },
+        observed: ObservedInfo::from(&observed),
+        current: now,
+        what_if,
+        recommended_class: recommended,
+        horizon_days: h.horizon,
+        notes,
+    };
+    let text = match h.format {
+        ReportFormat::Json => report.json(),
+        ReportFormat::Md => report.markdown(),
+    };
+    match &h.out {
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(format!("wrote {}", path.display()))
+        }
+        None => Ok(text),
+    }
+}
+
 /// `headroom migration plan`: text or JSON; an error for inputs that make no plan.
 pub fn migration_plan(p: &crate::cli::MigrationPlan) -> Result<String, String> {
     use crate::capacity::transfer::{Request, plan, render};

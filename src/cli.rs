@@ -58,11 +58,102 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Database capacity from the history a Prometheus-compatible server keeps of headroom's
+    /// MySQL series: TPS ceilings per resource, the bottleneck, headroom, time to saturation,
+    /// the smallest class that keeps 30% headroom.
+    ///
+    ///   headroom capacity report --prometheus http://prom:9090 --db osdp-db-proddc1 --rds-instance osdp-db-proddc1
+    ///   headroom capacity report --prometheus URL --db db1 --current-class db.r5.large --current-storage gp3 --current-gib 500 --format md
+    ///   headroom capacity what-if --prometheus URL --db db1 --rds-instance db1 --class db.r5.2xlarge --storage gp3 --iops 12000
+    #[command(verbatim_doc_comment)]
+    Capacity {
+        #[command(subcommand)]
+        command: CapacityCommand,
+    },
     /// Plan data migrations.
     Migration {
         #[command(subcommand)]
         command: MigrationCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CapacityCommand {
+    /// The report on the database as it runs now (JSON for tools, Markdown for tickets).
+    Report {
+        #[command(flatten)]
+        history: HistoryArgs,
+        #[command(flatten)]
+        current: CurrentArgs,
+    },
+    /// The same, and the database on another class or storage.
+    WhatIf {
+        #[command(flatten)]
+        history: HistoryArgs,
+        #[command(flatten)]
+        current: CurrentArgs,
+        /// The class to assess, e.g. db.r5.2xlarge.
+        #[arg(long)]
+        class: String,
+        /// Its storage type (default: the current one).
+        #[arg(long, value_parser = clap::value_parser!(crate::capacity::catalog::StorageType))]
+        storage: Option<crate::capacity::catalog::StorageType>,
+        /// Its allocated storage, GiB (default: the current).
+        #[arg(long)]
+        gib: Option<f64>,
+        /// Its provisioned IOPS (gp3 from 400 GiB, io1, io2).
+        #[arg(long)]
+        iops: Option<f64>,
+    },
+}
+
+/// Where the history is and how much of it to read.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// Prometheus-compatible server that scrapes headroom (its HTTP API base URL).
+    #[arg(long, value_name = "URL", env = "HEADROOM_PROMETHEUS")]
+    pub prometheus: String,
+    /// The mysql target (its `target` label) to assess.
+    #[arg(long)]
+    pub db: String,
+    /// Days of history to read.
+    #[arg(long, default_value_t = 7.0)]
+    pub days: f64,
+    /// Days ahead the recommendation must hold.
+    #[arg(long, default_value_t = 90.0)]
+    pub horizon: f64,
+    /// What each point averages (and the least step of the query), e.g. 1m.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub resolution: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Write here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// The instance the database runs on: from headroom's RDS series, or given.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CurrentArgs {
+    /// Read class, storage type, size and IOPS from headroom_rds_* of this DB instance.
+    #[arg(long, value_name = "ID")]
+    pub rds_instance: Option<String>,
+    #[arg(long, value_name = "CLASS", required_unless_present = "rds_instance")]
+    pub current_class: Option<String>,
+    #[arg(long, value_name = "TYPE", required_unless_present = "rds_instance")]
+    pub current_storage: Option<crate::capacity::catalog::StorageType>,
+    #[arg(long, value_name = "GIB", required_unless_present = "rds_instance")]
+    pub current_gib: Option<f64>,
+    #[arg(long, value_name = "IOPS")]
+    pub current_iops: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown, for tickets.
+    Md,
+    /// JSON (docs/capacity-report.schema.json), for tools.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

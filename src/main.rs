@@ -39,6 +39,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Capacity { command } => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("headroom: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(headroom::app::capacity(&command)) {
+                Ok(text) => {
+                    let _ = writeln!(std::io::stdout(), "{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("headroom: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Migration {
             command: MigrationCommand::Plan(p),
         } => match headroom::app::migration_plan(&p) {

@@ -3,6 +3,8 @@
 //! `capacity` and `migration` commands feed it.
 
 pub mod catalog;
+pub mod history;
 pub mod model;
+pub mod report;
 pub mod transfer;
 pub mod usl;

@@ -263,7 +263,28 @@ pub fn assess(obs: &Observed, current: &Instance, target: &Instance) -> Assessme
         points: f.points,
         n_range: (f.n_min, f.n_max),
     });
+    // A fitted peak below what was observed, or at the lowest concurrency, is contradicted by
+    // the data (server-side concurrency that never grew, a regime change): not a ceiling.
+    let contradicted = fit.as_ref().and_then(|f| {
+        let peak = f.usl.peak_throughput();
+        if peak < max_seen {
+            Some(format!(
+                "USL not used: its peak ({peak:.0} TPS) is below the highest TPS observed ({max_seen:.0})"
+            ))
+        } else if f.usl.peak_concurrency().is_some_and(|n| n <= f.n_min.max(1.0)) {
+            Some("USL not used: its peak lies at the lowest concurrency observed, where nothing scaled".into())
+        } else {
+            None
+        }
+    });
     match &fit {
+        Some(_) if same && contradicted.is_some() => {
+            lower(
+                Level::Medium,
+                contradicted.clone().unwrap_or_default(),
+                &mut reasons,
+            );
+        }
         Some(f) if f.flags.is_empty() && same => {
             let peak = f.usl.peak_throughput();
             let capped = peak.min(EXTRAPOLATION_LIMIT * max_seen);
@@ -315,7 +336,7 @@ pub fn assess(obs: &Observed, current: &Instance, target: &Instance) -> Assessme
         .iter()
         .filter(|b| b.max_tps.is_finite() && b.max_tps > 0.0)
         .min_by(|a, b| a.max_tps.total_cmp(&b.max_tps));
-    let max_tps = best.map(|b| b.max_tps);
+    let mut max_tps = best.map(|b| b.max_tps);
     if max_tps.is_none() {
         lower(
             Level::Low,
@@ -323,17 +344,26 @@ pub fn assess(obs: &Observed, current: &Instance, target: &Instance) -> Assessme
             &mut reasons,
         );
     }
+    // No figure past twice the highest TPS observed. On the instance measured the maximum is
+    // capped there; on another class (a what-if, a recommendation) the figure is an
+    // extrapolation by construction, so it stands, flagged.
     if let Some(m) = max_tps
         && m > EXTRAPOLATION_LIMIT * max_seen
         && max_seen > 0.0
     {
-        lower(
-            Level::Low,
+        let resource = best.map(|b| b.resource.as_str()).unwrap_or("-");
+        let why = if same {
+            max_tps = Some(EXTRAPOLATION_LIMIT * max_seen);
             format!(
-                "the maximum ({m:.0} TPS) is more than {EXTRAPOLATION_LIMIT}x the highest TPS observed ({max_seen:.0}): an extrapolation"
-            ),
-            &mut reasons,
-        );
+                "the lowest ceiling ({m:.0} TPS, {resource}) is more than {EXTRAPOLATION_LIMIT}x the highest TPS observed ({max_seen:.0}): the maximum is capped at {:.0}; load it further to learn more",
+                EXTRAPOLATION_LIMIT * max_seen
+            )
+        } else {
+            format!(
+                "the maximum ({m:.0} TPS, {resource}) is more than {EXTRAPOLATION_LIMIT}x the highest TPS observed ({max_seen:.0}): an extrapolation"
+            )
+        };
+        lower(Level::Low, why, &mut reasons);
     }
     let days_to_saturation = max_tps.and_then(|m| saturation(&obs.daily_peaks, SATURATION * m));
     if obs.daily_peaks.len() < 28 {
@@ -400,14 +430,41 @@ pub fn saturation(peaks: &[f64], level: f64) -> Option<(f64, f64, f64)> {
     Some((early, likely, late))
 }
 
+/// The linear trend of `peaks` (one a day) `days` after the last one; `None` with fewer than
+/// 7 days.
+pub fn trend_at(peaks: &[f64], days: f64) -> Option<f64> {
+    let n = peaks.len();
+    if n < 7 {
+        return None;
+    }
+    let nf = n as f64;
+    let xm = (nf - 1.0) / 2.0;
+    let ym = peaks.iter().sum::<f64>() / nf;
+    let sxx: f64 = (0..n).map(|i| (i as f64 - xm).powi(2)).sum();
+    let sxy: f64 = peaks
+        .iter()
+        .enumerate()
+        .map(|(i, y)| (i as f64 - xm) * (y - ym))
+        .sum();
+    let slope = sxy / sxx;
+    Some(ym + slope * (nf - 1.0 - xm + days))
+}
+
 /// The smallest class of `catalog` (fewest vCPU, then least memory) that keeps
 /// [`MIN_HEADROOM`] for `tps` (the load expected at the horizon), on the same storage.
+/// `Err` says why there is no answer: without CPU per transaction the model cannot size
+/// compute on another class (the USL does not transfer across core counts).
 pub fn recommend<'a>(
     obs: &Observed,
     current: &Instance,
     catalog: &'a [Class],
     tps: f64,
-) -> Option<(&'a Class, Assessment)> {
+) -> Result<(&'a Class, Assessment), String> {
+    if obs.cpu.is_none() {
+        return Err(
+            "no recommendation: it needs CPU per transaction (CPU utilization, e.g. RDS's CloudWatch CPUUtilization), since the USL does not transfer across classes".into(),
+        );
+    }
     let mut candidates: Vec<&Class> = catalog.iter().collect();
     candidates.sort_by(|a, b| {
         a.vcpu
@@ -415,15 +472,23 @@ pub fn recommend<'a>(
             .then(a.memory_gib.total_cmp(&b.memory_gib))
             .then(a.name.cmp(&b.name))
     });
-    candidates.into_iter().find_map(|c| {
-        let target = Instance {
-            class: c.clone(),
-            storage: current.storage,
-        };
-        let a = assess(obs, current, &target);
-        let m = a.max_tps?;
-        (1.0 - tps / m >= MIN_HEADROOM).then_some((c, a))
-    })
+    candidates
+        .into_iter()
+        .find_map(|c| {
+            let target = Instance {
+                class: c.clone(),
+                storage: current.storage,
+            };
+            let a = assess(obs, current, &target);
+            let m = a.max_tps?;
+            (1.0 - tps / m >= MIN_HEADROOM).then_some((c, a))
+        })
+        .ok_or_else(|| {
+            format!(
+                "no class of the catalog keeps {:.0}% headroom for {tps:.0} TPS on this storage",
+                MIN_HEADROOM * 100.0
+            )
+        })
 }
 
 #[cfg(test)]
@@ -508,6 +573,14 @@ mod tests {
         // 24 GiB buffer pool equals today's, so reads stay 2 per transaction and its 12,000
         // baseline IOPS give 0.8·12000/3 = 3,200. Headroom 1 − 1400/3000 = 53%.
         let (c, a) = recommend(&observed(), &cur, &cat, 1400.0).unwrap();
+        // Without CPU per transaction there is no answer, and it says why.
+        let mut blind = observed();
+        blind.cpu = None;
+        assert!(
+            recommend(&blind, &cur, &cat, 1400.0)
+                .unwrap_err()
+                .contains("needs CPU")
+        );
         assert_eq!(c.name, "db.m5.2xlarge");
         assert_eq!(a.max_tps, Some(3000.0));
         assert_eq!(a.bottleneck, Some(Resource::Cpu));
@@ -519,6 +592,7 @@ mod tests {
         let cur = instance("db.r5.xlarge", 500.0);
         let mut o = observed();
         o.cpu = Some((0.9, 1000.0));
+        o.tps_p95 = 700.0; // under the law's peak (~745), as a real p95 would be
         // Samples from a law with its peak near N = 35: the data reaches N = 32.
         let law = usl::Usl {
             sigma: 0.0267,

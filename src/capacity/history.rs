@@ -1,0 +1,394 @@
+//! History from a Prometheus-compatible server (Prometheus, Thanos, Mimir) that scrapes
+//! headroom: `query_range` over the series the MySQL source exports, turned into the model's
+//! [`Observed`]. This is how a fleet bigger than one agent plans capacity, and how the
+//! `capacity` commands read what the daemon has seen.
+
+use std::time::Duration;
+
+use super::model::Observed;
+use super::usl::Point;
+
+/// Prometheus refuses a range query of more than 11,000 points per series.
+const MAX_POINTS: f64 = 11_000.0;
+
+/// A `query_range` client.
+#[derive(Debug)]
+pub struct Prometheus {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// One series' (timestamp, value) pairs.
+pub type Series = Vec<(f64, f64)>;
+
+impl Prometheus {
+    pub fn new(base: &str) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Prometheus {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        })
+    }
+
+    /// The labels of the first series `query` returns at `at` (an instant query).
+    pub async fn labels(&self, query: &str, at: f64) -> Result<Option<serde_json::Value>, String> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query", self.base),
+            &[("query", query.to_owned()), ("time", format!("{at:.3}"))],
+        )
+        .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
+        let body: serde_json::Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e}", self.base))?
+            .json()
+            .await
+            .map_err(|e| format!("{}: not a Prometheus API answer: {e}", self.base))?;
+        if body["status"] != "success" {
+            return Err(format!(
+                "{} refused {query}: {}",
+                self.base,
+                body["error"].as_str().unwrap_or("no error text")
+            ));
+        }
+        Ok(body["data"]["result"]
+            .as_array()
+            .and_then(|r| r.first())
+            .map(|s| s["metric"].clone()))
+    }
+
+    /// The first series `query` returns over [start, end] at `step` seconds (empty when it
+    /// returns none).
+    pub async fn range(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Series, String> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query_range", self.base),
+            &[
+                ("query", query.to_owned()),
+                ("start", format!("{start:.3}")),
+                ("end", format!("{end:.3}")),
+                ("step", format!("{step}")),
+            ],
+        )
+        .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e}", self.base))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("{}: not a Prometheus API answer: {e}", self.base))?;
+        if body["status"] != "success" {
+            return Err(format!(
+                "{} answered {status} to {query}: {}",
+                self.base,
+                body["error"].as_str().unwrap_or("no error text")
+            ));
+        }
+        let Some(first) = body["data"]["result"].as_array().and_then(|r| r.first()) else {
+            return Ok(Vec::new());
+        };
+        Ok(first["values"]
+            .as_array()
+            .map(|vs| {
+                vs.iter()
+                    .filter_map(|v| {
+                        let t = v[0].as_f64()?;
+                        let x: f64 = v[1].as_str()?.parse().ok()?;
+                        x.is_finite().then_some((t, x))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// The class, storage type, GiB and provisioned IOPS of an RDS instance, from the
+/// `headroom_rds_*` series of the last day.
+pub async fn rds_instance(
+    p: &Prometheus,
+    id: &str,
+    end: f64,
+) -> Result<(String, super::catalog::StorageType, f64, Option<f64>), String> {
+    let id = id.replace('\\', "\\\\").replace('"', "\\\"");
+    let sel = format!("{{db_instance=\"{id}\"}}");
+    let labels = p
+        .labels(&format!("headroom_rds_instance_info{sel}"), end)
+        .await?
+        .ok_or_else(|| {
+            format!(
+                "no headroom_rds_instance_info for db_instance {id:?}: is an rds target configured?"
+            )
+        })?;
+    let class = labels["class"].as_str().unwrap_or_default().to_owned();
+    let kind: super::catalog::StorageType = labels["storage_type"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| format!("RDS storage type {e}"))?;
+    let last = |s: Series| s.last().map(|(_, v)| *v);
+    let bytes = last(
+        p.range(
+            &format!("headroom_rds_allocated_storage_bytes{sel}"),
+            end - 3600.0,
+            end,
+            60.0,
+        )
+        .await?,
+    )
+    .ok_or("no headroom_rds_allocated_storage_bytes")?;
+    let iops = last(
+        p.range(
+            &format!("headroom_rds_provisioned_iops{sel}"),
+            end - 3600.0,
+            end,
+            60.0,
+        )
+        .await?,
+    )
+    .filter(|v| *v > 0.0);
+    Ok((class, kind, bytes / (1024.0 * 1024.0 * 1024.0), iops))
+}
+
+/// What to read: the database's `target` label and the window.
+#[derive(Debug)]
+pub struct Window {
+    pub target: String,
+    pub start: f64,
+    pub end: f64,
+    /// Seconds each point averages (60 by default: the reference's 10-60 s samples).
+    pub resolution: f64,
+}
+
+impl Window {
+    /// A step that keeps each series under Prometheus's point limit, at least the resolution.
+    fn step(&self) -> f64 {
+        ((self.end - self.start) / MAX_POINTS)
+            .ceil()
+            .max(self.resolution)
+    }
+}
+
+/// Reads the database's history and builds the model's inputs. `progress` is told each
+/// series as it is read (the report prints a bar from it).
+pub async fn observe(
+    p: &Prometheus,
+    w: &Window,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<(Observed, Vec<String>), String> {
+    let t = w.target.replace('\\', "\\\\").replace('"', "\\\"");
+    let sel = format!("{{target=\"{t}\"}}");
+    let step = w.step();
+    let avg = format!("{}s", step.ceil());
+    let rate = format!("{}s", (4.0 * step).ceil());
+    let queries: [(&str, String); 9] = [
+        (
+            "TPS",
+            format!("avg_over_time(headroom_mysql_transactions_per_second{sel}[{avg}])"),
+        ),
+        (
+            "concurrency",
+            format!("avg_over_time(headroom_mysql_threads_running{sel}[{avg}])"),
+        ),
+        (
+            "device reads",
+            format!("rate(mysql_global_status_innodb_data_reads{sel}[{rate}])"),
+        ),
+        (
+            "device writes",
+            format!("rate(mysql_global_status_innodb_data_writes{sel}[{rate}])"),
+        ),
+        (
+            "device bytes",
+            format!(
+                "rate(mysql_global_status_innodb_data_read{sel}[{rate}]) + rate(mysql_global_status_innodb_data_written{sel}[{rate}])"
+            ),
+        ),
+        (
+            "buffer pool hit ratio",
+            format!(
+                "headroom_mysql_buffer_pool_hit_ratio{{target=\"{t}\",window=\"since_start\"}}"
+            ),
+        ),
+        (
+            "buffer pool size",
+            format!("mysql_global_variables_innodb_buffer_pool_size{sel}"),
+        ),
+        (
+            "max_connections",
+            format!("mysql_global_variables_max_connections{sel}"),
+        ),
+        (
+            "daily peaks",
+            format!("max_over_time(headroom_mysql_transactions_per_second{sel}[1d])"),
+        ),
+    ];
+    let mut series: Vec<Series> = Vec::new();
+    for (i, (what, q)) in queries.iter().enumerate() {
+        progress(i, queries.len(), what);
+        let s = if *what == "daily peaks" {
+            // One peak per whole day of the window; none in a window under a day.
+            if w.end - w.start >= 86_400.0 {
+                p.range(q, w.start + 86_400.0, w.end, 86_400.0).await?
+            } else {
+                Vec::new()
+            }
+        } else {
+            p.range(q, w.start, w.end, step).await?
+        };
+        series.push(s);
+    }
+    progress(queries.len(), queries.len(), "done");
+    let [tps, conc, reads, writes, bytes, hit, pool, maxconn, peaks]: [Series; 9] = series
+        .try_into()
+        .map_err(|_| "internal: series count".to_owned())?;
+    let mut notes = Vec::new();
+    if tps.is_empty() {
+        return Err(format!(
+            "no headroom_mysql_transactions_per_second for target {:?} in the window: is it a mysql target of a headroom that this server scrapes?",
+            w.target
+        ));
+    }
+    let values = |s: &Series| s.iter().map(|(_, v)| *v).collect::<Vec<f64>>();
+    let tps_values = values(&tps);
+    let total_tps: f64 = tps_values.iter().sum();
+    // Per-transaction figures: totals over totals, over the timestamps both series have.
+    let per_trx = |s: &Series| -> Option<f64> {
+        let mut num = 0.0;
+        let mut den = 0.0;
+        for (t, v) in s {
+            if let Some((_, x)) = tps.iter().find(|(u, _)| u == t) {
+                num += v;
+                den += x;
+            }
+        }
+        (den > 0.0 && !s.is_empty()).then(|| num / den)
+    };
+    let last = |s: &Series| s.last().map(|(_, v)| *v);
+    let samples = pairs(&tps, &conc);
+    let hold = {
+        let n: f64 = conc.iter().map(|(_, v)| v).sum();
+        (total_tps > 0.0 && !conc.is_empty())
+            .then(|| n / conc.len() as f64 / (total_tps / tps.len() as f64))
+    };
+    if hold.is_some() {
+        notes.push(
+            "connection hold time from Threads_running (server-side): round trips inside transactions are not in it".into(),
+        );
+    }
+    notes.push(
+        "CPU per transaction is not known for a MySQL target without CloudWatch: no CPU ceiling"
+            .into(),
+    );
+    Ok((
+        Observed {
+            tps_p95: percentile(&tps_values, 0.95),
+            samples,
+            cpu: None,
+            read_iops_per_trx: per_trx(&reads),
+            write_iops_per_trx: per_trx(&writes),
+            bytes_per_trx: per_trx(&bytes),
+            miss_ratio: last(&hit).map(|h| 1.0 - h),
+            buffer_pool_bytes: last(&pool),
+            hold_seconds: hold,
+            // A tenth kept for administrators and monitoring.
+            usable_connections: last(&maxconn).map(|m| (m * 0.9).floor()),
+            daily_peaks: values(&peaks),
+        },
+        notes,
+    ))
+}
+
+/// Most concurrency levels the USL gets: enough for a fit, few enough that each averages
+/// several points.
+pub const MAX_LEVELS: usize = 12;
+
+/// (concurrency, TPS) points for the USL: the points (server-side concurrency has no natural
+/// levels in production) sorted by concurrency and cut into up to [`MAX_LEVELS`] groups of
+/// equal size, at least 3 points each; concurrency and TPS averaged per group.
+pub fn pairs(tps: &Series, conc: &Series) -> Vec<Point> {
+    let mut joined: Vec<(f64, f64)> = tps
+        .iter()
+        .filter_map(|(t, x)| {
+            conc.iter()
+                .find(|(u, _)| u == t)
+                .map(|(_, n)| (*n, *x))
+                .filter(|(n, x)| *n > 0.0 && *x > 0.0)
+        })
+        .collect();
+    joined.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let groups = (joined.len() / 3).clamp(0, MAX_LEVELS);
+    if groups == 0 {
+        return Vec::new();
+    }
+    let size = joined.len() as f64 / groups as f64;
+    (0..groups)
+        .map(|g| {
+            let part = &joined[(g as f64 * size) as usize..((g + 1) as f64 * size) as usize];
+            let k = part.len() as f64;
+            Point {
+                n: part.iter().map(|p| p.0).sum::<f64>() / k,
+                x: part.iter().map(|p| p.1).sum::<f64>() / k,
+            }
+        })
+        .collect()
+}
+
+/// The `q` quantile of `v` (nearest rank).
+pub fn percentile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_groups_of_equal_size_by_concurrency() {
+        // Seven usable points (one has N = 0): two groups, of 3 and 4, lowest N first.
+        let ns = [4.0, 1.0, 2.0, 1.0, 3.0, 0.0, 2.0, 5.0];
+        let tps: Series = (0..8).map(|i| (i as f64, 100.0 + i as f64)).collect();
+        let conc: Series = ns.iter().enumerate().map(|(i, n)| (i as f64, *n)).collect();
+        let p = pairs(&tps, &conc);
+        assert_eq!(p.len(), 2, "{p:?}");
+        // Sorted by N: (1,101) (1,103) (2,102) | (2,106) (3,104) (4,100) (5,107).
+        assert!(
+            (p[0].n - 4.0 / 3.0).abs() < 1e-9 && (p[0].x - 102.0).abs() < 1e-9,
+            "{p:?}"
+        );
+        assert!(
+            (p[1].n - 3.5).abs() < 1e-9 && (p[1].x - 104.25).abs() < 1e-9,
+            "{p:?}"
+        );
+        // 60 points: capped at 12 groups of 5.
+        let many: Series = (0..60).map(|i| (i as f64, 1.0 + i as f64)).collect();
+        assert_eq!(pairs(&many, &many).len(), MAX_LEVELS);
+    }
+
+    #[test]
+    fn nearest_rank_percentile() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.95), 95.0);
+        assert_eq!(percentile(&[3.0], 0.95), 3.0);
+    }
+}

@@ -1,0 +1,226 @@
+//! `headroom capacity report` and `what-if` end to end: the daemon polls the services'
+//! MariaDB while sysbench (Debian) drives it at six thread counts; the real Prometheus of
+//! scripts/services scrapes the daemon; the report reads that history back with query_range.
+//! The JSON is validated against docs/capacity-report.schema.json (Python's jsonschema, in
+//! the harness's virtualenv) and the Markdown checked for its tables.
+//!
+//! Points here are 2-second averages (`--resolution 2s`) so that the test takes a minute; a
+//! real report uses minutes over days.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Daemon, env, wait_for};
+
+fn sysbench(args: &[&str]) {
+    let addr = env("HEADROOM_TEST_MYSQL");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let out = Command::new("sysbench")
+        .arg("oltp_read_write")
+        .args([
+            "--db-driver=mysql",
+            &format!("--mysql-host={host}"),
+            &format!("--mysql-port={port}"),
+            &format!("--mysql-user={}", env("HEADROOM_TEST_LOAD_USER")),
+            &format!("--mysql-password={}", env("HEADROOM_TEST_LOAD_PASSWORD")),
+            "--mysql-db=sbtest",
+            "--tables=2",
+            "--table-size=10000",
+        ])
+        .args(args)
+        .output()
+        .expect("sysbench not installed: run scripts/setup");
+    assert!(
+        out.status.success(),
+        "sysbench {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn headroom(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(["capacity"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn report_from_prometheus_history_under_sysbench_load() {
+    let port: u16 = env("HEADROOM_TEST_DAEMON_PORT").parse().unwrap();
+    let config = format!(
+        "mysql:\n  - {{name: cap-db, address: {}, user: {}, password_env: HEADROOM_TEST_MYSQL_PASSWORD, interval: 1s}}\n",
+        env("HEADROOM_TEST_MYSQL"),
+        env("HEADROOM_TEST_MYSQL_USER")
+    );
+    let d = Daemon::start(port, &config, &[]);
+    wait_for("the first rate", Duration::from_secs(20), || {
+        d.value("headroom_mysql_transactions_per_second", &[])
+    });
+    sysbench(&["cleanup"]);
+    sysbench(&["prepare"]);
+    for threads in [1, 2, 4, 8, 16, 32] {
+        sysbench(&[
+            &format!("--threads={threads}"),
+            "--time=6",
+            "--report-interval=0",
+            "run",
+        ]);
+    }
+    std::thread::sleep(Duration::from_secs(3)); // the last scrapes
+    let prom = env("HEADROOM_TEST_PROMETHEUS");
+    let common_args = [
+        "--prometheus",
+        &prom,
+        "--db",
+        "cap-db",
+        "--days",
+        "0.02",
+        "--resolution",
+        "2s",
+        "--current-class",
+        "db.r5.large",
+        "--current-storage",
+        "gp3",
+        "--current-gib",
+        "100",
+    ];
+
+    let mut args = vec!["report"];
+    args.extend(common_args);
+    args.extend(["--format", "json"]);
+    let (code, out, err) = headroom(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    validate(&out);
+    let obs = &v["observed"];
+    assert!(obs["tps_p95"].as_f64().unwrap() > 10.0, "{obs}");
+    // Six thread counts give at least six concurrency levels for the USL.
+    let points = obs["usl_points"].as_array().unwrap();
+    assert!(points.len() >= 6, "{obs}");
+    let cur = &v["current"];
+    assert_eq!(cur["class"], "db.r5.large");
+    let resources: Vec<&str> = cur["bounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["resource"].as_str().unwrap())
+        .collect();
+    // sysbench writes, so there are device writes per transaction, hence an IOPS ceiling;
+    // connections by Little's law. No CPU is known for a local MariaDB: said so.
+    assert!(resources.contains(&"iops"), "{cur}");
+    assert!(resources.contains(&"connections"), "{cur}");
+    assert!(!resources.contains(&"cpu"), "{cur}");
+    assert!(cur["max_tps"].as_f64().unwrap() > 0.0, "{cur}");
+    let reasons = cur["confidence"]["reasons"].to_string();
+    assert!(reasons.contains("no CPU utilization known"), "{reasons}");
+    assert!(v["what_if"].is_null());
+
+    // What if it ran on a db.r5.2xlarge with 12,000 IOPS of gp3?
+    let mut args = vec!["what-if"];
+    args.extend(common_args);
+    args.extend([
+        "--class",
+        "db.r5.2xlarge",
+        "--storage",
+        "gp3",
+        "--gib",
+        "500",
+        "--iops",
+        "12000",
+        "--format",
+        "json",
+    ]);
+    let (code, out, err) = headroom(&args);
+    assert_eq!(code, 0, "{err}");
+    validate(&out);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let w = &v["what_if"];
+    assert_eq!(w["class"], "db.r5.2xlarge");
+    assert!(
+        w["confidence"]["reasons"]
+            .to_string()
+            .contains("USL not revalidated"),
+        "{w}"
+    );
+    let iops = |a: &serde_json::Value| {
+        a["bounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["resource"] == "iops")
+            .and_then(|b| b["max_tps"].as_f64())
+            .unwrap()
+    };
+    // 12,000 sustained IOPS on the bigger class against 3,000 (gp3 under 400 GiB) now.
+    assert!((iops(w) / iops(&v["current"]) - 4.0).abs() < 0.01, "{v}");
+
+    // Markdown, to a file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cap.md");
+    let mut args = vec!["report"];
+    args.extend(common_args);
+    let file_s = file.to_str().unwrap().to_owned();
+    args.extend(["--format", "md", "--out", &file_s]);
+    let (code, out, err) = headroom(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("wrote "), "{out}");
+    let md = std::fs::read_to_string(&file).unwrap();
+    assert!(md.starts_with("# Capacity of cap-db"), "{md}");
+    assert!(md.contains("| resource | max TPS | how |"), "{md}");
+    assert!(md.contains("## Now: db.r5.large"), "{md}");
+
+    // Bad input: an unknown target and an unknown class are errors that say so.
+    let mut args = vec!["report"];
+    let mut bad = common_args.to_vec();
+    bad[3] = "no-such-db";
+    args.extend(bad);
+    let (code, _, err) = headroom(&args);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no headroom_mysql_transactions_per_second for target \"no-such-db\""),
+        "{err}"
+    );
+    let mut args = vec!["report"];
+    let mut bad = common_args.to_vec();
+    bad[9] = "db.x9.huge";
+    args.extend(bad);
+    let (code, _, err) = headroom(&args);
+    assert_eq!(code, 1);
+    assert!(err.contains("db.x9.huge: not in the catalog"), "{err}");
+}
+
+/// Validates a report against docs/capacity-report.schema.json with Python's jsonschema.
+fn validate(json: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("report.json");
+    std::fs::write(&doc, json).unwrap();
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/capacity-report.schema.json"
+    );
+    let out = Command::new(env("HEADROOM_TEST_PYTHON"))
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))\n",
+            schema,
+            doc.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the report does not match the schema: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
