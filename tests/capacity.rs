@@ -14,11 +14,19 @@ use std::time::Duration;
 
 use common::{Daemon, env, wait_for};
 
-fn sysbench(args: &[&str]) {
+/// Both tests load the same server: they take turns.
+static LOAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn sysbench(args: &[&str]) -> String {
+    sysbench_test("oltp_read_write", args)
+}
+
+/// Runs a sysbench test against the services' MariaDB; returns its report.
+fn sysbench_test(test: &str, args: &[&str]) -> String {
     let addr = env("HEADROOM_TEST_MYSQL");
     let (host, port) = addr.rsplit_once(':').unwrap();
     let out = Command::new("sysbench")
-        .arg("oltp_read_write")
+        .arg(test)
         .args([
             "--db-driver=mysql",
             &format!("--mysql-host={host}"),
@@ -36,6 +44,78 @@ fn sysbench(args: &[&str]) {
         out.status.success(),
         "sysbench {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// sysbench's own count from its report: `transactions: 12345 (1234.56 per sec.)`.
+fn sysbench_transactions(report: &str) -> f64 {
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("transactions:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no transaction count in:\n{report}"))
+}
+
+/// headroom's TPS against sysbench's own count, for explicit transactions (oltp_read_write:
+/// BEGIN ... COMMIT) and autocommit (oltp_point_select), at 1, 4 and 16 threads. The daemon's
+/// transaction counter is read before and after each run (it polls every second, so the
+/// reading after waits for two polls): the difference is headroom's count of the run.
+#[test]
+fn tps_matches_sysbench_within_three_percent() {
+    let _load = LOAD.lock().unwrap_or_else(|e| e.into_inner());
+    let config = format!(
+        "mysql:\n  - {{name: tps-db, address: {}, user: {}, password_env: HEADROOM_TEST_MYSQL_PASSWORD, interval: 1s}}\n",
+        env("HEADROOM_TEST_MYSQL"),
+        env("HEADROOM_TEST_MYSQL_USER")
+    );
+    let d = Daemon::start(common::free_port(), &config, &[]);
+    let total = |d: &Daemon| d.value("headroom_mysql_transactions_total", &[]);
+    wait_for("the transaction counter", Duration::from_secs(20), || {
+        total(&d)
+    });
+    sysbench(&["cleanup"]);
+    sysbench(&["prepare"]);
+    let polls = |d: &Daemon| d.value("headroom_polls_total", &[]).unwrap_or(0.0);
+    let settle = |d: &Daemon| {
+        let p = polls(d);
+        wait_for("two more polls", Duration::from_secs(10), || {
+            (polls(d) >= p + 2.0).then_some(())
+        });
+    };
+    for test in ["oltp_read_write", "oltp_point_select"] {
+        for threads in [1, 4, 16] {
+            settle(&d);
+            let before = total(&d).unwrap();
+            let report = sysbench_test(
+                test,
+                &[
+                    &format!("--threads={threads}"),
+                    "--time=4",
+                    "--report-interval=0",
+                    "run",
+                ],
+            );
+            settle(&d);
+            let counted = total(&d).unwrap() - before;
+            let theirs = sysbench_transactions(&report);
+            let error = (counted - theirs).abs() / theirs;
+            eprintln!(
+                "{test} threads={threads}: sysbench {theirs}, headroom {counted}, error {:.2}%",
+                error * 100.0
+            );
+            assert!(
+                error <= 0.03,
+                "{test} at {threads} threads: sysbench counted {theirs}, headroom {counted}"
+            );
+        }
+    }
+    assert_eq!(
+        d.value("headroom_mysql_tps_source_info", &[]),
+        Some(1.0),
+        "{}",
+        d.metrics()
     );
 }
 
@@ -60,6 +140,7 @@ fn report_from_prometheus_history_under_sysbench_load() {
         env("HEADROOM_TEST_MYSQL"),
         env("HEADROOM_TEST_MYSQL_USER")
     );
+    let _load = LOAD.lock().unwrap_or_else(|e| e.into_inner());
     let d = Daemon::start(port, &config, &[]);
     wait_for("the first rate", Duration::from_secs(20), || {
         d.value("headroom_mysql_transactions_per_second", &[])
