@@ -83,6 +83,11 @@ pub async fn capacity(cmd: &crate::cli::CapacityCommand) -> Result<String, Strin
     use crate::capacity::report::{ObservedInfo, Report, WindowInfo};
     use crate::cli::{CapacityCommand, ReportFormat};
     let (h, cur, target) = match cmd {
+        CapacityCommand::Fit {
+            residuals,
+            predict,
+            format,
+        } => return capacity_fit(*residuals, predict, *format),
         CapacityCommand::Report { history, current } => (history, current, None),
         CapacityCommand::WhatIf {
             history,
@@ -210,6 +215,79 @@ pub async fn capacity(cmd: &crate::cli::CapacityCommand) -> Result<String, Strin
         }
         None => Ok(text),
     }
+}
+
+/// `headroom capacity fit`: reads `N X` lines from stdin.
+fn capacity_fit(
+    residuals: crate::cli::Residuals,
+    predict: &[f64],
+    format: crate::cli::ReportFormat,
+) -> Result<String, String> {
+    use crate::capacity::usl::{Point, Residuals, fit};
+    use std::io::BufRead;
+    let mut points = Vec::new();
+    for (i, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.map_err(|e| format!("stdin: {e}"))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut it = line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty());
+        let parse = |s: Option<&str>| s.and_then(|s| s.parse::<f64>().ok());
+        match (parse(it.next()), parse(it.next()), it.next()) {
+            (Some(n), Some(x), None) if n > 0.0 && x > 0.0 => points.push(Point { n, x }),
+            _ => {
+                return Err(format!(
+                    "stdin line {}: {line:?}: expected two positive numbers, concurrency and throughput",
+                    i + 1
+                ));
+            }
+        }
+    }
+    let r = match residuals {
+        crate::cli::Residuals::Relative => Residuals::Relative,
+        crate::cli::Residuals::Absolute => Residuals::Absolute,
+    };
+    let f = fit(&points, r).ok_or("need at least 3 points to fit σ, κ and λ")?;
+    let predictions: Vec<(f64, f64)> = predict.iter().map(|n| (*n, f.usl.throughput(*n))).collect();
+    Ok(match format {
+        crate::cli::ReportFormat::Json => serde_json::json!({
+            "sigma": f.usl.sigma,
+            "kappa": f.usl.kappa,
+            "lambda": f.usl.lambda,
+            "peak_concurrency": f.usl.peak_concurrency(),
+            "peak_throughput": f.usl.peak_throughput(),
+            "mape": f.mape,
+            "points": f.points,
+            "flags": f.flags,
+            "predictions": predictions,
+        })
+        .to_string(),
+        crate::cli::ReportFormat::Md => {
+            let mut out = format!(
+                "sigma {:.6}  kappa {:.8}  lambda {:.3}\npeak {:.1} at N = {}\nfit on {} points, mean error {:.2}%\n",
+                f.usl.sigma,
+                f.usl.kappa,
+                f.usl.lambda,
+                f.usl.peak_throughput(),
+                f.usl
+                    .peak_concurrency()
+                    .map(|n| format!("{n:.0}"))
+                    .unwrap_or_else(|| "none (no coherency cost)".into()),
+                f.points,
+                f.mape * 100.0
+            );
+            for flag in &f.flags {
+                out.push_str(&format!("flag: {flag}\n"));
+            }
+            for (n, x) in predictions {
+                out.push_str(&format!("X({n}) = {x:.1}\n"));
+            }
+            out.trim_end().to_owned()
+        }
+    })
 }
 
 /// `headroom migration plan`: text or JSON; an error for inputs that make no plan.

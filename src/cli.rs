@@ -86,6 +86,21 @@ pub enum CapacityCommand {
         #[command(flatten)]
         current: CurrentArgs,
     },
+    /// Fit the USL to your own (concurrency, throughput) measurements, one `N X` pair per
+    /// line on stdin (a benchmark sweep, say), and print σ, κ, λ, the peak and predictions.
+    ///
+    ///   printf '1 955\n2 1879\n4 3549\n8 6531\n16 9897\n32 12074\n' | headroom capacity fit --predict 24,48
+    #[command(verbatim_doc_comment)]
+    Fit {
+        /// Relative residuals (every point alike; the default) or absolute (the e-book's nls).
+        #[arg(long, value_enum, default_value_t = Residuals::Relative)]
+        residuals: Residuals,
+        /// Concurrencies to predict throughput at, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        predict: Vec<f64>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+    },
     /// The same, and the database on another class or storage.
     WhatIf {
         #[command(flatten)]
@@ -146,6 +161,12 @@ pub struct CurrentArgs {
     pub current_gib: Option<f64>,
     #[arg(long, value_name = "IOPS")]
     pub current_iops: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Residuals {
+    Relative,
+    Absolute,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

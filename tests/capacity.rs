@@ -305,3 +305,56 @@ fn validate(json: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `headroom capacity fit` on the Schwartz e-book's MySQL example (the same points as the unit
+/// test in src/capacity/usl.rs): the book's coefficients, on stdin and out as JSON; a bad
+/// line is refused with its number.
+#[test]
+fn fit_command_reproduces_the_ebook() {
+    use std::io::Write;
+    let data = "1 955.16\n2 1878.91\n3 2688.01\n4 3548.68\n5 4315.54\n6 5130.43\n7 5931.37\n8 6531.08\n\
+                9 7219.8\n10 7867.61\n11 8278.71\n12 8646.7\n13 9047.84\n14 9426.55\n15 9645.37\n\
+                16 9897.24\n17 10097.6\n18 10240.5\n19 10532.39\n20 10798.52\n21 11151.43\n\
+                22 11518.63\n23 11806\n24 12089.37\n25 12075.41\n26 12177.29\n27 12211.41\n\
+                28 12158.93\n29 12155.27\n30 12118.04\n31 12140.4\n32 12074.39\n";
+    let run = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+            .args([
+                "capacity",
+                "fit",
+                "--residuals",
+                "absolute",
+                "--predict",
+                "35",
+                "--format",
+                "json",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(data);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let close = |k: &str, want: f64| (v[k].as_f64().unwrap() - want).abs() / want < 1e-4;
+    assert!(close("lambda", 995.6486), "{v}");
+    assert!(close("sigma", 0.02671591), "{v}");
+    assert!(close("kappa", 0.0007690945), "{v}");
+    assert_eq!(v["peak_concurrency"], 35.0);
+    let out = run("1 955\n2 x\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stdin line 2"));
+}
