@@ -189,8 +189,8 @@ async fn against_moto() {
 /// so this part runs against a stub that answers GetMetricData in the AWS JSON 1.0 protocol
 /// with the response shape of the CloudWatch API reference (MetricDataResults with Id,
 /// Label, Timestamps, Values, StatusCode), behind the same CBOR proxy the moto tests use. It
-/// checks what headroom sends (the statistic as given, `p99`, `p99.9`) and how it names what
-/// comes back (YACE's names).
+/// checks what headroom sends (the statistic as given, `p99`, `p99.9`), how it names what
+/// comes back (YACE's names), and that it follows NextToken (the stub answers in two pages).
 async fn percentiles() {
     use std::io::{BufRead, BufReader, Read, Write};
     let stub = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -218,11 +218,15 @@ async fn percentiles() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_secs() as f64;
+            // Two pages: the first query's result with a NextToken, then the others.
+            let second_page = req["NextToken"] == "page-2";
             let results: Vec<serde_json::Value> = req["MetricDataQueries"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|q| {
+                .enumerate()
+                .filter(|(i, _)| (*i == 0) != second_page)
+                .map(|(_, q)| {
                     let stat = q["MetricStat"]["Stat"].as_str().unwrap_or("").to_owned();
                     seen2.lock().unwrap().push(stat.clone());
                     let v = match stat.as_str() {
@@ -234,7 +238,11 @@ async fn percentiles() {
                         "Values": [v], "StatusCode": "Complete"})
                 })
                 .collect();
-            let out = serde_json::json!({"MetricDataResults": results, "Messages": []}).to_string();
+            let mut out = serde_json::json!({"MetricDataResults": results, "Messages": []});
+            if !second_page {
+                out["NextToken"] = "page-2".into();
+            }
+            let out = out.to_string();
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{out}",
@@ -274,6 +282,19 @@ async fn percentiles() {
     assert_eq!(find_value(&f, "aws_elb_latency_average", &lb), Some(0.125));
     // Three statistics of one metric: one billed metric.
     assert_eq!(p.plan().billed_metrics, 1);
+    // NextToken was followed: two requests for one call, its queries billed once.
+    assert_eq!(
+        find_value(
+            &f,
+            "headroom_aws_requests",
+            &[("operation", "GetMetricData")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        find_value(&f, "headroom_cloudwatch_metrics_requested", &[]),
+        Some(3.0)
+    );
 }
 
 /// The daemon: the shipped LATENCY check runs once per load balancer found in the CloudWatch
