@@ -40,13 +40,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Capacity { command } => {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match runtime(false) {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("headroom: cannot start the runtime: {e}");
+                    eprintln!("headroom: {e}");
                     return ExitCode::FAILURE;
                 }
             };
@@ -74,13 +71,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Check { mode } => {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match runtime(false) {
                 Ok(rt) => rt,
                 Err(e) => {
-                    println!("UNKNOWN: cannot start the runtime: {e}");
+                    println!("UNKNOWN: {e}");
                     return ExitCode::from(3);
                 }
             };
@@ -89,13 +83,10 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Command::Run { config, listen } => {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match runtime(true) {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("headroom: cannot start the runtime: {e}");
+                    eprintln!("headroom: {e}");
                     return ExitCode::FAILURE;
                 }
             };
@@ -108,6 +99,18 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The tokio runtime: several threads for the daemon, one for a command.
+fn runtime(daemon: bool) -> Result<tokio::runtime::Runtime, String> {
+    let mut b = if daemon {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    b.enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 /// A command-line error. For `headroom check`, which Nagios runs as a plugin, the guidelines

@@ -192,7 +192,7 @@ async fn against_moto() {
 /// checks what headroom sends (the statistic as given, `p99`, `p99.9`), how it names what
 /// comes back (YACE's names), and that it follows NextToken (the stub answers in two pages).
 async fn percentiles() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::Write;
     let stub = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let stub_port = stub.local_addr().unwrap().port();
     let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
@@ -200,19 +200,7 @@ async fn percentiles() {
     std::thread::spawn(move || {
         for stream in stub.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut rd = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if rd.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = rd.read_exact(&mut body);
+            let body = common::read_http_request(&stream);
             let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

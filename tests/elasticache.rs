@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,19 +111,7 @@ impl ExampleServer {
                 let (b, r, th, delay, max) = shared.clone();
                 let in_flight = in_flight.clone();
                 std::thread::spawn(move || {
-                    let mut rd = BufReader::new(stream.try_clone().unwrap());
-                    let mut len = 0usize;
-                    loop {
-                        let mut line = String::new();
-                        if rd.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut req = vec![0; len];
-                    let _ = rd.read_exact(&mut req);
+                    let req = common::read_http_request(&stream);
                     let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                     max.fetch_max(now, Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst) as u64));

@@ -392,10 +392,9 @@ fn generation(class: &str) -> &str {
     class.rsplit_once('.').map(|(g, _)| g).unwrap_or(class)
 }
 
-/// Days until the linear trend of `peaks` (one a day) reaches `level`: (early, likely, late)
-/// from the slope's 80% confidence interval. `None` with fewer than 7 days, a flat or falling
-/// trend, or a level already reached.
-pub fn saturation(peaks: &[f64], level: f64) -> Option<(f64, f64, f64)> {
+/// The least-squares line through `peaks` (one a day, day 0 first): slope per day, value on
+/// the last day, and the slope's standard error. `None` with fewer than 7 days.
+fn daily_line(peaks: &[f64]) -> Option<(f64, f64, f64)> {
     let n = peaks.len();
     if n < 7 {
         return None;
@@ -417,9 +416,16 @@ pub fn saturation(peaks: &[f64], level: f64) -> Option<(f64, f64, f64)> {
         .map(|(i, y)| (y - (intercept + slope * i as f64)).powi(2))
         .sum();
     let se = (resid / (nf - 2.0) / sxx).sqrt();
+    Some((slope, intercept + slope * (nf - 1.0), se))
+}
+
+/// Days until the linear trend of `peaks` (one a day) reaches `level`: (early, likely, late)
+/// from the slope's 80% confidence interval. `None` with fewer than 7 days, a flat or falling
+/// trend, or a level already reached.
+pub fn saturation(peaks: &[f64], level: f64) -> Option<(f64, f64, f64)> {
+    let (slope, now, se) = daily_line(peaks)?;
     // Two-sided 80%: t(0.90, n−2); 1.282 is the normal value, fine from a week up.
-    let t = 1.282 + 1.0 / (nf - 2.0);
-    let now = intercept + slope * (nf - 1.0);
+    let t = 1.282 + 1.0 / (peaks.len() as f64 - 2.0);
     if now >= level {
         return Some((0.0, 0.0, 0.0));
     }
@@ -433,21 +439,7 @@ pub fn saturation(peaks: &[f64], level: f64) -> Option<(f64, f64, f64)> {
 /// The linear trend of `peaks` (one a day) `days` after the last one; `None` with fewer than
 /// 7 days.
 pub fn trend_at(peaks: &[f64], days: f64) -> Option<f64> {
-    let n = peaks.len();
-    if n < 7 {
-        return None;
-    }
-    let nf = n as f64;
-    let xm = (nf - 1.0) / 2.0;
-    let ym = peaks.iter().sum::<f64>() / nf;
-    let sxx: f64 = (0..n).map(|i| (i as f64 - xm).powi(2)).sum();
-    let sxy: f64 = peaks
-        .iter()
-        .enumerate()
-        .map(|(i, y)| (i as f64 - xm) * (y - ym))
-        .sum();
-    let slope = sxy / sxx;
-    Some(ym + slope * (nf - 1.0 - xm + days))
+    daily_line(peaks).map(|(slope, last, _)| last + slope * days)
 }
 
 /// The smallest class of `catalog` (fewest vCPU, then least memory) that keeps

@@ -310,3 +310,23 @@ pub fn fixture(path: &str) -> PathBuf {
         .join("tests/fixtures")
         .join(path)
 }
+
+/// Reads one HTTP/1.1 request from `stream` (the stubs of AWS APIs the tests serve) and
+/// returns its body, sized by Content-Length.
+pub fn read_http_request(stream: &std::net::TcpStream) -> Vec<u8> {
+    use std::io::{BufRead, Read};
+    let mut rd = std::io::BufReader::new(stream);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        if rd.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    let _ = rd.read_exact(&mut body);
+    body
+}
