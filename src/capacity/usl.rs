@@ -175,6 +175,11 @@ pub fn fit(points: &[Point], residuals: Residuals) -> Option<Fit> {
     if usl.sigma <= 0.0 {
         flags.push("σ at its bound 0: the data looks superlinear".into());
     }
+    if usl.sigma >= 1.0 {
+        flags.push(
+            "σ at its bound 1: throughput did not grow with concurrency in the data (the peak is at its lowest level)".into(),
+        );
+    }
     Some(Fit {
         usl,
         mape,
