@@ -153,12 +153,16 @@ pub struct CurrentArgs {
     /// Read class, storage type, size and IOPS from headroom_rds_* of this DB instance.
     #[arg(long, value_name = "ID")]
     pub rds_instance: Option<String>,
+    /// The class it runs on, e.g. db.r5.large (without --rds-instance).
     #[arg(long, value_name = "CLASS", required_unless_present = "rds_instance")]
     pub current_class: Option<String>,
+    /// Its storage type: gp2, gp3, io1 or io2.
     #[arg(long, value_name = "TYPE", required_unless_present = "rds_instance")]
     pub current_storage: Option<crate::capacity::catalog::StorageType>,
+    /// Its allocated storage, GiB.
     #[arg(long, value_name = "GIB", required_unless_present = "rds_instance")]
     pub current_gib: Option<f64>,
+    /// Its provisioned IOPS (gp3 from 400 GiB, io1, io2).
     #[arg(long, value_name = "IOPS")]
     pub current_iops: Option<f64>,
 }
