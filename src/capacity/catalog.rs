@@ -169,7 +169,8 @@ pub fn storage(
             };
             let iops = provisioned_iops.unwrap_or(base_iops);
             let mib = provisioned_mib_s.unwrap_or(base_mib);
-            if provisioned_iops.is_some() && !striped {
+            // (RDS reports the baseline as the "provisioned" IOPS of a small gp3 volume.)
+            if provisioned_iops.is_some_and(|p| p != base_iops) && !striped {
                 return Err("gp3 below 400 GiB has a fixed 3,000 IOPS".into());
             }
             if iops > 64_000.0 || mib > 4_000.0 {
@@ -283,6 +284,7 @@ mod tests {
         let s = storage(StorageType::Gp3, 1000.0, Some(40_000.0), Some(1_000.0)).unwrap();
         assert_eq!(s.iops, 40_000.0);
         assert!(storage(StorageType::Gp3, 100.0, Some(12_000.0), None).is_err()); // < 400 GiB
+        assert!(storage(StorageType::Gp3, 100.0, Some(3_000.0), None).is_ok()); // as RDS says it
         assert!(storage(StorageType::Gp3, 1000.0, Some(80_000.0), None).is_err()); // > 64,000
         assert!(storage(StorageType::Gp3, 1000.0, Some(12_000.0), Some(4_000.0)).is_err()); // > 0.25
     }
