@@ -47,7 +47,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(headroom::app::capacity(&command)) {
+            match rt.block_on(headroom::capacity::commands::capacity(&command)) {
                 Ok(text) => {
                     let _ = writeln!(std::io::stdout(), "{text}");
                     ExitCode::SUCCESS
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         }
         Command::Migration {
             command: MigrationCommand::Plan(p),
-        } => match headroom::app::migration_plan(&p) {
+        } => match headroom::capacity::commands::migration_plan(&p) {
             Ok(text) => {
                 let _ = writeln!(std::io::stdout(), "{text}");
                 ExitCode::SUCCESS

@@ -267,11 +267,12 @@ pub async fn observe(
     let tps_values = values(&tps);
     let total_tps: f64 = tps_values.iter().sum();
     // Per-transaction figures: totals over totals, over the timestamps both series have.
+    let tps_at = by_time(&tps);
     let per_trx = |s: &Series| -> Option<f64> {
         let mut num = 0.0;
         let mut den = 0.0;
         for (t, v) in s {
-            if let Some((_, x)) = tps.iter().find(|(u, _)| u == t) {
+            if let Some(x) = tps_at.get(&key(*t)) {
                 num += v;
                 den += x;
             }
@@ -321,12 +322,13 @@ pub const MAX_LEVELS: usize = 12;
 /// levels in production) sorted by concurrency and cut into up to [`MAX_LEVELS`] groups of
 /// equal size, at least 3 points each; concurrency and TPS averaged per group.
 pub fn pairs(tps: &Series, conc: &Series) -> Vec<Point> {
+    let conc_at = by_time(conc);
     let mut joined: Vec<(f64, f64)> = tps
         .iter()
         .filter_map(|(t, x)| {
-            conc.iter()
-                .find(|(u, _)| u == t)
-                .map(|(_, n)| (*n, *x))
+            conc_at
+                .get(&key(*t))
+                .map(|n| (*n, *x))
                 .filter(|(n, x)| *n > 0.0 && *x > 0.0)
         })
         .collect();
@@ -346,6 +348,16 @@ pub fn pairs(tps: &Series, conc: &Series) -> Vec<Point> {
             }
         })
         .collect()
+}
+
+/// A timestamp as a map key: query_range steps are whole milliseconds.
+fn key(t: f64) -> i64 {
+    (t * 1000.0).round() as i64
+}
+
+/// A series by timestamp, for joining two series of the same query_range grid.
+fn by_time(s: &Series) -> std::collections::HashMap<i64, f64> {
+    s.iter().map(|(t, v)| (key(*t), *v)).collect()
 }
 
 /// The `q` quantile of `v` (nearest rank).

@@ -3,6 +3,7 @@
 //! `capacity` and `migration` commands feed it.
 
 pub mod catalog;
+pub mod commands;
 pub mod history;
 pub mod model;
 pub mod report;
