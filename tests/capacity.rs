@@ -135,13 +135,29 @@ fn headroom(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn report_from_prometheus_history_under_sysbench_load() {
     let port: u16 = env("HEADROOM_TEST_DAEMON_PORT").parse().unwrap();
+    // The same database as an RDS instance (in moto: class, storage) with its CloudWatch
+    // CPUUtilization (60%), as headroom's rds and cloudwatch targets export them.
+    common::moto::reset();
+    common::moto::boto(&format!(
+        "import boto3, datetime\n\
+         kw = dict(endpoint_url='{}', region_name='us-west-2', aws_access_key_id='t', aws_secret_access_key='t')\n\
+         boto3.client('rds', **kw).create_db_instance(DBInstanceIdentifier='cap-rds', DBInstanceClass='db.r5.large', Engine='mysql', \
+             AllocatedStorage=100, StorageType='gp2', MasterUsername='admin', MasterUserPassword='not-a-real-pw')\n\
+         t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=4)\n\
+         boto3.client('cloudwatch', **kw).put_metric_data(Namespace='AWS/RDS', MetricData=[{{'MetricName': 'CPUUtilization', \
+             'Dimensions': [{{'Name': 'DBInstanceIdentifier', 'Value': 'cap-rds'}}], 'Timestamp': t, 'Value': 60.0}}])\n",
+        env("HEADROOM_TEST_MOTO")
+    ));
+    let aws = env("HEADROOM_TEST_AWS_ENDPOINT");
     let config = format!(
-        "mysql:\n  - {{name: cap-db, address: {}, user: {}, password_env: HEADROOM_TEST_MYSQL_PASSWORD, interval: 1s}}\n",
+        "mysql:\n  - {{name: cap-db, address: {}, user: {}, password_env: HEADROOM_TEST_MYSQL_PASSWORD, interval: 1s}}\n\
+         rds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{aws}', interval: 1s}}\n\
+         cloudwatch:\n  - {{name: cw-us, region: us-west-2, endpoint_url: '{aws}', interval: 1s, metrics: [{{namespace: AWS/RDS, name: CPUUtilization, dimensions: {{DBInstanceIdentifier: cap-rds}}, statistics: [Average]}}]}}\n",
         env("HEADROOM_TEST_MYSQL"),
         env("HEADROOM_TEST_MYSQL_USER")
     );
     let _load = LOAD.lock().unwrap_or_else(|e| e.into_inner());
-    let d = Daemon::start(port, &config, &[]);
+    let d = Daemon::start(port, &config, &common::moto::AWS_ENV);
     wait_for("the first rate", Duration::from_secs(20), || {
         d.value("headroom_mysql_transactions_per_second", &[])
     });
@@ -251,6 +267,39 @@ fn report_from_prometheus_history_under_sysbench_load() {
     if io_now > 0.0 {
         assert!((iops(w) / iops(&v["current"]) - 4.0).abs() < 0.01, "{v}");
     }
+
+    // The instance and its CPU from headroom's RDS and CloudWatch series: a CPU ceiling, and
+    // so a recommendation (or the reason there is none).
+    let mut args = vec!["report"];
+    args.extend(&common_args[..8]);
+    args.extend(["--rds-instance", "cap-rds", "--format", "json"]);
+    let (code, out, err) = headroom(&args);
+    assert_eq!(code, 0, "{err}");
+    validate(&out);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["current"]["class"], "db.r5.large", "{v}");
+    let cpu = v["current"]["bounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["resource"] == "cpu")
+        .unwrap_or_else(|| panic!("no CPU ceiling: {v}"));
+    assert!(
+        cpu["basis"]
+            .as_str()
+            .unwrap()
+            .contains("measured at 60% CPU"),
+        "{cpu}"
+    );
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("CPU from aws_rds_cpuutilization_average"),
+        "{notes}"
+    );
+    assert!(
+        v["recommended_class"].is_string() || notes.contains("no class of the catalog keeps"),
+        "{v}"
+    );
 
     // Markdown, to a file.
     let dir = tempfile::tempdir().unwrap();

@@ -39,6 +39,13 @@ pub async fn capacity(cmd: &cli::CapacityCommand) -> Result<String, String> {
         start: end - h.days * 86_400.0,
         end,
         resolution: h.resolution.as_secs_f64().max(1.0),
+        // An RDS instance's CPU comes from CloudWatch, as a cloudwatch target exports it.
+        cpu: cur.rds_instance.as_ref().map(|id| {
+            format!(
+                "aws_rds_cpuutilization_average{{dimension_DBInstanceIdentifier=\"{}\"}}",
+                id.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        }),
     };
     let classes = catalog::shipped();
     let find = |name: &str| {
@@ -50,7 +57,7 @@ pub async fn capacity(cmd: &cli::CapacityCommand) -> Result<String, String> {
     };
     // The current instance: given, or from headroom's RDS series.
     let (class, kind, gib, iops) = match &cur.rds_instance {
-        Some(id) => crate::capacity::history::rds_instance(&prom, id, end).await?,
+        Some(id) => crate::capacity::history::rds_instance(&prom, id, window.start, end).await?,
         None => (
             cur.current_class.clone().unwrap_or_default(),
             cur.current_storage.ok_or("--current-storage is required")?,

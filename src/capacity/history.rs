@@ -117,17 +117,23 @@ impl Prometheus {
     }
 }
 
-/// The class, storage type, GiB and provisioned IOPS of an RDS instance, from the
-/// `headroom_rds_*` series of the last day.
+/// The class, storage type, GiB and provisioned IOPS of an RDS instance: the latest
+/// `headroom_rds_*` series in [start, end] (the latest, not the current: the instance or the
+/// agent may be gone by now).
 pub async fn rds_instance(
     p: &Prometheus,
     id: &str,
+    start: f64,
     end: f64,
 ) -> Result<(String, super::catalog::StorageType, f64, Option<f64>), String> {
+    let span = format!("{:.0}s", (end - start).max(60.0));
     let id = id.replace('\\', "\\\\").replace('"', "\\\"");
     let sel = format!("{{db_instance=\"{id}\"}}");
     let labels = p
-        .labels(&format!("headroom_rds_instance_info{sel}"), end)
+        .labels(
+            &format!("last_over_time(headroom_rds_instance_info{sel}[{span}])"),
+            end,
+        )
         .await?
         .ok_or_else(|| {
             format!(
@@ -143,8 +149,8 @@ pub async fn rds_instance(
     let last = |s: Series| s.last().map(|(_, v)| *v);
     let bytes = last(
         p.range(
-            &format!("headroom_rds_allocated_storage_bytes{sel}"),
-            end - 3600.0,
+            &format!("last_over_time(headroom_rds_allocated_storage_bytes{sel}[{span}])"),
+            end,
             end,
             60.0,
         )
@@ -153,14 +159,16 @@ pub async fn rds_instance(
     .ok_or("no headroom_rds_allocated_storage_bytes")?;
     let iops = last(
         p.range(
-            &format!("headroom_rds_provisioned_iops{sel}"),
-            end - 3600.0,
+            &format!("last_over_time(headroom_rds_provisioned_iops{sel}[{span}])"),
+            end,
             end,
             60.0,
         )
         .await?,
     )
-    .filter(|v| *v > 0.0);
+    .filter(|v| *v > 0.0)
+    // gp2's IOPS follow from its size; RDS may still report a figure for it.
+    .filter(|_| kind != super::catalog::StorageType::Gp2);
     Ok((class, kind, bytes / (1024.0 * 1024.0 * 1024.0), iops))
 }
 
@@ -172,6 +180,10 @@ pub struct Window {
     pub end: f64,
     /// Seconds each point averages (60 by default: the reference's 10-60 s samples).
     pub resolution: f64,
+    /// A series of the database's CPU utilization in percent, where one exists (for an RDS
+    /// instance: `aws_rds_cpuutilization_average{dimension_DBInstanceIdentifier="ID"}`, which a
+    /// cloudwatch target exports).
+    pub cpu: Option<String>,
 }
 
 impl Window {
@@ -195,7 +207,13 @@ pub async fn observe(
     let step = w.step();
     let avg = format!("{}s", step.ceil());
     let rate = format!("{}s", (4.0 * step).ceil());
-    let queries: [(&str, String); 9] = [
+    // Read only when there is a series to read.
+    let cpu_query = w
+        .cpu
+        .as_ref()
+        .map(|q| format!("avg_over_time({q}[{avg}])"))
+        .unwrap_or_default();
+    let queries: [(&str, String); 10] = [
         (
             "TPS",
             format!("avg_over_time(headroom_mysql_transactions_per_second{sel}[{avg}])"),
@@ -236,11 +254,14 @@ pub async fn observe(
             "daily peaks",
             format!("max_over_time(headroom_mysql_transactions_per_second{sel}[1d])"),
         ),
+        ("CPU", cpu_query),
     ];
     let mut series: Vec<Series> = Vec::new();
     for (i, (what, q)) in queries.iter().enumerate() {
         progress(i, queries.len(), what);
-        let s = if *what == "daily peaks" {
+        let s = if *what == "CPU" && w.cpu.is_none() {
+            Vec::new()
+        } else if *what == "daily peaks" {
             // One peak per whole day of the window; none in a window under a day.
             if w.end - w.start >= 86_400.0 {
                 p.range(q, w.start + 86_400.0, w.end, 86_400.0).await?
@@ -253,7 +274,18 @@ pub async fn observe(
         series.push(s);
     }
     progress(queries.len(), queries.len(), "done");
-    let [tps, conc, reads, writes, bytes, hit, pool, maxconn, peaks]: [Series; 9] = series
+    let [
+        tps,
+        conc,
+        reads,
+        writes,
+        bytes,
+        hit,
+        pool,
+        maxconn,
+        peaks,
+        cpu,
+    ]: [Series; 10] = series
         .try_into()
         .map_err(|_| "internal: series count".to_owned())?;
     let mut notes = Vec::new();
@@ -291,15 +323,36 @@ pub async fn observe(
             "connection hold time from Threads_running (server-side): round trips inside transactions are not in it".into(),
         );
     }
-    notes.push(
-        "CPU per transaction is not known for a MySQL target without CloudWatch: no CPU ceiling"
-            .into(),
-    );
+    // CPU: mean utilization against mean TPS over the timestamps both have.
+    let cpu = {
+        let joined: Vec<(f64, f64)> = cpu
+            .iter()
+            .filter_map(|(t, u)| tps_at.get(&key(*t)).map(|x| (*u, *x)))
+            .collect();
+        let k = joined.len() as f64;
+        let (u, x) = joined
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (u, x)| (a + u, b + x));
+        (k > 0.0 && x > 0.0).then(|| (u / k / 100.0, x / k))
+    };
+    match (&w.cpu, cpu) {
+        (Some(q), None) => notes.push(format!(
+            "no CPU utilization in {q} over the window: no CPU ceiling"
+        )),
+        (Some(q), Some((u, x))) => notes.push(format!(
+            "CPU from {q}: {:.0}% on average at {x:.0} TPS",
+            u * 100.0
+        )),
+        (None, _) => notes.push(
+            "CPU per transaction is not known without a CPU series (for RDS, a cloudwatch target with AWS/RDS CPUUtilization and --rds-instance): no CPU ceiling"
+                .into(),
+        ),
+    }
     Ok((
         Observed {
             tps_p95: percentile(&tps_values, 0.95),
             samples,
-            cpu: None,
+            cpu,
             read_iops_per_trx: per_trx(&reads),
             write_iops_per_trx: per_trx(&writes),
             bytes_per_trx: per_trx(&bytes),
