@@ -185,19 +185,39 @@ impl ListenerCertificates {
     }
 }
 
-/// The certificate targets of the HTTPS and SSL listeners (pure).
+impl ListenerCertificates {
+    /// The certificate targets of the listeners speaking one of `tls` (pure). Each load
+    /// balancer is (name, DNS name, listeners as (protocol, port, certificate)); one without
+    /// a DNS name has nothing to connect to.
+    pub fn targets<'a>(
+        &self,
+        lbs: impl IntoIterator<Item = (&'a str, &'a str, &'a [(String, i32, String)])>,
+        tls: &[&str],
+    ) -> Vec<Target> {
+        lbs.into_iter()
+            .filter(|(_, dns, _)| !dns.is_empty())
+            .flat_map(|(name, dns, listeners)| {
+                listeners
+                    .iter()
+                    .filter(|(proto, _, _)| tls.iter().any(|t| proto.eq_ignore_ascii_case(t)))
+                    .map(move |(_, port, _)| self.target(name, dns, *port))
+            })
+            .collect()
+    }
+}
+
+/// The certificate targets of a classic load balancer's HTTPS and SSL listeners (pure).
 pub fn listener_targets(lbs: &[Lb], lc: &ListenerCertificates) -> Vec<Target> {
-    lbs.iter()
-        .filter(|lb| !lb.dns_name.is_empty())
-        .flat_map(|lb| {
-            lb.listeners
-                .iter()
-                .filter(|(proto, _, _)| {
-                    proto.eq_ignore_ascii_case("HTTPS") || proto.eq_ignore_ascii_case("SSL")
-                })
-                .map(|(_, port, _)| lc.target(&lb.name, &lb.dns_name, *port))
-        })
-        .collect()
+    lc.targets(
+        lbs.iter().map(|lb| {
+            (
+                lb.name.as_str(),
+                lb.dns_name.as_str(),
+                lb.listeners.as_slice(),
+            )
+        }),
+        &["HTTPS", "SSL"],
+    )
 }
 
 /// The families of one poll (pure).

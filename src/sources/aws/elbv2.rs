@@ -434,17 +434,16 @@ impl Poller for Elbv2Poller {
         out.extend(self.api.families());
         let lc = &self.settings.listener_certificates;
         let discovered = lc.children.enabled.then(|| {
-            lbs.iter()
-                .filter(|lb| !lb.dns_name.is_empty())
-                .flat_map(|lb| {
-                    lb.listeners
-                        .iter()
-                        .filter(|(p, _, _)| {
-                            p.eq_ignore_ascii_case("HTTPS") || p.eq_ignore_ascii_case("TLS")
-                        })
-                        .map(|(_, port, _)| lc.target(&lb.name, &lb.dns_name, *port))
-                })
-                .collect()
+            lc.targets(
+                lbs.iter().map(|lb| {
+                    (
+                        lb.name.as_str(),
+                        lb.dns_name.as_str(),
+                        lb.listeners.as_slice(),
+                    )
+                }),
+                &["HTTPS", "TLS"],
+            )
         });
         Ok(Polled {
             families: out,
