@@ -28,6 +28,12 @@ use crate::store::Family;
 /// How often the poller looks again for an enabled transaction counter (someone may turn on
 /// `performance_schema` instruments at run time).
 const REDETECT_EVERY: Duration = Duration::from_secs(300);
+/// How often the data size is read again: it grows over days, and summing
+/// information_schema.TABLES opens table statistics, which is not free on a big schema.
+const SIZE_EVERY: Duration = Duration::from_secs(600);
+/// Data and index bytes of every table outside the server's own schemas.
+const SIZE_SQL: &str = "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES \
+     WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
 
 /// One entry of `mysql:` in the config.
 #[derive(Debug, Deserialize)]
@@ -51,6 +57,10 @@ pub struct RawTarget {
     /// `com_commit` or `questions`. Default: the first of the first two that is enabled on
     /// the server, else `com_commit` when it moves, else `questions`.
     pub tps_counter: Option<TpsCounter>,
+    /// The RDS instance identifier this server is, when it is one: its facts (from an `rds`
+    /// target) and its CPU (AWS/RDS CPUUtilization from a `cloudwatch` target) are recorded
+    /// with its history and give its capacity model a class and a CPU ceiling.
+    pub rds_instance: Option<String>,
     /// Overrides `defaults.interval`.
     pub interval: Option<CfgDuration>,
     /// Overrides `defaults.timeout`.
@@ -103,6 +113,7 @@ impl RawTarget {
             user: self.user.clone(),
             password,
             tps_counter: self.tps_counter,
+            rds_instance: self.rds_instance.clone(),
         })
     }
 }
@@ -114,6 +125,7 @@ pub struct Settings {
     pub user: String,
     pub password: Option<Secret>,
     pub tps_counter: Option<TpsCounter>,
+    pub rds_instance: Option<String>,
 }
 
 /// Which replica status statement the server speaks.
@@ -135,6 +147,9 @@ struct State {
     replica: ReplicaStmt,
     /// Statements sent after the status read of the previous poll.
     after_status: OwnStatements,
+    /// When the data size was last read, and what it was (`None`: no table visible to the
+    /// user, or not readable).
+    size: Option<(Instant, Option<f64>)>,
 }
 
 pub struct MysqlPoller {
@@ -188,6 +203,7 @@ impl MysqlPoller {
                     questions: 0.0,
                     selects: 0.0,
                 },
+                size: None,
             }),
         }
     }
@@ -234,7 +250,10 @@ async fn query_number(conn: &mut Conn, sql: &str) -> Result<Option<f64>, mysql_a
     Ok(v.flatten().and_then(|s| s.parse().ok()))
 }
 
-const PS_TRX_SUM: &str = "SELECT SUM(COUNT_STAR) FROM performance_schema.events_transactions_summary_global_by_event_name";
+/// The transaction count, and the time transactions took in picoseconds (0 while the
+/// `transaction` instrument is not TIMED): its rate is the mean number of transactions in
+/// flight (Little's law).
+const PS_TRX_SUM: &str = "SELECT SUM(COUNT_STAR), SUM(SUM_TIMER_WAIT) FROM performance_schema.events_transactions_summary_global_by_event_name";
 const INNODB_TRX_NAMES: &str =
     "('trx_rw_commits','trx_ro_commits','trx_nl_ro_commits','trx_rollbacks')";
 
@@ -282,15 +301,24 @@ async fn detect(conn: &mut Conn, own: &mut OwnStatements) -> Option<TpsCounter> 
     (rows.len() == 4 && rows.iter().all(enabled)).then_some(TpsCounter::InnodbMetrics)
 }
 
-async fn read_counter(conn: &mut Conn, c: TpsCounter) -> Result<Option<f64>, mysql_async::Error> {
+/// The transaction counter, and with performance_schema the time transactions took (ps).
+async fn read_counter(
+    conn: &mut Conn,
+    c: TpsCounter,
+) -> Result<Option<(f64, Option<f64>)>, mysql_async::Error> {
     match c {
-        TpsCounter::PerformanceSchema => query_number(conn, PS_TRX_SUM).await,
+        TpsCounter::PerformanceSchema => {
+            let row: Option<(Option<String>, Option<String>)> = conn.query_first(PS_TRX_SUM).await?;
+            let num = |v: Option<String>| v.and_then(|s| s.parse::<f64>().ok());
+            Ok(row.and_then(|(n, t)| Some((num(n)?, num(t)))))
+        }
         TpsCounter::InnodbMetrics => {
-            query_number(
+            Ok(query_number(
                 conn,
                 &format!("SELECT SUM(COUNT) FROM information_schema.INNODB_METRICS WHERE NAME IN {INNODB_TRX_NAMES}"),
             )
-            .await
+            .await?
+            .map(|n| (n, None)))
         }
         // Derived from SHOW GLOBAL STATUS in `window`.
         TpsCounter::ComCommit | TpsCounter::Questions => Ok(None),
@@ -339,20 +367,20 @@ impl Poller for MysqlPoller {
             questions: 0.0,
             selects: 0.0,
         };
-        let trx = match counter {
+        let (trx, trx_time) = match counter {
             Some(c @ (TpsCounter::PerformanceSchema | TpsCounter::InnodbMetrics)) => {
                 after.questions += 1.0;
                 after.selects += 1.0;
                 match read_counter(&mut conn, c).await {
-                    Ok(Some(v)) => Some((c, v)),
-                    Ok(None) => None,
+                    Ok(Some((v, time))) => (Some((c, v)), time),
+                    Ok(None) => (None, None),
                     Err(e) => {
                         tracing::debug!(target = %self.address, error = %e, "transaction counter unavailable");
-                        None
+                        (None, None)
                     }
                 }
             }
-            _ => None,
+            _ => (None, None),
         };
         let var_sql = format!(
             "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
@@ -366,6 +394,21 @@ impl Poller for MysqlPoller {
         let variables = query_pairs(&mut conn, &var_sql)
             .await
             .map_err(|e| self.err(e))?;
+
+        if st.size.is_none_or(|(t, _)| t.elapsed() >= SIZE_EVERY) {
+            after.questions += 1.0;
+            after.selects += 1.0;
+            // NULL when the user sees no table: it needs a privilege on the schemas (SELECT,
+            // or SHOW VIEW...) for information_schema to list them.
+            let size = match query_number(&mut conn, SIZE_SQL).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::debug!(target = %self.address, error = %e, "data size not readable");
+                    None
+                }
+            };
+            st.size = Some((Instant::now(), size));
+        }
 
         let mut replica_rows: Vec<ReplicaRow> = Vec::new();
         while st.replica != ReplicaStmt::None {
@@ -415,7 +458,7 @@ impl Poller for MysqlPoller {
         }
 
         let status = Status::from_rows(status_rows.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
-        let cur = Counters::new(at, &status, trx);
+        let cur = Counters::new(at, &status, trx, trx_time);
         let own = OwnStatements {
             questions: st.after_status.questions + before.questions,
             selects: st.after_status.selects + before.selects,
@@ -444,6 +487,14 @@ impl Poller for MysqlPoller {
             win.as_ref(),
             st.transactions_total,
         ));
+        if let Some((_, Some(b))) = st.size {
+            out.push(Family::single(
+                "headroom_mysql_data_size_bytes",
+                "Data and index size of the tables outside the server's own schemas (information_schema.TABLES, read every 10 minutes).",
+                crate::store::Kind::Gauge,
+                b,
+            ));
+        }
 
         st.prev = Some(cur);
         st.after_status = after;

@@ -321,6 +321,8 @@ pub struct Counters {
     pub bp_read_requests: f64,
     /// The transaction counter that was read this poll, if any.
     pub trx: Option<(TpsCounter, f64)>,
+    /// performance_schema's summed transaction time, picoseconds, read with the counter.
+    pub trx_time_ps: Option<f64>,
 }
 
 /// Statements that count as writes in the read/write mix.
@@ -337,7 +339,12 @@ const WRITE_COMMANDS: &[&str] = &[
 ];
 
 impl Counters {
-    pub fn new(at: f64, s: &Status, trx: Option<(TpsCounter, f64)>) -> Counters {
+    pub fn new(
+        at: f64,
+        s: &Status,
+        trx: Option<(TpsCounter, f64)>,
+        trx_time_ps: Option<f64>,
+    ) -> Counters {
         Counters {
             at,
             uptime: s.get("uptime").unwrap_or(0.0),
@@ -348,6 +355,7 @@ impl Counters {
             bp_reads: s.get("innodb_buffer_pool_reads").unwrap_or(0.0),
             bp_read_requests: s.get("innodb_buffer_pool_read_requests").unwrap_or(0.0),
             trx,
+            trx_time_ps,
         }
     }
 }
@@ -371,6 +379,10 @@ pub struct Window {
     pub reads: f64,
     pub writes: f64,
     pub bp_miss_ratio: Option<f64>,
+    /// Mean transactions in flight: performance_schema's transaction time over the window's
+    /// length (Little's law). `None` without that counter or while the instrument is not
+    /// timed (the time stands still while transactions complete).
+    pub trx_concurrency: Option<f64>,
 }
 
 /// Computes the window between two polls. With `Auto`-chosen counters `prev` and `cur` may
@@ -394,9 +406,16 @@ pub fn window(prev: &Counters, cur: &Counters, own: OwnStatements) -> Option<Win
     };
     let rr = delta(prev.bp_read_requests, cur.bp_read_requests)?;
     let r = delta(prev.bp_reads, cur.bp_reads)?;
+    let trx_concurrency = match (prev.trx_time_ps, cur.trx_time_ps, transactions) {
+        (Some(a), Some(b), Some((TpsCounter::PerformanceSchema, n))) if n > 0.0 => {
+            delta(a, b).filter(|d| *d > 0.0).map(|d| d / 1e12 / dt)
+        }
+        _ => None,
+    };
     Some(Window {
         seconds: dt,
         transactions,
+        trx_concurrency,
         questions,
         reads,
         writes,
@@ -479,6 +498,14 @@ pub fn derived_families(
         );
         info.push("counter", counter.as_str(), 1.0);
         out.push(info);
+    }
+    if let Some(c) = w.trx_concurrency {
+        out.push(Family::single(
+            "headroom_mysql_transaction_concurrency",
+            "Mean transactions in flight over the last poll interval: performance_schema's transaction time over elapsed time (Little's law), client round trips inside transactions included.",
+            Gauge,
+            c,
+        ));
     }
     out.push(Family::single(
         "headroom_mysql_queries_per_second",
@@ -588,6 +615,7 @@ mod tests {
             bp_reads: 0.0,
             bp_read_requests: 0.0,
             trx,
+            trx_time_ps: None,
         };
         let ps = |v| Some((TpsCounter::PerformanceSchema, v));
         let w = window(&mk(0.0, 100.0, ps(10.0)), &mk(2.0, 304.0, ps(210.0)), own).unwrap();
@@ -605,6 +633,26 @@ mod tests {
         let mut restarted = mk(2.0, 304.0, ps(210.0));
         restarted.uptime = 1.0;
         assert!(window(&mk(0.0, 100.0, ps(10.0)), &restarted, own).is_none());
+        // Transaction time: 3 s of transactions in 2 s of window is 1.5 in flight; a time that
+        // stands still (the instrument not TIMED) gives nothing, not 0.
+        let timed = |at, q, trx, t: f64| Counters {
+            trx_time_ps: Some(t * 1e12),
+            ..mk(at, q, trx)
+        };
+        let w = window(
+            &timed(0.0, 100.0, ps(10.0), 7.0),
+            &timed(2.0, 304.0, ps(210.0), 10.0),
+            own,
+        )
+        .unwrap();
+        assert_eq!(w.trx_concurrency, Some(1.5));
+        let w = window(
+            &timed(0.0, 100.0, ps(10.0), 7.0),
+            &timed(2.0, 304.0, ps(210.0), 7.0),
+            own,
+        )
+        .unwrap();
+        assert_eq!(w.trx_concurrency, None);
     }
 
     #[test]
@@ -623,8 +671,13 @@ mod tests {
             reads: 300.0,
             writes: 100.0,
             bp_miss_ratio: Some(0.5),
+            trx_concurrency: Some(2.5),
         };
         let f = derived_families(&s, Some(200.0), Some(&w), 1234.0);
+        assert_eq!(
+            value(&f, "headroom_mysql_transaction_concurrency", &[]),
+            Some(2.5)
+        );
         assert_eq!(value(&f, "headroom_mysql_threads_running", &[]), Some(10.0));
         assert_eq!(
             value(
