@@ -89,6 +89,16 @@ fn summary(cfg: &Config) -> String {
         instances.len(),
         cfg.listen
     );
+    match &cfg.history {
+        Some(crate::capacity::evaluate::HistorySource::Sqlite(p)) => s.push_str(&format!(
+            "\nhistory: the mysql targets' rollups are recorded in {}",
+            p.display()
+        )),
+        Some(crate::capacity::evaluate::HistorySource::Prometheus(u)) => {
+            s.push_str(&format!("\nhistory: read from {u}; nothing recorded here"))
+        }
+        None => s.push_str("\nhistory: off"),
+    }
     for i in inactive {
         s.push_str(&format!(
             "\ninactive check {} ({}): {}",
@@ -112,6 +122,17 @@ async fn install_checks(
         .lock()
         .await
         .set_instances(instances, inactive, cfg.push.clone());
+}
+
+/// `mysql[].rds_instance` by target name.
+fn rds_instances(cfg: &Config) -> std::collections::HashMap<String, String> {
+    cfg.targets
+        .iter()
+        .filter_map(|t| match &t.source {
+            config::SourceConfig::Mysql(s) => Some((t.name.to_string(), s.rds_instance.clone()?)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `headroom run`: runs until SIGTERM or SIGINT.
@@ -138,6 +159,36 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     let engine = Engine::new(store.clone(), check_metrics, retention);
     let board = engine.board();
     let engine = Arc::new(tokio::sync::Mutex::new(engine));
+
+    let recorder_metrics = crate::store::recorder::RecorderMetrics::register(&mut registry);
+    let rds_map: crate::store::recorder::RdsMap = Default::default();
+    let history_stop = tokio_util::sync::CancellationToken::new();
+    let mut recorder: Option<std::thread::JoinHandle<()>> = None;
+    let snapshots = store.clone();
+    let start_recorder = |cfg: &Config, recorder: &mut Option<std::thread::JoinHandle<()>>| {
+        *rds_map.write().unwrap_or_else(|e| e.into_inner()) = rds_instances(cfg);
+        if recorder.is_some() {
+            return;
+        }
+        let Some(crate::capacity::evaluate::HistorySource::Sqlite(path)) = &cfg.history else {
+            return;
+        };
+        if !cfg.targets.iter().any(|t| t.kind() == SourceKind::Mysql) {
+            return;
+        }
+        match crate::store::recorder::spawn(
+            path.clone(),
+            rds_map.clone(),
+            snapshots.clone(),
+            recorder_metrics.clone(),
+            history_stop.clone(),
+        ) {
+            Ok(h) => *recorder = Some(h),
+            // The daemon runs on without history: monitoring matters more than planning.
+            Err(e) => tracing::error!("history not recorded: {e}"),
+        }
+    };
+    start_recorder(&cfg, &mut recorder);
 
     let mut scheduler = Scheduler::new(store, metrics);
     let mut found = scheduler.discoveries();
@@ -190,6 +241,10 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
                         tracing::warn!("{n}");
                     }
                     tracing::info!("SIGHUP: reloaded; {}", summary(&new));
+                    if new.history != cfg.history {
+                        tracing::warn!("a new history: takes effect at the next restart");
+                    }
+                    start_recorder(&new, &mut recorder);
                     scheduler.apply(new.targets.clone()).await;
                     install_checks(&engine, &new, &scheduler.targets()).await;
                     cfg = new;
@@ -206,6 +261,11 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
 
     stop.cancel();
     scheduler.stop().await;
+    // The recorder writes the minute in progress after the last polls.
+    history_stop.cancel();
+    if let Some(h) = recorder {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
     let _ = checks_task.await; // saves the check states one last time
     match tokio::time::timeout(DRAIN_DEADLINE, server).await {
         Ok(Ok(Ok(()))) => Ok(()),

@@ -58,13 +58,16 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Database capacity from the history a Prometheus-compatible server keeps of headroom's
-    /// MySQL series: TPS ceilings per resource, the bottleneck, headroom, time to saturation,
-    /// the smallest class that keeps 30% headroom.
+    /// Database capacity from the history headroom records (the embedded file) or a
+    /// Prometheus-compatible server keeps of headroom's MySQL series: TPS ceilings per
+    /// resource, the bottleneck, headroom, time to saturation, the smallest class that keeps
+    /// 30% headroom.
     ///
+    ///   headroom capacity report --config /etc/headroom/headroom.yaml --format html --out capacity.html
+    ///   headroom capacity report --store /var/lib/headroom/headroom-history.sqlite --db db1 --format json
     ///   headroom capacity report --prometheus http://prom:9090 --db osdp-db-proddc1 --rds-instance osdp-db-proddc1
-    ///   headroom capacity report --prometheus URL --db db1 --current-class db.r5.large --current-storage gp3 --current-gib 500 --format md
-    ///   headroom capacity what-if --prometheus URL --db db1 --rds-instance db1 --class db.r5.2xlarge --storage gp3 --iops 12000
+    ///   headroom capacity report --prometheus URL --db db1 --current-class db.r5.large --current-storage gp3 --current-gib 500
+    ///   headroom capacity what-if --config headroom.yaml --db db1 --class db.r5.2xlarge --storage gp3 --iops 12000
     #[command(verbatim_doc_comment)]
     Capacity {
         #[command(subcommand)]
@@ -79,7 +82,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum CapacityCommand {
-    /// The report on the database as it runs now (JSON for tools, Markdown for tickets).
+    /// The report on the database as it runs now (HTML for people, Markdown for tickets, JSON
+    /// for tools); on every database in the history without --db.
     Report {
         #[command(flatten)]
         history: HistoryArgs,
@@ -101,7 +105,7 @@ pub enum CapacityCommand {
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
     },
-    /// The same, and the database on another class or storage.
+    /// The same, and the database (--db is required) on another class or storage.
     WhatIf {
         #[command(flatten)]
         history: HistoryArgs,
@@ -124,20 +128,31 @@ pub enum CapacityCommand {
 
 /// Where the history is and how much of it to read.
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("history_from").required(true).args(["config", "store", "prometheus"])))]
 pub struct HistoryArgs {
+    /// headroom's config file: its `history:` (the embedded file or a Prometheus server), its
+    /// `catalog:`, and what each database runs on (`capacity:` targets, `mysql[].rds_instance`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The embedded history file the daemon records (`history.sqlite`, by default
+    /// headroom-history.sqlite beside its config file).
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
     /// Prometheus-compatible server that scrapes headroom (its HTTP API base URL).
-    #[arg(long, value_name = "URL", env = "HEADROOM_PROMETHEUS")]
-    pub prometheus: String,
-    /// The mysql target (its `target` label) to assess.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// The database (its mysql target's name) to assess. Default: every database in the
+    /// history.
     #[arg(long)]
-    pub db: String,
+    pub db: Option<String>,
     /// Days of history to read.
     #[arg(long, default_value_t = 7.0)]
     pub days: f64,
     /// Days ahead the recommendation must hold.
     #[arg(long, default_value_t = 90.0)]
     pub horizon: f64,
-    /// What each point averages (and the least step of the query), e.g. 1m.
+    /// What each point averages (and the least step of the query), e.g. 1m. Prometheus
+    /// history only: the embedded one has minutes (hours past 14 days).
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
     pub resolution: std::time::Duration,
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
@@ -147,23 +162,26 @@ pub struct HistoryArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The instance the database runs on: from headroom's RDS series, or given.
+/// The instance the database runs on: from headroom's RDS facts, or given. Without either,
+/// from the config (with --config) or from the facts recorded in the embedded history.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CurrentArgs {
-    /// Read class, storage type, size and IOPS from headroom_rds_* of this DB instance.
-    #[arg(long, value_name = "ID")]
+    /// Read class, storage type, size and IOPS of this RDS instance as headroom's rds target
+    /// saw it (headroom_rds_* series, or the facts recorded with the embedded history), and
+    /// its CPU from AWS/RDS CPUUtilization.
+    #[arg(long, value_name = "ID", conflicts_with = "current_class")]
     pub rds_instance: Option<String>,
-    /// The class it runs on, e.g. db.r5.large (without --rds-instance).
-    #[arg(long, value_name = "CLASS", required_unless_present = "rds_instance")]
+    /// The class it runs on, e.g. db.r5.large (with --current-storage and --current-gib).
+    #[arg(long, value_name = "CLASS", requires_all = ["current_storage", "current_gib"])]
     pub current_class: Option<String>,
     /// Its storage type: gp2, gp3, io1 or io2.
-    #[arg(long, value_name = "TYPE", required_unless_present = "rds_instance")]
+    #[arg(long, value_name = "TYPE", requires = "current_class")]
     pub current_storage: Option<crate::capacity::catalog::StorageType>,
     /// Its allocated storage, GiB.
-    #[arg(long, value_name = "GIB", required_unless_present = "rds_instance")]
+    #[arg(long, value_name = "GIB", requires = "current_class")]
     pub current_gib: Option<f64>,
     /// Its provisioned IOPS (gp3 from 400 GiB, io1, io2).
-    #[arg(long, value_name = "IOPS")]
+    #[arg(long, value_name = "IOPS", requires = "current_class")]
     pub current_iops: Option<f64>,
 }
 
@@ -179,6 +197,8 @@ pub enum ReportFormat {
     Md,
     /// JSON (docs/capacity-report.schema.json), for tools.
     Json,
+    /// One HTML page with SVG charts (no scripts, no external files), for people.
+    Html,
 }
 
 #[derive(Debug, Subcommand)]

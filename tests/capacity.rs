@@ -1,8 +1,11 @@
 //! `headroom capacity report` and `what-if` end to end: the daemon polls the services'
 //! MariaDB while sysbench (Debian) drives it at six thread counts; the real Prometheus of
-//! scripts/services scrapes the daemon; the report reads that history back with query_range.
-//! The JSON is validated against docs/capacity-report.schema.json (Python's jsonschema, in
-//! the harness's virtualenv) and the Markdown checked for its tables.
+//! scripts/services scrapes the daemon; the report reads that history back with query_range,
+//! and from the embedded history the daemon records at the same time. The JSON is validated
+//! against docs/capacity-report.schema.json (Python's jsonschema, in the harness's
+//! virtualenv), the Markdown checked for its tables, the HTML laid out by headless Chromium.
+//! The daemon's capacity target turns the embedded history into headroom_capacity_* and the
+//! CAPACITY_HEADROOM check.
 //!
 //! Points here are 2-second averages (`--resolution 2s`) so that the test takes a minute; a
 //! real report uses minutes over days.
@@ -150,7 +153,8 @@ fn report_from_prometheus_history_under_sysbench_load() {
     ));
     let aws = env("HEADROOM_TEST_AWS_ENDPOINT");
     let config = format!(
-        "mysql:\n  - {{name: cap-db, address: {}, user: {}, password_env: HEADROOM_TEST_MYSQL_PASSWORD, interval: 1s}}\n\
+        "mysql:\n  - {{name: cap-db, address: {}, user: {}, password_env: HEADROOM_TEST_MYSQL_PASSWORD, interval: 1s, rds_instance: cap-rds}}\n\
+         capacity:\n  - {{name: cap-model, db: cap-db, window: 1h, interval: 2s}}\n\
          rds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{aws}', interval: 1s}}\n\
          cloudwatch:\n  - {{name: cw-us, region: us-west-2, endpoint_url: '{aws}', interval: 1s, metrics: [{{namespace: AWS/RDS, name: CPUUtilization, dimensions: {{DBInstanceIdentifier: cap-rds}}, statistics: [Average]}}]}}\n",
         env("HEADROOM_TEST_MYSQL"),
@@ -324,7 +328,7 @@ fn report_from_prometheus_history_under_sysbench_load() {
     let (code, _, err) = headroom(&args);
     assert_eq!(code, 1);
     assert!(
-        err.contains("no headroom_mysql_transactions_per_second for target \"no-such-db\""),
+        err.contains("no transactions per second of \"no-such-db\" in the window"),
         "{err}"
     );
     let mut args = vec!["report"];
@@ -334,6 +338,177 @@ fn report_from_prometheus_history_under_sysbench_load() {
     let (code, _, err) = headroom(&args);
     assert_eq!(code, 1);
     assert!(err.contains("db.x9.huge: not in the catalog"), "{err}");
+
+    // HTML with its two charts, laid out by a real browser.
+    let html_file = dir.path().join("cap.html");
+    let mut args = vec!["report"];
+    args.extend(common_args);
+    let html_s = html_file.to_str().unwrap().to_owned();
+    args.extend(["--format", "html", "--out", &html_s]);
+    let (code, _, err) = headroom(&args);
+    assert_eq!(code, 0, "{err}");
+    let points = charts_in_chromium(&html_file);
+    assert_eq!(points.len(), 2, "{points:?}");
+    assert!(points[0].0 > 0.0 && points[1].0 > 0.0, "{points:?}");
+    // Every USL point observed is a circle on the first chart, and the fit is drawn.
+    assert!(points[0].1 >= 6, "{points:?}");
+    let page = std::fs::read_to_string(&html_file).unwrap();
+    assert!(page.contains("<path class=\"fit\""), "no fitted curve");
+    assert!(page.contains("class=\"ceiling\""), "no ceiling");
+
+    embedded_history(d);
+}
+
+/// The same run from the embedded history the daemon recorded: the capacity target's
+/// metrics and check, and the report read from the file (with the RDS facts and CPU recorded
+/// with it).
+fn embedded_history(mut d: Daemon) {
+    let store = d.dir.path().join("headroom-history.sqlite");
+    // The load took more than a minute: at least one minute is written; the capacity target
+    // recomputes every 2 s.
+    let max = wait_for("headroom_capacity_max_tps", Duration::from_secs(90), || {
+        d.value("headroom_capacity_max_tps", &[])
+    });
+    let text = d.metrics();
+    assert!(max > 0.0, "{text}");
+    assert_eq!(d.value("headroom_capacity_up", &[]), Some(1.0), "{text}");
+    assert!(
+        text.contains("headroom_capacity_bottleneck_info{"),
+        "{text}"
+    );
+    // The capacity families pass promtool's lint (the CloudWatch ones keep YACE's CamelCase
+    // dimension labels, which it flags, on purpose).
+    let capacity: String = text
+        .lines()
+        .filter(|l| l.contains("headroom_capacity_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    common::promtool_check_metrics(&capacity).unwrap_or_else(|e| panic!("promtool: {e}"));
+    // CAPACITY_HEADROOM: warning under 30%, critical under 10%, from the ratio exported.
+    let ratio = d.value("headroom_capacity_headroom_ratio", &[]).unwrap();
+    let want = if ratio * 100.0 >= 30.0 {
+        0.0
+    } else if ratio * 100.0 >= 10.0 {
+        1.0
+    } else {
+        2.0
+    };
+    let state = wait_for(
+        "the CAPACITY_HEADROOM check",
+        Duration::from_secs(20),
+        || {
+            common::series_value(
+                &d.metrics(),
+                "headroom_check_state",
+                &["check=\"CAPACITY_HEADROOM\"", "host=\"cap-model\""],
+            )
+            .filter(|s| *s != 3.0)
+        },
+    );
+    assert_eq!(state, want, "ratio {ratio}");
+
+    // The report from the file: every database in it (an array), the class and storage
+    // from the recorded RDS facts, a CPU ceiling from the recorded CPUUtilization.
+    let (code, out, err) = headroom(&[
+        "report",
+        "--store",
+        store.to_str().unwrap(),
+        "--days",
+        "0.05",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    validate(&out);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let all = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
+    assert_eq!(all.len(), 1, "{v}");
+    let r = &all[0];
+    assert_eq!(r["db"], "cap-db");
+    assert_eq!(r["current"]["class"], "db.r5.large", "{r}");
+    assert!(
+        r["current"]["bounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["resource"] == "cpu"),
+        "{r}"
+    );
+    assert!(
+        r["notes"]
+            .to_string()
+            .contains("CPUUtilization recorded with the history"),
+        "{r}"
+    );
+    // The data size (sbtest's tables, which the monitor user may list: SHOW VIEW) and the
+    // concurrency from performance_schema's transaction time, recorded with the minutes.
+    assert!(
+        r["observed"]["db_bytes"].as_f64().unwrap_or(0.0) > 1e6,
+        "{r}"
+    );
+    assert!(
+        r["notes"]
+            .to_string()
+            .contains("performance_schema's transaction time"),
+        "{r}"
+    );
+    // The same through the daemon's config (history: defaults to the file beside it).
+    let (code, out, err) = headroom(&[
+        "report",
+        "--config",
+        d.config_path().to_str().unwrap(),
+        "--db",
+        "cap-db",
+        "--days",
+        "0.05",
+        "--format",
+        "md",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("## Now: db.r5.large"), "{out}");
+    assert!(out.contains("embedded history"), "{out}");
+
+    // kill -9 the daemon: the file reopens with every minute written, and the daemon,
+    // started again, records on into it.
+    use headroom::store::history::{HistoryStore, Resolution};
+    let minutes = |s: &HistoryStore| s.rows(Resolution::Minute, "cap-db", 0, i64::MAX).unwrap();
+    let before = minutes(&HistoryStore::open_read(&store).unwrap()).len();
+    d.kill9();
+    {
+        let s = HistoryStore::open(&store).unwrap();
+        assert_eq!(s.integrity().unwrap(), "ok");
+        assert!(minutes(&s).len() >= before);
+    }
+    let after_kill = minutes(&HistoryStore::open_read(&store).unwrap()).len();
+    d.restart(&common::moto::AWS_ENV);
+    wait_for(
+        "a minute recorded after the restart",
+        Duration::from_secs(90),
+        || (minutes(&HistoryStore::open_read(&store).unwrap()).len() > after_kill).then_some(()),
+    );
+}
+
+/// Opens a report in headless Chromium with a probe appended that measures what the browser
+/// laid out: per `svg.chart`, its width and the circles with a size.
+fn charts_in_chromium(report: &std::path::Path) -> Vec<(f64, usize)> {
+    let probe = "<script>document.body.setAttribute('data-charts', JSON.stringify(\
+        [...document.querySelectorAll('svg.chart')].map(s => [s.getBoundingClientRect().width, \
+        [...s.querySelectorAll('circle')].filter(c => c.getBBox().width > 0).length])));</script>";
+    let page = std::fs::read_to_string(report)
+        .unwrap()
+        .replace("</body>", &format!("{probe}</body>"));
+    let copy = report.with_extension("probe.html");
+    std::fs::write(&copy, page).unwrap();
+    let out = common::chromium(&["--dump-dom"], &format!("file://{}", copy.display()));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let attr = dom
+        .split("data-charts=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no probe result: {}", String::from_utf8_lossy(&out.stderr)))
+        .replace("&quot;", "\"");
+    let v: Vec<(f64, usize)> = serde_json::from_str(&attr).unwrap();
+    v
 }
 
 /// Validates a report against docs/capacity-report.schema.json with Python's jsonschema.

@@ -17,6 +17,7 @@ fn settings(password: &str, counter: Option<TpsCounter>) -> Settings {
         user: env("HEADROOM_TEST_MYSQL_USER"),
         password: Some(Secret::new(password.to_owned())),
         tps_counter: counter,
+        rds_instance: None,
     }
 }
 

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::certs::storage_server;
@@ -22,26 +21,6 @@ fn find(d: &Daemon, check: &str, host: &str) -> Option<serde_json::Value> {
     checks(d)
         .into_iter()
         .find(|c| c["check"] == check && c["host"] == host)
-}
-
-fn chromium(args: &[&str], url: &str) -> std::process::Output {
-    let profile = tempfile::tempdir().unwrap();
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("chromium not installed: run scripts/setup")
 }
 
 fn artifacts() -> PathBuf {
@@ -137,7 +116,7 @@ fn status_page_in_chromium_api_and_metrics() {
 
     // The page in a real browser: the DOM rows, and a screenshot kept for people to look at.
     let url = format!("http://127.0.0.1:{}/status?refresh=0", d.port);
-    let dom = chromium(&["--dump-dom"], &url);
+    let dom = common::chromium(&["--dump-dom"], &url);
     let html = String::from_utf8_lossy(&dom.stdout).into_owned();
     assert!(html.contains("<table id=\"checks\">"), "{html}");
     for (host, check, class) in [
@@ -158,7 +137,7 @@ fn status_page_in_chromium_api_and_metrics() {
     );
     let shot = artifacts().join("status.png");
     let _ = std::fs::remove_file(&shot);
-    let out = chromium(
+    let out = common::chromium(
         &[
             "--window-size=1400,500",
             &format!("--screenshot={}", shot.display()),

@@ -12,12 +12,15 @@ use serde::Deserialize;
 /// The shipped catalog file.
 pub const SHIPPED: &str = include_str!("../../catalog/rds-classes.yaml");
 
-/// One DB instance class.
+/// One DB instance class (an entry of `catalog:` in the config).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Class {
+    /// The class name, e.g. `db.r7g.large`.
     pub name: String,
+    /// Virtual CPUs.
     pub vcpu: u32,
+    /// Memory, GiB.
     pub memory_gib: f64,
     /// The class's maximum EBS bandwidth, megabits per second.
     pub ebs_max_mbps: f64,
@@ -70,6 +73,30 @@ pub fn with_overrides(overrides: &[Class]) -> Vec<Class> {
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 impl Class {
+    /// Whether a class from the config makes sense.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !self.name.starts_with("db.") {
+            return Err(format!(
+                "{:?}: class names start with db., e.g. db.r7g.large",
+                self.name
+            ));
+        }
+        if self.vcpu == 0 || !positive(self.memory_gib) || !positive(self.ebs_max_mbps) {
+            return Err(format!(
+                "{}: vcpu, memory_gib and ebs_max_mbps must be more than 0",
+                self.name
+            ));
+        }
+        if !positive(self.ebs_iops_baseline) || self.ebs_iops_max < self.ebs_iops_baseline {
+            return Err(format!(
+                "{}: ebs_iops_baseline must be more than 0 and ebs_iops_max at least the baseline",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+
     pub fn memory_bytes(&self) -> f64 {
         self.memory_gib * GIB
     }

@@ -5,18 +5,15 @@ use crate::cli;
 
 /// `headroom capacity report` and `what-if`: reads the history, assesses, renders.
 pub async fn capacity(cmd: &cli::CapacityCommand) -> Result<String, String> {
-    use crate::capacity::catalog;
-    use crate::capacity::history::{Prometheus, Window, observe};
-    use crate::capacity::model::{Instance, assess, recommend};
-    use crate::capacity::report::{ObservedInfo, Report, WindowInfo};
-    use cli::{CapacityCommand, ReportFormat};
-    let (h, cur, target) = match cmd {
+    use crate::capacity::evaluate::WhatIf;
+    use cli::CapacityCommand;
+    match cmd {
         CapacityCommand::Fit {
             residuals,
             predict,
             format,
-        } => return capacity_fit(*residuals, predict, *format),
-        CapacityCommand::Report { history, current } => (history, current, None),
+        } => capacity_fit(*residuals, predict, *format),
+        CapacityCommand::Report { history, current } => report(history, current, None).await,
         CapacityCommand::WhatIf {
             history,
             current,
@@ -24,129 +21,187 @@ pub async fn capacity(cmd: &cli::CapacityCommand) -> Result<String, String> {
             storage,
             gib,
             iops,
-        } => (history, current, Some((class, storage, gib, iops))),
-    };
-    if !(h.days.is_finite() && h.days > 0.0 && h.horizon.is_finite() && h.horizon >= 0.0) {
-        return Err("--days must be more than 0 and --horizon at least 0".into());
+        } => {
+            let w = WhatIf {
+                class: class.clone(),
+                storage: *storage,
+                gib: *gib,
+                iops: *iops,
+            };
+            report(history, current, Some(&w)).await
+        }
     }
-    let prom = Prometheus::new(&h.prometheus)?;
+}
+
+async fn report(
+    h: &cli::HistoryArgs,
+    cur: &cli::CurrentArgs,
+    what_if: Option<&crate::capacity::evaluate::WhatIf>,
+) -> Result<String, String> {
+    use crate::capacity::catalog;
+    use crate::capacity::evaluate::{Current, HistorySource, Request, evaluate};
+    use crate::capacity::history::Prometheus;
+    use crate::store::history::HistoryStore;
+    // Where the history is, the catalog, and what the config says each database runs on.
+    let (source, classes, cfg) = match (&h.config, &h.store, &h.prometheus) {
+        (Some(path), _, _) => {
+            let cfg = crate::config::load(path).map_err(|e| e.to_string())?;
+            let source = cfg.history.clone().ok_or_else(|| {
+                format!(
+                    "{}: history.enabled is false: no history to read",
+                    path.display()
+                )
+            })?;
+            (source, cfg.catalog.to_vec(), Some(cfg))
+        }
+        (None, Some(file), _) => (
+            HistorySource::Sqlite(file.clone()),
+            catalog::shipped(),
+            None,
+        ),
+        (None, None, Some(url)) => (
+            HistorySource::Prometheus(url.clone()),
+            catalog::shipped(),
+            None,
+        ),
+        (None, None, None) => return Err("give --config, --store or --prometheus".into()),
+    };
+    let dbs = match (&h.db, &source) {
+        (Some(db), _) => vec![db.clone()],
+        (None, HistorySource::Sqlite(p)) => {
+            let p = p.clone();
+            tokio::task::spawn_blocking(move || HistoryStore::open_read(&p)?.dbs())
+                .await
+                .map_err(|e| e.to_string())??
+        }
+        (None, HistorySource::Prometheus(url)) => Prometheus::new(url)?.targets().await?,
+    };
+    if dbs.is_empty() {
+        return Err(format!("{source}: no database has any history yet"));
+    }
+    if what_if.is_some() && dbs.len() != 1 {
+        return Err("what-if needs --db".into());
+    }
+    let given = cur.current_class.as_ref().map(|class| Current::Given {
+        class: class.clone(),
+        storage: cur.current_storage.unwrap_or(catalog::StorageType::Gp3),
+        gib: cur.current_gib.unwrap_or(0.0),
+        iops: cur.current_iops,
+    });
+    let store = match &source {
+        HistorySource::Sqlite(p) => Some(HistoryStore::open_read(p)?),
+        HistorySource::Prometheus(_) => None,
+    };
+    // What a database runs on: the command line, then the config, then the facts recorded
+    // with the embedded history.
+    let current_of = |db: &str| -> Result<Current, String> {
+        if let Some(id) = &cur.rds_instance {
+            return Ok(Current::Rds(id.clone()));
+        }
+        if let Some(g) = &given {
+            return Ok(g.clone());
+        }
+        if let Some(cfg) = &cfg {
+            for t in &cfg.targets {
+                match &t.source {
+                    crate::config::SourceConfig::Capacity(s) if s.db == db => {
+                        return Ok(s.current.clone());
+                    }
+                    crate::config::SourceConfig::Mysql(s) if &*t.name == db => {
+                        if let Some(id) = &s.rds_instance {
+                            return Ok(Current::Rds(id.clone()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(f) = store
+            .as_ref()
+            .map(|s| s.instance(db))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(Current::Rds(f.rds_instance));
+        }
+        Err(format!(
+            "{db}: what does it run on? give --rds-instance or --current-class/--current-storage/--current-gib"
+        ))
+    };
     let end = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let window = Window {
-        target: h.db.clone(),
-        start: end - h.days * 86_400.0,
-        end,
-        resolution: h.resolution.as_secs_f64().max(1.0),
-        // An RDS instance's CPU comes from CloudWatch, as a cloudwatch target exports it.
-        cpu: cur.rds_instance.as_ref().map(|id| {
-            format!(
-                "aws_rds_cpuutilization_average{{dimension_DBInstanceIdentifier=\"{}\"}}",
-                id.replace('\\', "\\\\").replace('"', "\\\"")
-            )
-        }),
-    };
-    let classes = catalog::shipped();
-    let find = |name: &str| {
-        classes
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .ok_or_else(|| format!("{name}: not in the catalog (catalog/rds-classes.yaml)"))
-    };
-    // The current instance: given, or from headroom's RDS series.
-    let (class, kind, gib, iops) = match &cur.rds_instance {
-        Some(id) => crate::capacity::history::rds_instance(&prom, id, window.start, end).await?,
-        None => (
-            cur.current_class.clone().unwrap_or_default(),
-            cur.current_storage.ok_or("--current-storage is required")?,
-            cur.current_gib.ok_or("--current-gib is required")?,
-            cur.current_iops,
-        ),
-    };
-    let current = Instance {
-        class: find(&class)?,
-        storage: catalog::storage(kind, gib, iops, None)
-            .map_err(|e| format!("current storage: {e}"))?,
-    };
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (observed, mut notes) = observe(&prom, &window, |i, n, what| {
-        if tty {
-            let width = 30;
-            let done = i * width / n.max(1);
-            eprint!(
-                "\rreading history [{}{}] {i}/{n} {what:<24}",
-                "#".repeat(done),
-                " ".repeat(width - done)
-            );
-            if i == n {
-                eprintln!();
+    let mut reports = Vec::new();
+    let mut failed = Vec::new();
+    for (k, db) in dbs.iter().enumerate() {
+        let current = match current_of(db) {
+            Ok(c) => c,
+            Err(e) => {
+                failed.push(e);
+                continue;
             }
+        };
+        let req = Request {
+            source: &source,
+            db,
+            current: &current,
+            days: h.days,
+            horizon: h.horizon,
+            resolution: h.resolution.as_secs_f64(),
+            end,
+            catalog: &classes,
+            what_if,
+        };
+        let result = evaluate(&req, |i, n, what| {
+            if tty {
+                let width = 30;
+                let done = i * width / n.max(1);
+                eprint!(
+                    "\r{db} ({}/{}): reading history [{}{}] {i}/{n} {what:<24}",
+                    k + 1,
+                    dbs.len(),
+                    "#".repeat(done),
+                    " ".repeat(width - done)
+                );
+            }
+        })
+        .await;
+        if tty {
+            eprint!("\r{db} ({}/{}): assessed{:<60}\n", k + 1, dbs.len(), "");
         }
-    })
-    .await?;
-    let now = assess(&observed, &current, &current);
-    let what_if = match target {
-        None => None,
-        Some((class, storage, tgib, tiops)) => {
-            let tkind = storage.unwrap_or(kind);
-            let tgib = tgib.unwrap_or(gib);
-            // The current provisioned IOPS carry over to the same storage type.
-            let tiops = tiops.or(if tkind == kind { iops } else { None });
-            Some(assess(
-                &observed,
-                &current,
-                &Instance {
-                    class: find(class)?,
-                    storage: catalog::storage(tkind, tgib, tiops, None)
-                        .map_err(|e| format!("--storage/--gib/--iops: {e}"))?,
-                },
-            ))
+        match result {
+            Ok(r) => reports.push(r),
+            Err(e) => failed.push(format!("{db}: {e}")),
         }
-    };
-    // The load to plan for: the p95, or the trend at the horizon if higher.
-    let at_horizon = crate::capacity::model::trend_at(&observed.daily_peaks, h.horizon)
-        .unwrap_or(0.0)
-        .max(observed.tps_p95);
-    let recommended = match recommend(&observed, &current, &classes, at_horizon) {
-        Ok((c, _)) => Some(c.name.clone()),
-        Err(why) => {
-            notes.push(why);
-            None
+    }
+    if reports.is_empty() {
+        return Err(failed.join("\n"));
+    }
+    for f in &failed {
+        eprintln!("headroom: skipped {f}");
+    }
+    let text = match (h.format, reports.as_slice()) {
+        (cli::ReportFormat::Json, [one]) if h.db.is_some() => one.json(),
+        (cli::ReportFormat::Json, all) => {
+            serde_json::to_string_pretty(all).map_err(|e| e.to_string())?
         }
-    };
-    notes.insert(
-        0,
-        format!(
-            "inputs from {} (query_range over the mysql target's series)",
-            h.prometheus
-        ),
-    );
-    let report = Report {
-        schema_version: 1,
-        db: h.db.clone(),
-        generated_at: end,
-        window: WindowInfo {
-            start: window.start,
-            end: window.end,
-            source: h.prometheus.clone(),
-        },
-        observed: ObservedInfo::from(&observed),
-        current: now,
-        what_if,
-        recommended_class: recommended,
-        horizon_days: h.horizon,
-        notes,
-    };
-    let text = match h.format {
-        ReportFormat::Json => report.json(),
-        ReportFormat::Md => report.markdown(),
+        (cli::ReportFormat::Md, all) => all
+            .iter()
+            .map(|r| r.markdown())
+            .collect::<Vec<_>>()
+            .join("\n---\n\n"),
+        (cli::ReportFormat::Html, all) => crate::capacity::report::html(all),
     };
     match &h.out {
         Some(path) => {
             std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(format!("wrote {}", path.display()))
+            Ok(format!(
+                "wrote {} ({} databases)",
+                path.display(),
+                reports.len()
+            ))
         }
         None => Ok(text),
     }
@@ -200,7 +255,7 @@ fn capacity_fit(
             "predictions": predictions,
         })
         .to_string(),
-        cli::ReportFormat::Md => {
+        cli::ReportFormat::Md | cli::ReportFormat::Html => {
             let mut out = format!(
                 "sigma {:.6}  kappa {:.8}  lambda {:.3}\npeak {:.1} at N = {}\nfit on {} points, mean error {:.2}%\n",
                 f.usl.sigma,

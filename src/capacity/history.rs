@@ -33,6 +33,32 @@ impl Prometheus {
         })
     }
 
+    /// The `target` of every mysql target with TPS series on the server.
+    pub async fn targets(&self) -> Result<Vec<String>, String> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/label/target/values", self.base),
+            &[("match[]", "headroom_mysql_transactions_per_second")],
+        )
+        .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
+        let body: serde_json::Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e}", self.base))?
+            .json()
+            .await
+            .map_err(|e| format!("{}: not a Prometheus API answer: {e}", self.base))?;
+        Ok(body["data"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// The labels of the first series `query` returns at `at` (an instant query).
     pub async fn labels(&self, query: &str, at: f64) -> Result<Option<serde_json::Value>, String> {
         let url = reqwest::Url::parse_with_params(
@@ -182,7 +208,8 @@ pub struct Window {
     pub resolution: f64,
     /// A series of the database's CPU utilization in percent, where one exists (for an RDS
     /// instance: `aws_rds_cpuutilization_average{dimension_DBInstanceIdentifier="ID"}`, which a
-    /// cloudwatch target exports).
+    /// cloudwatch target exports). Prometheus history only: the embedded history records the
+    /// CPU with the rollups.
     pub cpu: Option<String>,
 }
 
@@ -195,13 +222,43 @@ impl Window {
     }
 }
 
-/// Reads the database's history and builds the model's inputs. `progress` is told each
-/// series as it is read (the report prints a bar from it).
+/// What the model is built from, whichever history it came from.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Mean TPS per point.
+    pub tps: Series,
+    /// Mean concurrency (Threads_running) per point, on the same timestamps.
+    pub concurrency: Series,
+    /// Mean transactions in flight from performance_schema per point (empty where the server
+    /// does not time transactions); preferred to Threads_running when present.
+    pub trx_concurrency: Series,
+    /// Device reads, writes and bytes per second per point.
+    pub reads: Series,
+    pub writes: Series,
+    pub bytes: Series,
+    /// CPU utilization, percent, per point (empty when unknown).
+    pub cpu: Series,
+    /// Where the CPU figures come from, for the notes (None: no CPU series at all).
+    pub cpu_source: Option<String>,
+    pub miss_ratio: Option<f64>,
+    pub buffer_pool_bytes: Option<f64>,
+    pub max_connections: Option<f64>,
+    /// Data and index bytes over time.
+    pub db_bytes: Series,
+    /// The highest TPS of each whole day of the window, oldest first.
+    pub daily_peaks: Vec<f64>,
+    /// The 95th percentile of TPS when the history knows it better than the points do (the
+    /// embedded history: over the last week's minutes even when the points are hours).
+    pub tps_p95: Option<f64>,
+}
+
+/// Reads the database's history from Prometheus. `progress` is told each series as it is
+/// read (the report prints a bar from it).
 pub async fn observe(
     p: &Prometheus,
     w: &Window,
     mut progress: impl FnMut(usize, usize, &str),
-) -> Result<(Observed, Vec<String>), String> {
+) -> Result<Inputs, String> {
     let t = w.target.replace('\\', "\\\\").replace('"', "\\\"");
     let sel = format!("{{target=\"{t}\"}}");
     let step = w.step();
@@ -213,7 +270,7 @@ pub async fn observe(
         .as_ref()
         .map(|q| format!("avg_over_time({q}[{avg}])"))
         .unwrap_or_default();
-    let queries: [(&str, String); 10] = [
+    let queries: [(&str, String); 12] = [
         (
             "TPS",
             format!("avg_over_time(headroom_mysql_transactions_per_second{sel}[{avg}])"),
@@ -221,6 +278,10 @@ pub async fn observe(
         (
             "concurrency",
             format!("avg_over_time(headroom_mysql_threads_running{sel}[{avg}])"),
+        ),
+        (
+            "transactions in flight",
+            format!("avg_over_time(headroom_mysql_transaction_concurrency{sel}[{avg}])"),
         ),
         (
             "device reads",
@@ -255,6 +316,13 @@ pub async fn observe(
             format!("max_over_time(headroom_mysql_transactions_per_second{sel}[1d])"),
         ),
         ("CPU", cpu_query),
+        (
+            "data size",
+            format!(
+                "max_over_time(headroom_mysql_data_size_bytes{sel}[{}s])",
+                (step.max(600.0)).ceil()
+            ),
+        ),
     ];
     let mut series: Vec<Series> = Vec::new();
     for (i, (what, q)) in queries.iter().enumerate() {
@@ -276,7 +344,8 @@ pub async fn observe(
     progress(queries.len(), queries.len(), "done");
     let [
         tps,
-        conc,
+        concurrency,
+        trx_concurrency,
         reads,
         writes,
         bytes,
@@ -285,21 +354,113 @@ pub async fn observe(
         maxconn,
         peaks,
         cpu,
-    ]: [Series; 10] = series
+        db_bytes,
+    ]: [Series; 12] = series
         .try_into()
         .map_err(|_| "internal: series count".to_owned())?;
+    let last = |s: &Series| s.last().map(|(_, v)| *v);
+    Ok(Inputs {
+        tps,
+        concurrency,
+        trx_concurrency,
+        reads,
+        writes,
+        bytes,
+        cpu,
+        cpu_source: w.cpu.clone(),
+        miss_ratio: last(&hit).map(|h| 1.0 - h),
+        buffer_pool_bytes: last(&pool),
+        max_connections: last(&maxconn),
+        db_bytes,
+        daily_peaks: peaks.into_iter().map(|(_, v)| v).collect(),
+        tps_p95: None,
+    })
+}
+
+/// Reads the database's history from the embedded store: its minutes for a window of up to
+/// 14 days, its hours for a longer one (the TPS p95 from the last week's minutes either way).
+pub fn observe_store(
+    store: &crate::store::history::HistoryStore,
+    w: &Window,
+) -> Result<Inputs, String> {
+    use crate::store::history::{MINUTE_RETENTION_S, Resolution};
+    let (start, end) = (w.start.floor() as i64, w.end.ceil() as i64);
+    let res = if end - start <= MINUTE_RETENTION_S {
+        Resolution::Minute
+    } else {
+        Resolution::Hour
+    };
+    let rows = store.rows(res, &w.target, start, end)?;
+    let week_start = start.max(end - 7 * 86_400);
+    let p95_rows = match res {
+        Resolution::Minute => None,
+        Resolution::Hour => Some(store.rows(Resolution::Minute, &w.target, week_start, end)?),
+    };
+    let week: Vec<f64> = p95_rows
+        .as_ref()
+        .unwrap_or(&rows)
+        .iter()
+        .filter(|r| r.ts >= week_start)
+        .map(|r| r.tps_mean)
+        .collect();
+    let at = |f: &dyn Fn(&crate::store::history::Rollup) -> Option<f64>| -> Series {
+        rows.iter()
+            .filter_map(|r| f(r).map(|v| (r.ts as f64, v)))
+            .collect()
+    };
+    let weighted = |f: &dyn Fn(&crate::store::history::Rollup) -> Option<f64>| {
+        let (s, n) = rows
+            .iter()
+            .filter_map(|r| f(r).map(|v| (v * f64::from(r.samples), f64::from(r.samples))))
+            .fold((0.0, 0.0), |(a, b), (v, k)| (a + v, b + k));
+        (n > 0.0).then(|| s / n)
+    };
+    // Whole days from the start of the window.
+    let days = ((end - start) / 86_400) as usize;
+    let mut peaks = vec![f64::NAN; days];
+    for r in &rows {
+        let d = ((r.ts - start) / 86_400) as usize;
+        if d < days {
+            peaks[d] = if peaks[d].is_nan() {
+                r.tps_max
+            } else {
+                peaks[d].max(r.tps_max)
+            };
+        }
+    }
+    let cpu = at(&|r| r.cpu);
+    Ok(Inputs {
+        tps: at(&|r| Some(r.tps_mean)),
+        concurrency: at(&|r| r.concurrency),
+        trx_concurrency: at(&|r| r.trx_concurrency),
+        reads: at(&|r| r.read_iops),
+        writes: at(&|r| r.write_iops),
+        bytes: at(&|r| r.io_bytes),
+        cpu_source: (!cpu.is_empty())
+            .then(|| "CPUUtilization recorded with the history".to_owned()),
+        cpu,
+        miss_ratio: weighted(&|r| r.miss_ratio),
+        buffer_pool_bytes: rows.iter().rev().find_map(|r| r.buffer_pool_bytes),
+        max_connections: rows.iter().rev().find_map(|r| r.max_connections),
+        db_bytes: at(&|r| r.db_bytes),
+        daily_peaks: peaks.into_iter().filter(|p| !p.is_nan()).collect(),
+        tps_p95: (!week.is_empty()).then(|| percentile(&week, 0.95)),
+    })
+}
+
+/// Builds the model's inputs from a history.
+pub fn build(i: Inputs, db: &str) -> Result<(Observed, Vec<String>), String> {
     let mut notes = Vec::new();
-    if tps.is_empty() {
+    if i.tps.is_empty() {
         return Err(format!(
-            "no headroom_mysql_transactions_per_second for target {:?} in the window: is it a mysql target of a headroom that this server scrapes?",
-            w.target
+            "no transactions per second of {db:?} in the window: is it a mysql target of a headroom that records this history (and has it run a minute)?"
         ));
     }
     let values = |s: &Series| s.iter().map(|(_, v)| *v).collect::<Vec<f64>>();
-    let tps_values = values(&tps);
+    let tps_values = values(&i.tps);
     let total_tps: f64 = tps_values.iter().sum();
     // Per-transaction figures: totals over totals, over the timestamps both series have.
-    let tps_at = by_time(&tps);
+    let tps_at = by_time(&i.tps);
     let per_trx = |s: &Series| -> Option<f64> {
         let mut num = 0.0;
         let mut den = 0.0;
@@ -311,21 +472,31 @@ pub async fn observe(
         }
         (den > 0.0 && !s.is_empty()).then(|| num / den)
     };
-    let last = |s: &Series| s.last().map(|(_, v)| *v);
-    let samples = pairs(&tps, &conc);
+    // Transactions in flight from performance_schema when the server times them (round
+    // trips inside transactions included, as a connection is held); else Threads_running.
+    let from_ps = !i.trx_concurrency.is_empty();
+    let conc = if from_ps {
+        &i.trx_concurrency
+    } else {
+        &i.concurrency
+    };
+    let samples = pairs(&i.tps, conc);
     let hold = {
         let n: f64 = conc.iter().map(|(_, v)| v).sum();
         (total_tps > 0.0 && !conc.is_empty())
-            .then(|| n / conc.len() as f64 / (total_tps / tps.len() as f64))
+            .then(|| n / conc.len() as f64 / (total_tps / i.tps.len() as f64))
     };
     if hold.is_some() {
-        notes.push(
-            "connection hold time from Threads_running (server-side): round trips inside transactions are not in it".into(),
-        );
+        notes.push(if from_ps {
+            "concurrency and connection hold time from performance_schema's transaction time (transactions in flight, round trips inside transactions included)".into()
+        } else {
+            "concurrency and connection hold time from Threads_running (server-side; performance_schema does not time transactions here): round trips inside transactions are not in it".into()
+        });
     }
     // CPU: mean utilization against mean TPS over the timestamps both have.
     let cpu = {
-        let joined: Vec<(f64, f64)> = cpu
+        let joined: Vec<(f64, f64)> = i
+            .cpu
             .iter()
             .filter_map(|(t, u)| tps_at.get(&key(*t)).map(|x| (*u, *x)))
             .collect();
@@ -335,7 +506,7 @@ pub async fn observe(
             .fold((0.0, 0.0), |(a, b), (u, x)| (a + u, b + x));
         (k > 0.0 && x > 0.0).then(|| (u / k / 100.0, x / k))
     };
-    match (&w.cpu, cpu) {
+    match (&i.cpu_source, cpu) {
         (Some(q), None) => notes.push(format!(
             "no CPU utilization in {q} over the window: no CPU ceiling"
         )),
@@ -344,27 +515,43 @@ pub async fn observe(
             u * 100.0
         )),
         (None, _) => notes.push(
-            "CPU per transaction is not known without a CPU series (for RDS, a cloudwatch target with AWS/RDS CPUUtilization and --rds-instance): no CPU ceiling"
+            "CPU per transaction is not known without a CPU series (for RDS: a cloudwatch target with AWS/RDS CPUUtilization and the database's rds_instance): no CPU ceiling"
                 .into(),
         ),
     }
     Ok((
         Observed {
-            tps_p95: percentile(&tps_values, 0.95),
+            tps_p95: i.tps_p95.unwrap_or_else(|| percentile(&tps_values, 0.95)),
             samples,
             cpu,
-            read_iops_per_trx: per_trx(&reads),
-            write_iops_per_trx: per_trx(&writes),
-            bytes_per_trx: per_trx(&bytes),
-            miss_ratio: last(&hit).map(|h| 1.0 - h),
-            buffer_pool_bytes: last(&pool),
+            read_iops_per_trx: per_trx(&i.reads),
+            write_iops_per_trx: per_trx(&i.writes),
+            bytes_per_trx: per_trx(&i.bytes),
+            miss_ratio: i.miss_ratio,
+            buffer_pool_bytes: i.buffer_pool_bytes,
             hold_seconds: hold,
             // A tenth kept for administrators and monitoring.
-            usable_connections: last(&maxconn).map(|m| (m * 0.9).floor()),
-            daily_peaks: values(&peaks),
+            usable_connections: i.max_connections.map(|m| (m * 0.9).floor()),
+            db_bytes: i.db_bytes.last().map(|(_, b)| *b),
+            db_growth_bytes_per_day: growth_per_day(&i.db_bytes),
+            daily_peaks: i.daily_peaks,
         },
         notes,
     ))
+}
+
+/// The least-squares slope of a series, per day; `None` over less than a day.
+fn growth_per_day(s: &Series) -> Option<f64> {
+    let (t0, t1) = (s.first()?.0, s.last()?.0);
+    if t1 - t0 < 86_400.0 {
+        return None;
+    }
+    let n = s.len() as f64;
+    let tm = s.iter().map(|(t, _)| t).sum::<f64>() / n;
+    let vm = s.iter().map(|(_, v)| v).sum::<f64>() / n;
+    let sxx: f64 = s.iter().map(|(t, _)| (t - tm).powi(2)).sum();
+    let sxy: f64 = s.iter().map(|(t, v)| (t - tm) * (v - vm)).sum();
+    (sxx > 0.0).then(|| sxy / sxx * 86_400.0)
 }
 
 /// Most concurrency levels the USL gets: enough for a fit, few enough that each averages

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod commands;
+pub mod evaluate;
 pub mod history;
 pub mod model;
 pub mod report;

@@ -45,6 +45,10 @@ pub struct Observed {
     pub usable_connections: Option<f64>,
     /// Daily peak TPS, oldest first, one a day.
     pub daily_peaks: Vec<f64>,
+    /// Data and index bytes, the latest reading, and their growth per day over the window
+    /// (a window of a day or more).
+    pub db_bytes: Option<f64>,
+    pub db_growth_bytes_per_day: Option<f64>,
 }
 
 /// Which resource a ceiling belongs to.
@@ -436,6 +440,71 @@ pub fn saturation(peaks: &[f64], level: f64) -> Option<(f64, f64, f64)> {
     Some((early, likely, late))
 }
 
+/// The forecast of daily peaks `days` after the last one: (low, likely, high) from the
+/// slope's 80% confidence interval, as [`saturation`] reads it. `None` with fewer than 7 days.
+pub fn forecast(peaks: &[f64], days: f64) -> Option<(f64, f64, f64)> {
+    let (slope, now, se) = daily_line(peaks)?;
+    let t = 1.282 + 1.0 / (peaks.len() as f64 - 2.0);
+    Some((
+        now + (slope - t * se) * days,
+        now + slope * days,
+        now + (slope + t * se) * days,
+    ))
+}
+
+/// What the report's charts draw, computed here so that the report only renders.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Charts {
+    /// The fitted USL curve, (concurrency, TPS), from 0 to twice the concurrency observed
+    /// (or past the curve's peak).
+    pub usl_curve: Vec<(f64, f64)>,
+    /// The forecast of daily peaks: (days after the last, low, likely, high) to the horizon.
+    pub forecast: Vec<(f64, f64, f64, f64)>,
+}
+
+/// The chart data of an assessment.
+pub fn charts(obs: &Observed, a: &Assessment, horizon_days: f64) -> Charts {
+    let usl_curve = a
+        .usl
+        .as_ref()
+        .map(|u| {
+            let f = usl::Usl {
+                sigma: u.sigma,
+                kappa: u.kappa,
+                lambda: u.lambda,
+            };
+            let top = (u.n_range.1 * 2.0)
+                .max(u.peak_concurrency.unwrap_or(0.0) * 1.2)
+                .min(u.n_range.1 * 4.0)
+                .max(1.0);
+            // X(0) = 0; the formula is 0/0 there when σ = 1.
+            std::iter::once((0.0, 0.0))
+                .chain((1..=60).map(|i| {
+                    let n = top * f64::from(i) / 60.0;
+                    (n, f.throughput(n))
+                }))
+                .filter(|(_, x)| x.is_finite())
+                .collect()
+        })
+        .unwrap_or_default();
+    let forecast = if horizon_days > 0.0 {
+        (0..=30)
+            .filter_map(|i| {
+                let d = horizon_days * f64::from(i) / 30.0;
+                forecast(&obs.daily_peaks, d)
+                    .map(|(lo, mid, hi)| (d, lo.max(0.0), mid, hi))
+                    .filter(|(_, lo, mid, hi)| lo.is_finite() && mid.is_finite() && hi.is_finite())
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Charts {
+        usl_curve,
+        forecast,
+    }
+}
+
 /// The linear trend of `peaks` (one a day) `days` after the last one; `None` with fewer than
 /// 7 days.
 pub fn trend_at(peaks: &[f64], days: f64) -> Option<f64> {
@@ -513,6 +582,8 @@ mod tests {
             hold_seconds: Some(0.005),
             usable_connections: Some(2000.0),
             daily_peaks: Vec::new(),
+            db_bytes: None,
+            db_growth_bytes_per_day: None,
         }
     }
 

@@ -283,6 +283,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("checks/mysql.yaml", include_str!("../../checks/mysql.yaml")),
     ("checks/tls.yaml", include_str!("../../checks/tls.yaml")),
     ("checks/aws.yaml", include_str!("../../checks/aws.yaml")),
+    (
+        "checks/capacity.yaml",
+        include_str!("../../checks/capacity.yaml"),
+    ),
 ];
 
 /// The shipped checks, parsed. A test loads every file, so an error here is a build bug.
@@ -423,10 +427,12 @@ pub fn evaluate_with(
         ));
     };
     if let Some(err) = &snap.error {
-        // A poll that timed out says nothing about the target's state (UNKNOWN, as the
-        // plugin guidelines have it); one that was refused or failed does.
+        // A poll that timed out, or found nothing to compute from yet, says nothing about the
+        // target's state (UNKNOWN, as the plugin guidelines have it); one that was refused or
+        // failed does.
         let status = match (err.kind, def.unreachable) {
-            (crate::sources::ErrorKind::Timeout, _) | (_, Unreachable::Unknown) => Status::Unknown,
+            (crate::sources::ErrorKind::Timeout | crate::sources::ErrorKind::NoData, _)
+            | (_, Unreachable::Unknown) => Status::Unknown,
             (_, Unreachable::Critical) => Status::Critical,
         };
         return Evaluation {

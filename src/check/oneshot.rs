@@ -367,6 +367,7 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 user,
                 password,
                 tps_counter: None,
+                rds_instance: None,
             };
             Ok((
                 def,

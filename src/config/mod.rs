@@ -66,6 +66,17 @@ pub struct RawConfig {
     /// What the AWS targets share: the limit on calls in flight and the CloudWatch budget.
     #[serde(default)]
     pub aws: crate::sources::aws::RawShared,
+    /// Capacity models of databases, recomputed from their history.
+    #[serde(default)]
+    pub capacity: Vec<crate::sources::capacity::RawTarget>,
+    /// Where database history is kept: the embedded file (default) or a Prometheus-compatible
+    /// server.
+    #[serde(default)]
+    pub history: crate::store::history::RawHistory,
+    /// Instance classes added to the shipped catalog (catalog/rds-classes.yaml), or replacing
+    /// shipped ones of the same name.
+    #[serde(default)]
+    pub catalog: Vec<crate::capacity::catalog::Class>,
     /// Use the check definitions shipped with headroom (`checks/*.yaml`). Default true.
     pub shipped_checks: Option<bool>,
     /// Checks of your own; one with the name of a shipped check replaces it.
@@ -101,6 +112,11 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     pub push: check::engine::PushConfig,
     pub aws: crate::sources::aws::Shared,
+    /// Where database history is read from and (the embedded file) recorded to; `None` when
+    /// `history.enabled` is false.
+    pub history: Option<crate::capacity::evaluate::HistorySource>,
+    /// The shipped catalog with the config's `catalog:` entries.
+    pub catalog: Arc<Vec<crate::capacity::catalog::Class>>,
     /// What the daemon decided on the user's behalf (a stretched interval), said at start.
     pub notices: Vec<String>,
 }
@@ -125,6 +141,7 @@ impl Target {
             SourceConfig::Elb(_) => SourceKind::Elb,
             SourceConfig::Elasticache(_) => SourceKind::Elasticache,
             SourceConfig::Elbv2(_) => SourceKind::Elbv2,
+            SourceConfig::Capacity(_) => SourceKind::Capacity,
         }
     }
 }
@@ -140,6 +157,7 @@ pub enum SourceConfig {
     Elb(crate::sources::aws::elb::Settings),
     Elasticache(crate::sources::aws::elasticache::Settings),
     Elbv2(crate::sources::aws::elbv2::Settings),
+    Capacity(crate::sources::capacity::Settings),
 }
 
 /// A password or token. It is read from the environment or a file, never written inline, and
@@ -214,6 +232,13 @@ pub struct Validator<'a> {
     errors: Vec<ConfigError>,
     /// `defaults:` interval and timeout, resolved.
     schedule: (StdDuration, StdDuration),
+    /// `history:`, resolved (capacity targets read it).
+    history: Option<crate::capacity::evaluate::HistorySource>,
+    history_disabled: bool,
+    /// The catalog with `catalog:` applied.
+    catalog: Arc<Vec<crate::capacity::catalog::Class>>,
+    /// `mysql[].rds_instance` by target name.
+    rds_of: Vec<(String, String)>,
 }
 
 impl Validator<'_> {
@@ -229,6 +254,29 @@ impl Validator<'_> {
     /// The interval and timeout of `defaults:` (for targets a source discovers).
     pub fn default_schedule(&self) -> (StdDuration, StdDuration) {
         self.schedule
+    }
+
+    /// Where database history is, unless `history.enabled` is false.
+    pub fn history(&self) -> Option<&crate::capacity::evaluate::HistorySource> {
+        self.history.as_ref()
+    }
+
+    /// Whether `history.enabled` is false (rather than `history:` invalid).
+    pub fn history_disabled(&self) -> bool {
+        self.history_disabled
+    }
+
+    /// The instance catalog, with the config's entries.
+    pub fn catalog(&self) -> Arc<Vec<crate::capacity::catalog::Class>> {
+        self.catalog.clone()
+    }
+
+    /// The `rds_instance` of the mysql target named `db`.
+    pub fn rds_instance_of(&self, db: &str) -> Option<String> {
+        self.rds_of
+            .iter()
+            .find(|(n, _)| n == db)
+            .map(|(_, id)| id.clone())
     }
 
     pub fn error_count(&self) -> usize {
@@ -350,7 +398,22 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         positions: &positions,
         errors: Vec::new(),
         schedule: (DEFAULT_INTERVAL, DEFAULT_TIMEOUT),
+        history: None,
+        history_disabled: raw.history.enabled == Some(false),
+        catalog: Arc::new(Vec::new()),
+        rds_of: raw
+            .mysql
+            .iter()
+            .filter_map(|m| Some((m.name.clone(), m.rds_instance.clone()?)))
+            .collect(),
     };
+    v.history = raw.history.validate(&mut v, "history");
+    v.catalog = Arc::new(crate::capacity::catalog::with_overrides(&raw.catalog));
+    for (i, c) in raw.catalog.iter().enumerate() {
+        if let Err(e) = c.check() {
+            v.error(&format!("catalog[{i}]"), e);
+        }
+    }
     let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
     let listen = match listen.parse::<SocketAddr>() {
         Ok(a) => Some(a),
@@ -425,6 +488,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     add(&mut v, "elb", &dyns(&raw.elb));
     add(&mut v, "elbv2", &dyns(&raw.elbv2));
     add(&mut v, "elasticache", &dyns(&raw.elasticache));
+    add(&mut v, "capacity", &dyns(&raw.capacity));
     let mut checks = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()
     } else {
@@ -475,6 +539,8 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             state_file,
             push,
             aws,
+            history: v.history.clone(),
+            catalog: v.catalog.clone(),
             notices,
         }),
         _ => Err(ConfigErrors(v.errors)),

@@ -6,6 +6,7 @@
 //! and skipped polls belong to the scheduler.
 
 pub mod aws;
+pub mod capacity;
 pub mod discovery;
 pub mod memcached;
 pub mod mysql;
@@ -30,6 +31,7 @@ pub enum SourceKind {
     Elb,
     Elasticache,
     Elbv2,
+    Capacity,
 }
 
 impl SourceKind {
@@ -43,10 +45,11 @@ impl SourceKind {
             SourceKind::Elb => "elb",
             SourceKind::Elasticache => "elasticache",
             SourceKind::Elbv2 => "elbv2",
+            SourceKind::Capacity => "capacity",
         }
     }
 
-    pub const ALL: [SourceKind; 8] = [
+    pub const ALL: [SourceKind; 9] = [
         SourceKind::Memcached,
         SourceKind::Mysql,
         SourceKind::Tls,
@@ -55,6 +58,7 @@ impl SourceKind {
         SourceKind::Elb,
         SourceKind::Elbv2,
         SourceKind::Elasticache,
+        SourceKind::Capacity,
     ];
 
     /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
@@ -69,6 +73,7 @@ impl SourceKind {
             SourceKind::Elb => "headroom_elb_up",
             SourceKind::Elasticache => "headroom_elasticache_up",
             SourceKind::Elbv2 => "headroom_elbv2_up",
+            SourceKind::Capacity => "headroom_capacity_up",
         }
     }
 }
@@ -99,15 +104,19 @@ pub enum ErrorKind {
     Protocol,
     /// The API refused the call for its rate (AWS throttling), after the SDK's retries.
     Throttled,
+    /// The source answered but holds nothing to compute from yet (a capacity model before
+    /// its database has a minute of history).
+    NoData,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 5] = [
+    pub const ALL: [ErrorKind; 6] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Auth,
         ErrorKind::Protocol,
         ErrorKind::Throttled,
+        ErrorKind::NoData,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +126,7 @@ impl ErrorKind {
             ErrorKind::Auth => "auth",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Throttled => "throttled",
+            ErrorKind::NoData => "no_data",
         }
     }
 }
@@ -182,6 +192,7 @@ pub enum AnyPoller {
     Elb(aws::elb::ElbPoller),
     Elasticache(aws::elasticache::ElasticachePoller),
     Elbv2(aws::elbv2::Elbv2Poller),
+    Capacity(capacity::CapacityPoller),
 }
 
 impl AnyPoller {
@@ -193,6 +204,7 @@ impl AnyPoller {
             SourceConfig::Rds(s) => AnyPoller::Rds(aws::rds::RdsPoller::new(s)),
             SourceConfig::Elb(s) => AnyPoller::Elb(aws::elb::ElbPoller::new(s)),
             SourceConfig::Elbv2(s) => AnyPoller::Elbv2(aws::elbv2::Elbv2Poller::new(s)),
+            SourceConfig::Capacity(s) => AnyPoller::Capacity(capacity::CapacityPoller::new(s)),
             SourceConfig::Elasticache(s) => {
                 AnyPoller::Elasticache(aws::elasticache::ElasticachePoller::new(&target.name, s))
             }
@@ -221,6 +233,7 @@ impl Poller for AnyPoller {
             AnyPoller::Elb(p) => p.poll().await,
             AnyPoller::Elasticache(p) => p.poll().await,
             AnyPoller::Elbv2(p) => p.poll().await,
+            AnyPoller::Capacity(p) => p.poll().await,
         }
     }
 }

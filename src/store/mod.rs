@@ -1,4 +1,7 @@
-//! What the pollers found: the latest snapshot of every target.
+//! What the pollers found: the latest snapshot of every target, and the embedded history of
+//! the databases (per-minute and hourly rollups in SQLite) that the recorder writes from it.
+pub mod history;
+pub mod recorder;
 pub mod snapshot;
 
 pub use snapshot::{Family, Kind, Sample, SnapshotStore, TargetSnapshot, find_value};

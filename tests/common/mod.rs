@@ -169,6 +169,28 @@ impl Daemon {
         d
     }
 
+    /// Starts the daemon again on the same config and directory (after `kill9`, say).
+    pub fn restart(&mut self, envs: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("stderr.log"))
+            .unwrap();
+        self.child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+            .args(["run", "--config"])
+            .arg(self.config_path())
+            .envs(envs.iter().copied())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        wait_for(
+            "the daemon to serve /healthz again",
+            Duration::from_secs(20),
+            || self.get("/healthz").filter(|(s, _)| *s == 200),
+        );
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("config.yaml")
     }
@@ -329,4 +351,25 @@ pub fn read_http_request(stream: &std::net::TcpStream) -> Vec<u8> {
     let mut body = vec![0; len];
     let _ = rd.read_exact(&mut body);
     body
+}
+
+/// Runs headless Chromium (Debian's, from scripts/setup) on `url` with a private profile.
+pub fn chromium(args: &[&str], url: &str) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium not installed: run scripts/setup")
 }
