@@ -59,4 +59,8 @@ while True:
     cw.put_metric_data(Namespace="AWS/ElastiCache", MetricData=[{
         "MetricName": "CPUUtilization", "Timestamp": t, "Value": random.uniform(2, 6), "Unit": "Percent",
         "Dimensions": [{"Name": "CacheClusterId", "Value": "osdp-memc-proddc1"}, {"Name": "CacheNodeId", "Value": "0001"}]}])
+    # The RDS instance's CPU: the demo's capacity target gets a CPU ceiling from it.
+    cw.put_metric_data(Namespace="AWS/RDS", MetricData=[{
+        "MetricName": "CPUUtilization", "Timestamp": t, "Value": random.uniform(20, 35), "Unit": "Percent",
+        "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "osdp-db-proddc1"}]}])
     time.sleep(30)
