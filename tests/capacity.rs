@@ -356,6 +356,30 @@ fn report_from_prometheus_history_under_sysbench_load() {
     assert!(page.contains("<path class=\"fit\""), "no fitted curve");
     assert!(page.contains("class=\"ceiling\""), "no ceiling");
 
+    // A central headroom that polls no database: its capacity target reads the history from
+    // Prometheus (history: {prometheus: URL}) and records nothing itself.
+    let central = Daemon::start(
+        common::free_port(),
+        &format!(
+            "history: {{prometheus: '{prom}'}}\n\
+             capacity:\n  - {{name: cap-db, class: db.r5.large, storage: gp3, gib: 100, window: 5m, interval: 2s}}\n"
+        ),
+        &[],
+    );
+    let max = wait_for(
+        "the central capacity model",
+        Duration::from_secs(30),
+        || central.value("headroom_capacity_max_tps", &[]),
+    );
+    assert!(max > 0.0);
+    assert!(
+        central.value("headroom_capacity_tps_p95", &[]).unwrap() > 1.0,
+        "{}",
+        central.metrics()
+    );
+    assert!(!central.dir.path().join("headroom-history.sqlite").exists());
+    drop(central);
+
     embedded_history(d);
 }
 

@@ -3,7 +3,9 @@
 //! SIGKILL at random moments, twenty times. After each kill the file must open, pass SQLite's
 //! integrity check, hold every rollup the child reported committed, and hold only whole
 //! rollups: the three databases have the same minutes, without gaps, and every closed hour's
-//! row equals the rollup of its minutes. Then writing goes on where it stopped.
+//! row equals the rollup of its minutes. Then writing goes on where it stopped. The writer's
+//! clock runs a minute per transaction, so the run crosses the 14-day retention of minutes
+//! too.
 //!
 //! The child is this test binary run again with HEADROOM_HISTORY_CHILD set (the test
 //! `child_writer`, ignored otherwise).
@@ -97,37 +99,60 @@ fn kill9_loses_at_most_the_rollup_in_progress() {
             .iter()
             .map(|db| store.rows(Resolution::Minute, db, 0, i64::MAX).unwrap())
             .collect();
-        let n = minutes[0].len() as i64;
-        // Whole transactions only: every database has the same minutes, 0..n, as written.
+        // Whole transactions only: every database has the same minutes, k0..=last without a
+        // gap, as written. k0 > 0 once the 14-day retention has dropped the oldest.
+        let k_of = |r: &Rollup| (r.ts - T0) / 60;
+        let (k0, last) = match (minutes[0].first(), minutes[0].last()) {
+            (Some(a), Some(b)) => (k_of(a), k_of(b)),
+            _ => (0, -1),
+        };
+        let n = last + 1; // minutes written so far
         for (db, rows) in DBS.iter().zip(&minutes) {
-            assert_eq!(rows.len() as i64, n, "round {round}: {db} differs");
-            for (k, r) in rows.iter().enumerate() {
-                assert_eq!(*r, minute(db, k as i64), "round {round}: {db} minute {k}");
+            assert_eq!(
+                rows.len() as i64,
+                last - k0 + 1,
+                "round {round}: {db} differs"
+            );
+            for (i, r) in rows.iter().enumerate() {
+                let k = k0 + i as i64;
+                assert_eq!(*r, minute(db, k), "round {round}: {db} minute {k}");
             }
+        }
+        // The retention keeps 14 days of minutes (plus the hour it runs once in).
+        let keep = 14 * 1440;
+        assert!(last - k0 < keep + 60, "round {round}: {k0}..={last} kept");
+        if last >= keep + 60 {
+            assert!(k0 > 0, "round {round}: nothing dropped at {last}");
         }
         // Nothing the child reported committed is lost.
         assert!(
             n > reported,
-            "round {round}: {n} minutes on disk, {} reported committed",
+            "round {round}: {n} minutes written, {} reported committed",
             reported + 1
         );
-        // Every closed hour is rolled, and is the rollup of its minutes.
+        // Every closed hour is rolled (minute 60h+59 is written at the start of hour h+1:
+        // hour h rolls with it), and is the rollup of its minutes where they are still kept.
         for (db, rows) in DBS.iter().zip(&minutes) {
             let hours = store.rows(Resolution::Hour, db, 0, i64::MAX).unwrap();
-            // Minute 60h+59 is written at the start of hour h+1: hour h rolls with it.
-            let closed = n / 60;
-            assert_eq!(hours.len() as i64, closed, "round {round}: {db} hours");
+            assert_eq!(hours.len() as i64, n / 60, "round {round}: {db} hours");
             for h in &hours {
-                let k0 = ((h.ts - T0) / 60) as usize;
+                let first = (h.ts - T0) / 60;
+                if first < k0 {
+                    continue;
+                }
+                let i = (first - k0) as usize;
                 assert_eq!(
                     Some(h.clone()),
-                    hour_of(&rows[k0..k0 + 60]),
+                    hour_of(&rows[i..i + 60]),
                     "round {round}: {db} hour at {}",
                     h.ts
                 );
             }
         }
-        eprintln!("round {round}: killed after {wait} ms, {n} minutes on disk");
+        eprintln!(
+            "round {round}: killed after {wait} ms, {n} minutes written, {} kept",
+            last - k0 + 1
+        );
     }
     assert!(
         reported > 120,

@@ -133,7 +133,17 @@ async fn report(
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut reports = Vec::new();
+    // Databases are assessed side by side, as many as there are cores: reading the embedded
+    // history runs on the blocking pool, so a fleet report uses every core.
+    let parallel = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(8);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
+    let classes = std::sync::Arc::new(classes);
+    let what_if = what_if.cloned();
+    let total = dbs.len();
+    let mut tasks = tokio::task::JoinSet::new();
     let mut failed = Vec::new();
     for (k, db) in dbs.iter().enumerate() {
         let current = match current_of(db) {
@@ -143,39 +153,64 @@ async fn report(
                 continue;
             }
         };
-        let req = Request {
-            source: &source,
-            db,
-            current: &current,
-            days: h.days,
-            horizon: h.horizon,
-            resolution: h.resolution.as_secs_f64(),
-            end,
-            catalog: &classes,
-            what_if,
-        };
-        let result = evaluate(&req, |i, n, what| {
-            if tty {
-                let width = 30;
-                let done = i * width / n.max(1);
-                eprint!(
-                    "\r{db} ({}/{}): reading history [{}{}] {i}/{n} {what:<24}",
-                    k + 1,
-                    dbs.len(),
-                    "#".repeat(done),
-                    " ".repeat(width - done)
-                );
-            }
-        })
-        .await;
-        if tty {
-            eprint!("\r{db} ({}/{}): assessed{:<60}\n", k + 1, dbs.len(), "");
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let (source, classes, what_if, db) =
+            (source.clone(), classes.clone(), what_if.clone(), db.clone());
+        let (days, horizon, resolution) = (h.days, h.horizon, h.resolution.as_secs_f64());
+        tasks.spawn(async move {
+            let _slot = slot;
+            let req = Request {
+                source: &source,
+                db: &db,
+                current: &current,
+                days,
+                horizon,
+                resolution,
+                end,
+                catalog: &classes,
+                what_if: what_if.as_ref(),
+            };
+            // A bar for the series of one database; a line per database for a fleet.
+            let r = evaluate(&req, |i, n, what| {
+                if tty && total == 1 {
+                    let width = 30;
+                    let done = i * width / n.max(1);
+                    eprint!(
+                        "\rreading history [{}{}] {i}/{n} {what:<24}",
+                        "#".repeat(done),
+                        " ".repeat(width - done)
+                    );
+                    if i == n {
+                        eprintln!();
+                    }
+                }
+            })
+            .await;
+            (k, db, r)
+        });
+    }
+    let mut reports = Vec::new();
+    let mut done = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (k, db, result) = joined.map_err(|e| format!("assessment task: {e}"))?;
+        done += 1;
+        if tty && total > 1 {
+            eprint!("\rassessed {done}/{total} databases{:<20}", "");
         }
         match result {
-            Ok(r) => reports.push(r),
+            Ok(r) => reports.push((k, r)),
             Err(e) => failed.push(format!("{db}: {e}")),
         }
     }
+    if tty && total > 1 {
+        eprintln!();
+    }
+    reports.sort_by_key(|(k, _)| *k);
+    let reports: Vec<_> = reports.into_iter().map(|(_, r)| r).collect();
     if reports.is_empty() {
         return Err(failed.join("\n"));
     }

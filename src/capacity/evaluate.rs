@@ -187,7 +187,7 @@ pub async fn evaluate(
         storage: catalog::storage(kind, gib, iops, None)
             .map_err(|e| Invalid(format!("current storage: {e}")))?,
     };
-    let (observed, mut notes) = build(inputs, r.db).map_err(NoData)?;
+    let (observed, mut notes) = build(inputs, &window).map_err(NoData)?;
     let now = assess(&observed, &current, &current);
     let what_if = match r.what_if {
         None => None,

@@ -392,17 +392,14 @@ pub fn observe_store(
     };
     let rows = store.rows(res, &w.target, start, end)?;
     let week_start = start.max(end - 7 * 86_400);
-    let p95_rows = match res {
-        Resolution::Minute => None,
-        Resolution::Hour => Some(store.rows(Resolution::Minute, &w.target, week_start, end)?),
+    let week: Vec<f64> = match res {
+        Resolution::Minute => rows
+            .iter()
+            .filter(|r| r.ts >= week_start)
+            .map(|r| r.tps_mean)
+            .collect(),
+        Resolution::Hour => store.minute_tps(&w.target, week_start, end)?,
     };
-    let week: Vec<f64> = p95_rows
-        .as_ref()
-        .unwrap_or(&rows)
-        .iter()
-        .filter(|r| r.ts >= week_start)
-        .map(|r| r.tps_mean)
-        .collect();
     let at = |f: &dyn Fn(&crate::store::history::Rollup) -> Option<f64>| -> Series {
         rows.iter()
             .filter_map(|r| f(r).map(|v| (r.ts as f64, v)))
@@ -449,11 +446,21 @@ pub fn observe_store(
 }
 
 /// Builds the model's inputs from a history.
-pub fn build(i: Inputs, db: &str) -> Result<(Observed, Vec<String>), String> {
+pub fn build(i: Inputs, w: &Window) -> Result<(Observed, Vec<String>), String> {
     let mut notes = Vec::new();
-    if i.tps.is_empty() {
+    let db = &w.target;
+    let (Some(first), Some(last)) = (i.tps.first(), i.tps.last()) else {
         return Err(format!(
             "no transactions per second of {db:?} in the window: is it a mysql target of a headroom that records this history (and has it run a minute)?"
+        ));
+    };
+    // Say so when the history is shorter than the window asked for.
+    let covered = last.0 - first.0;
+    if covered < 0.9 * (w.end - w.start) {
+        notes.push(format!(
+            "the history covers {:.1} hours of the {:.1} days asked for",
+            covered / 3600.0,
+            (w.end - w.start) / 86_400.0
         ));
     }
     let values = |s: &Series| s.iter().map(|(_, v)| *v).collect::<Vec<f64>>();

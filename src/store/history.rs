@@ -154,6 +154,9 @@ pub struct InstanceFacts {
 #[derive(Debug)]
 pub struct HistoryStore {
     conn: Connection,
+    /// The hour of the last write: the first write of a new hour rolls every database's
+    /// closed hours (one that stopped being written too), the others only those written.
+    last_hour: Option<i64>,
 }
 
 const COLUMNS: &str = "db, ts, samples, tps_mean, tps_p50, tps_p95, tps_max, concurrency, trx_concurrency, connections, cpu, read_iops, write_iops, io_bytes, miss_ratio, buffer_pool_bytes, max_connections, db_bytes";
@@ -221,7 +224,10 @@ impl HistoryStore {
                 ));
             }
         }
-        Ok(HistoryStore { conn })
+        Ok(HistoryStore {
+            conn,
+            last_hour: None,
+        })
     }
 
     /// Opens an existing store for reading (the capacity commands): a missing file is an
@@ -249,13 +255,33 @@ impl HistoryStore {
                 version.unwrap_or_else(|| "none".into())
             ));
         }
-        Ok(HistoryStore { conn })
+        Ok(HistoryStore {
+            conn,
+            last_hour: None,
+        })
     }
 
     /// Writes closed minutes in one transaction; in the same transaction rolls every hour
-    /// before `now`'s hour that has minutes and no hourly row yet into one, and applies the
+    /// before `now`'s hour that has minutes and no hourly row yet into one (of the databases
+    /// written, and at the first write of an hour of every database), and applies the
     /// retention when it did.
     pub fn write(&mut self, minutes: &[Rollup], now: i64) -> Result<usize, rusqlite::Error> {
+        let hour = now - now.rem_euclid(3600);
+        let dbs: Vec<String> = if self.last_hour != Some(hour) {
+            dbs_in(&self.conn, "minute")?
+                .into_iter()
+                .chain(minutes.iter().map(|m| m.db.clone()))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        } else {
+            minutes
+                .iter()
+                .map(|m| m.db.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(&format!(
@@ -265,15 +291,9 @@ impl HistoryStore {
                 insert_row(&mut insert, m)?;
             }
         }
-        let hours = roll_hours(&tx, now - now.rem_euclid(3600))?;
-        if hours > 0 {
-            tx.execute(
-                "DELETE FROM minute WHERE ts < ?1",
-                [now - MINUTE_RETENTION_S],
-            )?;
-            tx.execute("DELETE FROM hour WHERE ts < ?1", [now - HOUR_RETENTION_S])?;
-        }
+        let hours = roll_hours(&tx, &dbs, hour, now)?;
         tx.commit()?;
+        self.last_hour = Some(hour);
         Ok(hours)
     }
 
@@ -324,13 +344,11 @@ impl HistoryStore {
 
     /// Every database with rows, by name.
     pub fn dbs(&self) -> Result<Vec<String>, String> {
-        let mut st = self
-            .conn
-            .prepare("SELECT DISTINCT db FROM hour UNION SELECT DISTINCT db FROM minute ORDER BY 1")
-            .map_err(|e| format!("history: {e}"))?;
-        st.query_map([], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| format!("history: {e}"))
+        let mut all = dbs_in(&self.conn, "hour").map_err(|e| format!("history: {e}"))?;
+        all.extend(dbs_in(&self.conn, "minute").map_err(|e| format!("history: {e}"))?);
+        all.sort();
+        all.dedup();
+        Ok(all)
     }
 
     /// The rows of `db` with `start <= ts < end`, oldest first.
@@ -349,6 +367,18 @@ impl HistoryStore {
             ))
             .map_err(|e| format!("history: {e}"))?;
         st.query_map(params![db, start, end], read_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| format!("history: {e}"))
+    }
+
+    /// The per-minute mean TPS of `db` with `start <= ts < end` (what a percentile needs,
+    /// without reading the other columns).
+    pub fn minute_tps(&self, db: &str, start: i64, end: i64) -> Result<Vec<f64>, String> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT tps_mean FROM minute WHERE db = ?1 AND ts >= ?2 AND ts < ?3")
+            .map_err(|e| format!("history: {e}"))?;
+        st.query_map(params![db, start, end], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| format!("history: {e}"))
     }
@@ -407,35 +437,66 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rollup> {
     })
 }
 
-/// Rolls every (db, hour) before `before` that has minutes and no hourly row into one.
-fn roll_hours(tx: &rusqlite::Transaction<'_>, before: i64) -> Result<usize, rusqlite::Error> {
-    // Only minutes after each database's newest hourly row can make a new hour.
-    let pending: Vec<(String, i64)> = {
-        let mut st = tx.prepare_cached(
-            "SELECT m.db, m.ts / 3600 * 3600 AS h FROM minute m
-             WHERE m.ts < ?1
-               AND m.ts >= COALESCE((SELECT MAX(ts) + 3600 FROM hour WHERE db = m.db), 0)
-             GROUP BY m.db, h",
-        )?;
-        st.query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?
-    };
-    for (db, h) in &pending {
-        let minutes: Vec<Rollup> = {
-            let mut st = tx.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM minute WHERE db = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts"
-            ))?;
-            st.query_map(params![db, h, h + 3600], read_row)?
+/// The databases with rows in `table`, by name: a skip scan of the primary key (one index
+/// lookup per database, not a scan of every row).
+fn dbs_in(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare_cached(&format!(
+        "WITH RECURSIVE d(db) AS (
+             SELECT MIN(db) FROM {table}
+             UNION ALL
+             SELECT (SELECT MIN(db) FROM {table} WHERE db > d.db) FROM d WHERE d.db IS NOT NULL)
+         SELECT db FROM d WHERE db IS NOT NULL"
+    ))?;
+    st.query_map([], |r| r.get(0))?.collect()
+}
+
+/// Rolls every hour of `dbs` before `before` that has minutes and no hourly row into one,
+/// and applies the retention to a database that got one. Each database costs index range
+/// lookups only (the primary key is (db, ts)).
+fn roll_hours(
+    tx: &rusqlite::Transaction<'_>,
+    dbs: &[String],
+    before: i64,
+    now: i64,
+) -> Result<usize, rusqlite::Error> {
+    let mut rolled = 0;
+    for db in dbs {
+        let before_db = rolled;
+        // Only minutes after the database's newest hourly row can make a new hour.
+        let from: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(ts) + 3600, 0) FROM hour WHERE db = ?1")?
+            .query_row([db], |r| r.get(0))?;
+        let hours: Vec<i64> = {
+            let mut st = tx.prepare_cached(
+                "SELECT DISTINCT ts / 3600 * 3600 FROM minute WHERE db = ?1 AND ts >= ?2 AND ts < ?3",
+            )?;
+            st.query_map(params![db, from, before], |r| r.get(0))?
                 .collect::<Result<_, _>>()?
         };
-        if let Some(hour) = hour_of(&minutes) {
-            let mut st = tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO hour ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
-            ))?;
-            insert_row(&mut st, &hour)?;
+        for h in hours {
+            let minutes: Vec<Rollup> = {
+                let mut st = tx.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM minute WHERE db = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts"
+                ))?;
+                st.query_map(params![db, h, h + 3600], read_row)?
+                    .collect::<Result<_, _>>()?
+            };
+            if let Some(hour) = hour_of(&minutes) {
+                let mut st = tx.prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO hour ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                ))?;
+                insert_row(&mut st, &hour)?;
+                rolled += 1;
+            }
+        }
+        if rolled > before_db {
+            tx.prepare_cached("DELETE FROM minute WHERE db = ?1 AND ts < ?2")?
+                .execute(params![db, now - MINUTE_RETENTION_S])?;
+            tx.prepare_cached("DELETE FROM hour WHERE db = ?1 AND ts < ?2")?
+                .execute(params![db, now - HOUR_RETENTION_S])?;
         }
     }
-    Ok(pending.len())
+    Ok(rolled)
 }
 
 /// An hour from its minutes: means weighted by each minute's polls, TPS percentiles over the
