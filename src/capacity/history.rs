@@ -33,6 +33,25 @@ impl Prometheus {
         })
     }
 
+    /// GETs an API URL: the HTTP status and the JSON body.
+    async fn get(
+        &self,
+        url: reqwest::Url,
+    ) -> Result<(reqwest::StatusCode, serde_json::Value), String> {
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e}", self.base))?;
+        let status = resp.status();
+        let body = resp
+            .json()
+            .await
+            .map_err(|e| format!("{}: not a Prometheus API answer: {e}", self.base))?;
+        Ok((status, body))
+    }
+
     /// The `target` of every mysql target with TPS series on the server.
     pub async fn targets(&self) -> Result<Vec<String>, String> {
         let url = reqwest::Url::parse_with_params(
@@ -40,15 +59,7 @@ impl Prometheus {
             &[("match[]", "headroom_mysql_transactions_per_second")],
         )
         .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
-        let body: serde_json::Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("{}: {e}", self.base))?
-            .json()
-            .await
-            .map_err(|e| format!("{}: not a Prometheus API answer: {e}", self.base))?;
+        let (_, body) = self.get(url).await?;
         Ok(body["data"]
             .as_array()
             .map(|v| {
@@ -66,15 +77,7 @@ impl Prometheus {
             &[("query", query.to_owned()), ("time", format!("{at:.3}"))],
         )
         .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
-        let body: serde_json::Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("{}: {e}", self.base))?
-            .json()
-            .await
-            .map_err(|e| format!("{}: not a Prometheus API answer: {e}", self.base))?;
+        let (_, body) = self.get(url).await?;
         if body["status"] != "success" {
             return Err(format!(
                 "{} refused {query}: {}",
@@ -107,17 +110,7 @@ impl Prometheus {
             ],
         )
         .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("{}: {e}", self.base))?;
-        let status = resp.status();
-        let body: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("{}: not a Prometheus API answer: {e}", self.base))?;
+        let (status, body) = self.get(url).await?;
         if body["status"] != "success" {
             return Err(format!(
                 "{} answered {status} to {query}: {}",

@@ -172,6 +172,16 @@ fn table_sql(name: &str) -> String {
     )
 }
 
+/// The file's schema version (`None` in a new file).
+fn schema_version(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 fn err(path: &Path) -> impl Fn(rusqlite::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
@@ -200,14 +210,7 @@ impl HistoryStore {
             table_sql("hour")
         ))
         .map_err(err(path))?;
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err(path))?;
+        let version = schema_version(&conn).map_err(err(path))?;
         match version.as_deref() {
             None => {
                 conn.execute(
@@ -240,13 +243,7 @@ impl HistoryStore {
         .map_err(err(path))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err(path))?;
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
+        let version = schema_version(&conn)
             .map_err(|e| format!("{}: not a headroom history file: {e}", path.display()))?;
         if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
             return Err(format!(

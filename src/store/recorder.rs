@@ -505,14 +505,17 @@ mod tests {
             1
         );
         let store = HistoryStore::open_read(&path).unwrap();
-        let rows = store
-            .rows(
-                super::super::history::Resolution::Minute,
-                "db1",
-                0,
-                i64::MAX,
-            )
-            .unwrap();
+        let minutes = || {
+            store
+                .rows(
+                    super::super::history::Resolution::Minute,
+                    "db1",
+                    0,
+                    i64::MAX,
+                )
+                .unwrap()
+        };
+        let rows = minutes();
         assert_eq!(rows.len(), 1, "{rows:?}");
         let m = &rows[0];
         assert_eq!((m.ts, m.samples), (t0 as i64, 2));
@@ -530,14 +533,7 @@ mod tests {
             rec.flush(UNIX_EPOCH + Duration::from_secs_f64(t0 + 66.0), true),
             1
         );
-        let rows = store
-            .rows(
-                super::super::history::Resolution::Minute,
-                "db1",
-                0,
-                i64::MAX,
-            )
-            .unwrap();
+        let rows = minutes();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].read_iops, None);
     }

@@ -137,6 +137,24 @@ pub fn memcached_command(addr: &str, cmd: &str) -> String {
     }
 }
 
+/// `headroom run --config PATH`, its stderr appended to stderr.log beside the config.
+fn spawn_run(config: &Path, envs: &[(&str, &str)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("stderr.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(["run", "--config"])
+        .arg(config)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
 /// The headroom binary running with a config written to a temp dir, killed on drop.
 pub struct Daemon {
     pub port: u16,
@@ -150,16 +168,7 @@ impl Daemon {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, format!("listen: 127.0.0.1:{port}\n{config}")).unwrap();
-        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_headroom"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .envs(envs.iter().copied())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn_run(&path, envs);
         let d = Daemon { port, dir, child };
         wait_for(
             "the daemon to serve /healthz",
@@ -171,19 +180,7 @@ impl Daemon {
 
     /// Starts the daemon again on the same config and directory (after `kill9`, say).
     pub fn restart(&mut self, envs: &[(&str, &str)]) {
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.path().join("stderr.log"))
-            .unwrap();
-        self.child = Command::new(env!("CARGO_BIN_EXE_headroom"))
-            .args(["run", "--config"])
-            .arg(self.config_path())
-            .envs(envs.iter().copied())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        self.child = spawn_run(&self.config_path(), envs);
         wait_for(
             "the daemon to serve /healthz again",
             Duration::from_secs(20),
