@@ -1,19 +1,11 @@
 //! `headroom migration plan`, the binary: the seed's arithmetic, JSON for scripts, and bad
 //! units refused with the flag named and exit status 2.
 
-use std::process::Command;
+mod common;
 
+/// `headroom migration plan ARGS`.
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(["migration", "plan"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::headroom(&[&["migration", "plan"], args].concat())
 }
 
 #[test]

@@ -33,11 +33,16 @@ impl Prometheus {
         })
     }
 
-    /// GETs an API URL: the HTTP status and the JSON body.
-    async fn get(
+    /// GETs `path` of the HTTP API with `params`; the answer's `data`, or an error naming
+    /// `what` was asked, the HTTP status and the server's error text.
+    async fn api(
         &self,
-        url: reqwest::Url,
-    ) -> Result<(reqwest::StatusCode, serde_json::Value), String> {
+        path: &str,
+        params: &[(&str, String)],
+        what: &str,
+    ) -> Result<serde_json::Value, String> {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), params)
+            .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
         let resp = self
             .http
             .get(url)
@@ -45,22 +50,31 @@ impl Prometheus {
             .await
             .map_err(|e| format!("{}: {e}", self.base))?;
         let status = resp.status();
-        let body = resp
+        let mut body: serde_json::Value = resp
             .json()
             .await
             .map_err(|e| format!("{}: not a Prometheus API answer: {e}", self.base))?;
-        Ok((status, body))
+        if body["status"] != "success" {
+            return Err(format!(
+                "{} answered {status} to {what}: {}",
+                self.base,
+                body["error"].as_str().unwrap_or("no error text")
+            ));
+        }
+        Ok(body["data"].take())
     }
 
     /// The `target` of every mysql target with TPS series on the server.
     pub async fn targets(&self) -> Result<Vec<String>, String> {
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/api/v1/label/target/values", self.base),
-            &[("match[]", "headroom_mysql_transactions_per_second")],
-        )
-        .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
-        let (_, body) = self.get(url).await?;
-        Ok(body["data"]
+        let metric = "headroom_mysql_transactions_per_second";
+        let data = self
+            .api(
+                "/api/v1/label/target/values",
+                &[("match[]", metric.to_owned())],
+                &format!("the targets of {metric}"),
+            )
+            .await?;
+        Ok(data
             .as_array()
             .map(|v| {
                 v.iter()
@@ -72,20 +86,14 @@ impl Prometheus {
 
     /// The labels of the first series `query` returns at `at` (an instant query).
     pub async fn labels(&self, query: &str, at: f64) -> Result<Option<serde_json::Value>, String> {
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/api/v1/query", self.base),
-            &[("query", query.to_owned()), ("time", format!("{at:.3}"))],
-        )
-        .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
-        let (_, body) = self.get(url).await?;
-        if body["status"] != "success" {
-            return Err(format!(
-                "{} refused {query}: {}",
-                self.base,
-                body["error"].as_str().unwrap_or("no error text")
-            ));
-        }
-        Ok(body["data"]["result"]
+        let data = self
+            .api(
+                "/api/v1/query",
+                &[("query", query.to_owned()), ("time", format!("{at:.3}"))],
+                query,
+            )
+            .await?;
+        Ok(data["result"]
             .as_array()
             .and_then(|r| r.first())
             .map(|s| s["metric"].clone()))
@@ -100,25 +108,19 @@ impl Prometheus {
         end: f64,
         step: f64,
     ) -> Result<Series, String> {
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/api/v1/query_range", self.base),
-            &[
-                ("query", query.to_owned()),
-                ("start", format!("{start:.3}")),
-                ("end", format!("{end:.3}")),
-                ("step", format!("{step}")),
-            ],
-        )
-        .map_err(|e| format!("{}: not a URL: {e}", self.base))?;
-        let (status, body) = self.get(url).await?;
-        if body["status"] != "success" {
-            return Err(format!(
-                "{} answered {status} to {query}: {}",
-                self.base,
-                body["error"].as_str().unwrap_or("no error text")
-            ));
-        }
-        let Some(first) = body["data"]["result"].as_array().and_then(|r| r.first()) else {
+        let data = self
+            .api(
+                "/api/v1/query_range",
+                &[
+                    ("query", query.to_owned()),
+                    ("start", format!("{start:.3}")),
+                    ("end", format!("{end:.3}")),
+                    ("step", format!("{step}")),
+                ],
+                query,
+            )
+            .await?;
+        let Some(first) = data["result"].as_array().and_then(|r| r.first()) else {
             return Ok(Vec::new());
         };
         Ok(first["values"]

@@ -370,3 +370,16 @@ pub fn chromium(args: &[&str], url: &str) -> std::process::Output {
         .output()
         .expect("chromium not installed: run scripts/setup")
 }
+
+/// Runs the headroom binary with `args`: exit code, stdout, stderr.
+pub fn headroom(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
