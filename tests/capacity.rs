@@ -122,17 +122,9 @@ fn tps_matches_sysbench_within_three_percent() {
     );
 }
 
+/// `headroom capacity ARGS`.
 fn headroom(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(["capacity"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::headroom(&[&["capacity"], args].concat())
 }
 
 #[test]
@@ -408,28 +400,28 @@ fn embedded_history(mut d: Daemon) {
         .map(|l| format!("{l}\n"))
         .collect();
     common::promtool_check_metrics(&capacity).unwrap_or_else(|e| panic!("promtool: {e}"));
-    // CAPACITY_HEADROOM: warning under 30%, critical under 10%, from the ratio exported.
-    let ratio = d.value("headroom_capacity_headroom_ratio", &[]).unwrap();
-    let want = if ratio * 100.0 >= 30.0 {
+    // CAPACITY_HEADROOM: warning under 30%, critical under 10%. The model is recomputed
+    // every 2 s, so the state is judged against the value the check itself compared (both
+    // from one scrape), not against a ratio read at another moment.
+    let check = ["check=\"CAPACITY_HEADROOM\"", "host=\"cap-model\""];
+    let (state, value, text) = wait_for(
+        "the CAPACITY_HEADROOM check",
+        Duration::from_secs(20),
+        || {
+            let text = d.metrics();
+            let state = common::series_value(&text, "headroom_check_state", &check)?;
+            let value = common::series_value(&text, "headroom_check_value", &check)?;
+            (state != 3.0).then_some((state, value, text))
+        },
+    );
+    let want = if value >= 30.0 {
         0.0
-    } else if ratio * 100.0 >= 10.0 {
+    } else if value >= 10.0 {
         1.0
     } else {
         2.0
     };
-    let state = wait_for(
-        "the CAPACITY_HEADROOM check",
-        Duration::from_secs(20),
-        || {
-            common::series_value(
-                &d.metrics(),
-                "headroom_check_state",
-                &["check=\"CAPACITY_HEADROOM\"", "host=\"cap-model\""],
-            )
-            .filter(|s| *s != 3.0)
-        },
-    );
-    assert_eq!(state, want, "ratio {ratio}");
+    assert_eq!(state, want, "headroom {value}%: {text}");
 
     // The report from the file: every database in it (an array), the class and storage
     // from the recorded RDS facts, a CPU ceiling from the recorded CPUUtilization.
