@@ -12,111 +12,20 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::check::engine::{CheckMetrics, Engine};
 use crate::check::retention::Retention;
 use crate::check::{self};
-use crate::config::{self, Config};
+use crate::config_file::{self, Config};
 use crate::scheduler::Scheduler;
 use crate::server::{AppState, app};
-use crate::sources::SourceKind;
+use crate::sources::{SourceConfig, Target, aws, mysql};
 use crate::store::SnapshotStore;
+use crate::store::history::HistorySource;
+use crate::store::recorder::Recorded;
 use crate::telemetry::SelfMetrics;
 
 /// How long in-flight HTTP requests may take to finish after SIGTERM.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// `headroom config check`: one line per error, or a summary.
-pub fn check_config(path: &Path) -> Result<String, config::ConfigErrors> {
-    let cfg = config::load(path)?;
-    Ok(summary(&cfg))
-}
-
-/// `headroom config plan`: the CloudWatch poll plan of every cloudwatch target.
-pub fn plan_config(path: &Path) -> Result<String, config::ConfigErrors> {
-    use crate::sources::aws::plan::{MAX_QUERIES_PER_CALL, plan};
-    let cfg = config::load(path)?;
-    let mut out = String::new();
-    let (mut calls, mut queries, mut billed, mut yace_calls, mut cost, mut yace_cost) =
-        (0, 0, 0, 0, 0.0, 0.0);
-    let mut lower_bound = 0; // calls can only be shared within a region (and window)
-    for t in &cfg.targets {
-        let config::SourceConfig::Cloudwatch(s) = &t.source else {
-            continue;
-        };
-        let p = plan(&s.requests);
-        // YACE: one query per statistic, each billed as a metric, batched per job (namespace).
-        let mut per_ns: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for r in &s.requests {
-            *per_ns.entry(r.namespace.as_str()).or_default() += r.statistics.len();
-        }
-        let yc: usize = per_ns
-            .values()
-            .map(|q| q.div_ceil(MAX_QUERIES_PER_CALL))
-            .sum();
-        let interval = t.interval.as_secs_f64();
-        let polls = 30.0 * 86_400.0 / interval.max(1.0);
-        let yace_usd = p.queries as f64 * polls * 0.01 / 1000.0;
-        out.push_str(&format!(
-            "{} ({}): {} metrics, {} queries every {}s -> {} GetMetricData calls, {} billed metrics, ${:.2}/month; YACE model: {} calls, {} billed metrics, ${:.2}/month\n",
-            t.name, s.access.region, s.requests.len(), p.queries, interval, p.calls.len(), p.billed_metrics,
-            p.usd_per_month(interval), yc, p.queries, yace_usd
-        ));
-        calls += p.calls.len();
-        lower_bound += p.queries.div_ceil(MAX_QUERIES_PER_CALL);
-        queries += p.queries;
-        billed += p.billed_metrics;
-        yace_calls += yc;
-        cost += p.usd_per_month(interval);
-        yace_cost += yace_usd;
-    }
-    for n in &cfg.notices {
-        out.push_str(&format!("{n}\n"));
-    }
-    out.push_str(&format!(
-        "total: {queries} queries -> {calls} calls (sum over targets of ceil(queries/500) = {lower_bound}), {billed} billed metrics, ${cost:.2}/month; YACE model: {yace_calls} calls, {queries} billed metrics, ${yace_cost:.2}/month"
-    ));
-    Ok(out)
-}
-
-fn summary(cfg: &Config) -> String {
-    let count = |k| cfg.targets.iter().filter(|t| t.kind() == k).count();
-    let (instances, inactive) = check::instances(&cfg.checks, &cfg.targets);
-    let per_source: Vec<String> = SourceKind::ALL
-        .iter()
-        .map(|k| format!("{} {}", count(*k), k.as_str()))
-        .collect();
-    let mut s = format!(
-        "config OK: {} targets ({}); {} checks on them; listen {}",
-        cfg.targets.len(),
-        per_source.join(", "),
-        instances.len(),
-        cfg.listen
-    );
-    match &cfg.history {
-        Some(crate::capacity::evaluate::HistorySource::Sqlite(p)) => s.push_str(&format!(
-            "\nhistory: the mysql targets' rollups are recorded in {}",
-            p.display()
-        )),
-        Some(crate::capacity::evaluate::HistorySource::Prometheus(u)) => {
-            s.push_str(&format!("\nhistory: read from {u}; nothing recorded here"))
-        }
-        None => s.push_str("\nhistory: off"),
-    }
-    for i in inactive {
-        s.push_str(&format!(
-            "\ninactive check {} ({}): {}",
-            i.name, i.source, i.reason
-        ));
-    }
-    for n in &cfg.notices {
-        s.push_str(&format!("\n{n}"));
-    }
-    s
-}
-
 /// Puts the config's checks on `targets` (configured and discovered).
-async fn install_checks(
-    engine: &tokio::sync::Mutex<Engine>,
-    cfg: &Config,
-    targets: &[config::Target],
-) {
+async fn install_checks(engine: &tokio::sync::Mutex<Engine>, cfg: &Config, targets: &[Target]) {
     let (instances, inactive) = check::instances(&cfg.checks, targets);
     engine
         .lock()
@@ -129,7 +38,7 @@ fn rds_instances(cfg: &Config) -> std::collections::HashMap<String, String> {
     cfg.targets
         .iter()
         .filter_map(|t| match &t.source {
-            config::SourceConfig::Mysql(s) => Some((t.name.to_string(), s.rds_instance.clone()?)),
+            SourceConfig::Mysql(s) => Some((t.name.to_string(), s.rds_instance.clone()?)),
             _ => None,
         })
         .collect()
@@ -137,9 +46,9 @@ fn rds_instances(cfg: &Config) -> std::collections::HashMap<String, String> {
 
 /// `headroom run`: runs until SIGTERM or SIGINT.
 pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Result<()> {
-    let cfg = config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = config_file::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listen = listen_override.unwrap_or(cfg.listen);
-    tracing::info!("{}", summary(&cfg));
+    tracing::info!("{}", cfg.summary());
     for n in &cfg.notices {
         tracing::warn!("{n}");
     }
@@ -170,15 +79,20 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
         if recorder.is_some() {
             return;
         }
-        let Some(crate::capacity::evaluate::HistorySource::Sqlite(path)) = &cfg.history else {
+        let Some(HistorySource::Sqlite(path)) = &cfg.history else {
             return;
         };
-        if !cfg.targets.iter().any(|t| t.kind() == SourceKind::Mysql) {
+        if !cfg.targets.iter().any(|t| t.kind() == mysql::KIND) {
             return;
         }
         match crate::store::recorder::spawn(
             path.clone(),
             rds_map.clone(),
+            Recorded {
+                mysql: mysql::KIND,
+                cloudwatch: aws::cloudwatch::KIND,
+                rds: aws::rds::KIND,
+            },
             snapshots.clone(),
             recorder_metrics.clone(),
             history_stop.clone(),
@@ -224,7 +138,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = hup.recv() => match config::load(path) {
+            _ = hup.recv() => match config_file::load(path) {
                 Ok(new) => {
                     if new.listen != current_listen && listen_override.is_none() {
                         tracing::warn!(old = %current_listen, new = %new.listen, "a new listen address takes effect at the next restart");
@@ -240,7 +154,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
                     for n in &new.notices {
                         tracing::warn!("{n}");
                     }
-                    tracing::info!("SIGHUP: reloaded; {}", summary(&new));
+                    tracing::info!("SIGHUP: reloaded; {}", new.summary());
                     if new.history != cfg.history {
                         tracing::warn!("a new history: takes effect at the next restart");
                     }

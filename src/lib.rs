@@ -1,19 +1,30 @@
 //! headroom: a monitoring and capacity-planning daemon.
 //!
-//! The module tree follows `shared/DESIGN.md`: configuration is read and validated in two
-//! phases ([`config`]), the [`scheduler`] polls every target of every [`sources`] module on its
-//! own interval and writes what it got into the [`store`], and the [`server`] serves that store
-//! as Prometheus metrics without ever triggering a poll. [`app`] wires these together.
+//! Layers, each importing only those below it (CI checks that no `src/` modules import each
+//! other in a circle, `scripts/check-imports`): the [`config`] primitives, the [`model`] the
+//! pollers produce and the [`time`] helpers at the bottom; the [`sources`] (their one list is
+//! `sources/mod.rs`), the [`store`], the [`check`]s and the [`capacity`] model in the domain;
+//! the [`scheduler`], the [`server`] and the [`telemetry`] as services; and at the top the
+//! config file's schema ([`config_file`]), the [`cli`], the [`commands`] and the [`app`] that
+//! wires them. `docs/architecture.md` draws the data flow.
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+// Top: assembles, owns no domain logic.
 pub mod app;
-pub mod capacity;
-pub mod check;
 pub mod cli;
-pub mod config;
+pub mod commands;
+pub mod config_file;
+// Services.
 pub mod scheduler;
 pub mod server;
+pub mod telemetry;
+// Domain.
+pub mod capacity;
+pub mod check;
 pub mod sources;
 pub mod store;
-pub mod telemetry;
+// Bottom: imports nothing of the crate.
+pub mod config;
+pub mod model;
+pub mod time;

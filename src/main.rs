@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { file },
-        } => match headroom::app::check_config(&file) {
+        } => match headroom::commands::config::check_config(&file) {
             Ok(summary) => {
                 println!("{summary}");
                 ExitCode::SUCCESS
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         },
         Command::Config {
             command: ConfigCommand::Plan { file },
-        } => match headroom::app::plan_config(&file) {
+        } => match headroom::commands::config::plan_config(&file) {
             Ok(text) => {
                 let _ = writeln!(std::io::stdout(), "{text}");
                 ExitCode::SUCCESS
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(headroom::capacity::commands::capacity(&command)) {
+            match rt.block_on(headroom::commands::capacity::capacity(&command)) {
                 Ok(text) => {
                     let _ = writeln!(std::io::stdout(), "{text}");
                     ExitCode::SUCCESS
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         }
         Command::Migration {
             command: MigrationCommand::Plan(p),
-        } => match headroom::capacity::commands::migration_plan(&p) {
+        } => match headroom::commands::capacity::migration_plan(&p) {
             Ok(text) => {
                 let _ = writeln!(std::io::stdout(), "{text}");
                 ExitCode::SUCCESS
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
-            let (line, code) = rt.block_on(headroom::check::oneshot::run(mode));
+            let (line, code) = rt.block_on(headroom::commands::check::run(mode));
             let _ = writeln!(std::io::stdout(), "{line}");
             ExitCode::from(code)
         }

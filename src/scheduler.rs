@@ -17,10 +17,12 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Target;
+use crate::model::{Family, Kind};
+use crate::model::{PollError, Poller, SourceKind};
+use crate::sources::AnyPoller;
+use crate::sources::Target;
 use crate::sources::discovery::child_name;
-use crate::sources::{AnyPoller, PollError, Poller, SourceKind};
-use crate::store::{Family, Kind, SnapshotStore, TargetSnapshot};
+use crate::store::{SnapshotStore, TargetSnapshot};
 use crate::telemetry::{ErrorLabels, SelfMetrics, TargetLabels};
 
 /// Whether every target has been polled at least once (`/-/ready`).
@@ -301,7 +303,7 @@ impl PollCtx {
         let result = match tokio::time::timeout(self.target.timeout, self.poller.poll()).await {
             Ok(r) => r,
             Err(_) => Err(PollError::new(
-                crate::sources::ErrorKind::Timeout,
+                crate::model::ErrorKind::Timeout,
                 format!("no answer within {:?}", self.target.timeout),
             )),
         };
@@ -391,11 +393,11 @@ mod tests {
     #[test]
     fn phase_is_stable_and_within_interval() {
         let i = Duration::from_secs(15);
-        let a = phase(SourceKind::Mysql, "db1", i);
-        assert_eq!(a, phase(SourceKind::Mysql, "db1", i));
+        let a = phase(crate::sources::mysql::KIND, "db1", i);
+        assert_eq!(a, phase(crate::sources::mysql::KIND, "db1", i));
         assert!(a < i);
         let spread: std::collections::HashSet<_> = (0..50)
-            .map(|n| phase(SourceKind::Memcached, &format!("m{n}"), i))
+            .map(|n| phase(crate::sources::memcached::KIND, &format!("m{n}"), i))
             .collect();
         assert!(
             spread.len() > 40,

@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::sources::{ErrorKind, SourceKind};
+use crate::model::{ErrorKind, SourceKind};
 
 /// Starts logging to stderr. `RUST_LOG` overrides the default level (`info`).
 pub fn init_logging() {

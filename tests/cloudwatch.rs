@@ -8,10 +8,11 @@ use std::process::Command;
 
 use common::moto::{AWS_ENV, boto, reset};
 use common::{env, free_port};
-use headroom::config::{self};
-use headroom::sources::Poller;
+use headroom::config_file as config;
+use headroom::model::Poller;
+use headroom::model::find_value;
 use headroom::sources::aws::cloudwatch::CloudwatchPoller;
-use headroom::store::find_value;
+use headroom::sources::{SourceConfig, Target};
 
 /// Puts datapoints into moto with boto3 (moto's own client) four minutes in the past, inside
 /// the default window (5 periods ending 2 minutes ago).
@@ -28,7 +29,7 @@ fn put(namespace: &str, metric: &str, dim: (&str, &str), values: &[f64]) {
     boto(&script);
 }
 
-fn target(yaml_metrics: &str, endpoint: &str) -> config::Target {
+fn target(yaml_metrics: &str, endpoint: &str) -> Target {
     let src = format!(
         "cloudwatch:\n  - name: aws-eu\n    region: eu-west-1\n    endpoint_url: {endpoint}\n    metrics:\n{yaml_metrics}"
     );
@@ -37,9 +38,9 @@ fn target(yaml_metrics: &str, endpoint: &str) -> config::Target {
     cfg.targets.into_iter().next().unwrap()
 }
 
-fn poller(t: &config::Target) -> CloudwatchPoller {
+fn poller(t: &Target) -> CloudwatchPoller {
     match &t.source {
-        config::SourceConfig::Cloudwatch(s) => CloudwatchPoller::new(s, t.interval),
+        SourceConfig::Cloudwatch(s) => CloudwatchPoller::new(s, t.interval),
         _ => unreachable!(),
     }
 }

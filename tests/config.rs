@@ -33,11 +33,11 @@ fn fixtures(suffix: &str) -> Vec<std::path::PathBuf> {
 fn ok_fixtures_load() {
     set_env();
     for path in fixtures(".ok.yaml") {
-        if let Err(e) = headroom::config::load(&path) {
+        if let Err(e) = headroom::config_file::load(&path) {
             panic!("{} should load:\n{e}", path.display());
         }
     }
-    let full = headroom::config::load(&common::fixture("config/full.ok.yaml")).unwrap();
+    let full = headroom::config_file::load(&common::fixture("config/full.ok.yaml")).unwrap();
     assert_eq!(full.targets.len(), 4);
     let debug = format!("{full:?}");
     for s in SECRETS {
@@ -60,7 +60,7 @@ fn bad_fixtures_fail_with_their_expected_errors() {
             "{} has no # expect: line",
             path.display()
         );
-        let got = match headroom::config::load(&path) {
+        let got = match headroom::config_file::load(&path) {
             Ok(_) => panic!("{} loaded but should not", path.display()),
             Err(e) => e.to_string(),
         };
@@ -138,7 +138,7 @@ fn shipped_examples_parse() {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "yaml") {
-            headroom::config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            headroom::config_file::load(&p).unwrap_or_else(|e| panic!("{e}"));
             n += 1;
         }
     }

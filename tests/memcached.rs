@@ -3,9 +3,9 @@
 mod common;
 
 use common::Memcached;
+use headroom::model::find_value as value;
+use headroom::model::{ErrorKind, Poller};
 use headroom::sources::memcached::{MemcachedPoller, Settings, Stats};
-use headroom::sources::{ErrorKind, Poller};
-use headroom::store::find_value as value;
 
 #[tokio::test]
 async fn counters_and_hit_ratio_match_stats() {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use common::env;
 use headroom::config::Secret;
+use headroom::model::find_value as value;
+use headroom::model::{ErrorKind, Poller};
 use headroom::sources::mysql::{MysqlPoller, Settings, TpsCounter};
-use headroom::sources::{ErrorKind, Poller};
-use headroom::store::find_value as value;
 use mysql_async::prelude::Queryable;
 
 fn settings(password: &str, counter: Option<TpsCounter>) -> Settings {

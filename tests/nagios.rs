@@ -187,7 +187,7 @@ fn the_same_100_results_give_the_same_states_as_nagios() {
         low: 20.0,
         high: 30.0,
     };
-    let base = headroom::sources::tls::unix_now() - 1_000;
+    let base = headroom::time::unix_now() - 1_000;
     let seq = sequence();
     let mut flapped = false;
     let mut hard_changes = 0;

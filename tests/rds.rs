@@ -121,9 +121,9 @@ fn rds_facts_and_policy_checks_in_two_regions() {
     drop(d);
 
     // An unreachable endpoint: the poll fails as a connect error naming the region and call.
+    use headroom::model::{ErrorKind, Poller};
     use headroom::sources::aws::Access;
     use headroom::sources::aws::rds::{RdsPoller, Settings};
-    use headroom::sources::{ErrorKind, Poller};
     let p = RdsPoller::new(&Settings {
         access: Access {
             region: "eu-central-1".into(),

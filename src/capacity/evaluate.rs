@@ -3,31 +3,11 @@
 //! recommend a class. The `capacity` commands and the daemon's capacity targets both call
 //! [`evaluate`]; they differ only in what they do with the [`Report`].
 
-use std::path::PathBuf;
-
 use super::catalog::{self, Class, StorageType};
-use super::history::{Prometheus, Window, build, observe, observe_store, rds_instance};
+use super::inputs::build;
 use super::model::{Instance, assess, charts, recommend, trend_at};
 use super::report::{ObservedInfo, Report, WindowInfo};
-use crate::store::history::HistoryStore;
-
-/// Where a database's history is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HistorySource {
-    /// The embedded history file the daemon records.
-    Sqlite(PathBuf),
-    /// A Prometheus-compatible server that scrapes headroom (its HTTP API base URL).
-    Prometheus(String),
-}
-
-impl std::fmt::Display for HistorySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HistorySource::Sqlite(p) => write!(f, "{}", p.display()),
-            HistorySource::Prometheus(u) => f.write_str(u),
-        }
-    }
-}
+use crate::store::history::{HistoryError, HistorySource, Window};
 
 /// What the database runs on.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,68 +98,39 @@ pub async fn evaluate(
                 Invalid(format!("{name}: not in the catalog (catalog/rds-classes.yaml, or add it under catalog: in the config)"))
             })
     };
-    let (inputs, (class, kind, gib, iops)) = match r.source {
-        HistorySource::Prometheus(url) => {
-            let prom = Prometheus::new(url).map_err(Unavailable)?;
-            let current = match r.current {
-                Current::Rds(id) => rds_instance(&prom, id, window.start, window.end)
-                    .await
-                    .map_err(|e| {
-                        if e.starts_with("no ") {
-                            NoData(e)
-                        } else {
-                            Unavailable(e)
-                        }
-                    })?,
-                Current::Given {
-                    class,
-                    storage,
-                    gib,
-                    iops,
-                } => (class.clone(), *storage, *gib, *iops),
-            };
-            (
-                observe(&prom, &window, progress)
-                    .await
-                    .map_err(Unavailable)?,
-                current,
-            )
+    let rds = match r.current {
+        Current::Rds(id) => Some(id.as_str()),
+        Current::Given { .. } => None,
+    };
+    let (inputs, facts) = r
+        .source
+        .read(&window, rds, progress)
+        .await
+        .map_err(|e| match e {
+            HistoryError::Unavailable(e) => Unavailable(e),
+            HistoryError::NoData(e) => NoData(e),
+        })?;
+    let (class, kind, gib, iops) = match (r.current, facts) {
+        (
+            Current::Given {
+                class,
+                storage,
+                gib,
+                iops,
+            },
+            _,
+        ) => (class.clone(), *storage, *gib, *iops),
+        (Current::Rds(_), Some(f)) => {
+            let kind: StorageType = f
+                .storage_type
+                .parse()
+                .map_err(|e| Invalid(format!("RDS storage type {e}")))?;
+            // gp2's IOPS follow from its size; RDS may still report a figure for it.
+            let iops = f.iops.filter(|v| *v > 0.0 && kind != StorageType::Gp2);
+            (f.class, kind, f.gib, iops)
         }
-        HistorySource::Sqlite(path) => {
-            let path = path.clone();
-            let current = r.current.clone();
-            let w = Window {
-                target: window.target.clone(),
-                cpu: None,
-                ..window
-            };
-            let db = r.db.to_owned();
-            tokio::task::spawn_blocking(move || {
-                let store = HistoryStore::open_read(&path).map_err(Unavailable)?;
-                let facts = match current {
-                    Current::Rds(id) => {
-                        let f = store.instance(&db).map_err(Unavailable)?.filter(|f| f.rds_instance == id).ok_or_else(|| {
-                            NoData(format!("{}: no facts of RDS instance {id:?} recorded for {db:?}: does the daemon have an rds target that sees it, and mysql[].rds_instance: {id} on {db:?}?", path.display()))
-                        })?;
-                        let kind: StorageType = f
-                            .storage_type
-                            .parse()
-                            .map_err(|e| Invalid(format!("RDS storage type {e}")))?;
-                        // gp2's IOPS follow from its size; RDS may still report a figure.
-                        let iops = f.iops.filter(|v| *v > 0.0 && kind != StorageType::Gp2);
-                        (f.class, kind, f.gib, iops)
-                    }
-                    Current::Given {
-                        class,
-                        storage,
-                        gib,
-                        iops,
-                    } => (class, storage, gib, iops),
-                };
-                Ok::<_, EvalError>((observe_store(&store, &w).map_err(Unavailable)?, facts))
-            })
-            .await
-            .map_err(|e| Unavailable(format!("history reader: {e}")))??
+        (Current::Rds(id), None) => {
+            return Err(Unavailable(format!("internal: no facts of {id:?} read")));
         }
     };
     let current = Instance {

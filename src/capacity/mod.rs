@@ -3,9 +3,8 @@
 //! `capacity` and `migration` commands feed it.
 
 pub mod catalog;
-pub mod commands;
 pub mod evaluate;
-pub mod history;
+pub mod inputs;
 pub mod model;
 pub mod report;
 pub mod transfer;

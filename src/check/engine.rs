@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 use super::retention::Retention;
 use super::state::{CheckState, StateType, Status, duration_text};
 use super::{Evaluation, InactiveCheck, Instance, evaluate_with};
-use crate::sources::tls::unix_now;
 use crate::store::SnapshotStore;
+use crate::time::unix_now;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CheckLabels {

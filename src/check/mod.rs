@@ -4,7 +4,6 @@
 //! map lookup.
 
 pub mod engine;
-pub mod oneshot;
 pub mod output;
 pub mod range;
 pub mod retention;
@@ -18,9 +17,9 @@ use std::time::Duration as StdDuration;
 use serde::Deserialize;
 
 use crate::config::{Duration, Pos, Positions};
-use crate::sources::SourceKind;
-use crate::sources::tls::openssl_date;
+use crate::model::SourceKind;
 use crate::store::TargetSnapshot;
+use crate::time::openssl_date;
 use output::Perf;
 use range::Range;
 use state::Status;
@@ -156,12 +155,12 @@ const UNITS: &[&str] = &["", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"];
 /// Checks a raw definition; errors are `(path, message)` for the caller to locate.
 pub fn validate_check(raw: &RawCheck, origin: &str) -> Result<CheckDef, Vec<(String, String)>> {
     let mut errors: Vec<(String, String)> = Vec::new();
-    let source = SourceKind::ALL
+    let source = crate::sources::KINDS
         .iter()
         .find(|k| k.as_str() == raw.source)
         .copied();
     if source.is_none() {
-        let all: Vec<&str> = SourceKind::ALL.iter().map(|k| k.as_str()).collect();
+        let all: Vec<&str> = crate::sources::KINDS.iter().map(|k| k.as_str()).collect();
         errors.push((
             "source".into(),
             format!("unknown source {:?}: one of {}", raw.source, all.join(", ")),
@@ -431,7 +430,7 @@ pub fn evaluate_with(
         // target's state (UNKNOWN, as the plugin guidelines have it); one that was refused or
         // failed does.
         let status = match (err.kind, def.unreachable) {
-            (crate::sources::ErrorKind::Timeout | crate::sources::ErrorKind::NoData, _)
+            (crate::model::ErrorKind::Timeout | crate::model::ErrorKind::NoData, _)
             | (_, Unreachable::Unknown) => Status::Unknown,
             (_, Unreachable::Critical) => Status::Critical,
         };
@@ -654,13 +653,13 @@ pub struct Instance {
 /// Binds every active check to the targets it runs on.
 pub fn instances(
     defs: &[CheckDef],
-    targets: &[crate::config::Target],
+    targets: &[crate::sources::Target],
 ) -> (Vec<Instance>, Vec<InactiveCheck>) {
     let mut out = Vec::new();
     let mut inactive = Vec::new();
     for d in defs {
         let d = Arc::new(d.clone());
-        let mine: Vec<&crate::config::Target> = targets
+        let mine: Vec<&crate::sources::Target> = targets
             .iter()
             .filter(|t| t.kind() == d.source)
             .filter(|t| {
@@ -744,8 +743,8 @@ pub fn resources(def: &CheckDef, snap: &TargetSnapshot) -> Vec<(String, Vec<(Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::{ErrorKind, PollError};
-    use crate::store::{Family, Kind};
+    use crate::model::{ErrorKind, PollError};
+    use crate::model::{Family, Kind};
     use std::time::SystemTime;
 
     #[test]
@@ -792,7 +791,7 @@ mod tests {
 
     fn snap(families: Vec<Family>, error: Option<PollError>) -> TargetSnapshot {
         TargetSnapshot {
-            source: SourceKind::Memcached,
+            source: crate::sources::memcached::KIND,
             target: Arc::from("m1"),
             families,
             taken_at: SystemTime::now(),
@@ -810,7 +809,7 @@ mod tests {
         let d = def(
             "- {name: MEMCACHE_RESPONSE, source: memcached, metric: rtt, unit: s, warning: \"0.1\", critical: \"0.5\", output: \"took {value}s\"}\n",
         );
-        let now = crate::sources::tls::unix_now();
+        let now = crate::time::unix_now();
         let age = StdDuration::from_secs(60);
         let ok = evaluate(
             &d,

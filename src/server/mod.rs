@@ -26,6 +26,13 @@ pub struct AppState {
     pub board: SharedBoard,
 }
 
+/// The status handlers need only the check board.
+impl axum::extract::FromRef<AppState> for SharedBoard {
+    fn from_ref(st: &AppState) -> SharedBoard {
+        st.board.clone()
+    }
+}
+
 /// The router, separate from any listener so that tests can call it directly.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -110,7 +117,7 @@ mod tests {
     fn state() -> AppState {
         let mut reg = Registry::default();
         let m = crate::telemetry::SelfMetrics::register(&mut reg);
-        m.add_target(crate::sources::SourceKind::Memcached, "m1");
+        m.add_target(crate::sources::memcached::KIND, "m1");
         AppState {
             registry: Arc::new(reg),
             readiness: Arc::new(Readiness::default()),

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Json, Response};
 use serde::Deserialize;
 
-use super::AppState;
+use crate::check::engine::SharedBoard;
 use crate::check::engine::CheckView;
 use crate::check::state::{StateType, Status};
 
@@ -61,7 +61,7 @@ fn when(unix: i64) -> String {
     if unix <= 0 {
         return "never".into();
     }
-    let date = crate::sources::tls::openssl_date(unix); // "Nov 26 14:54:01 2016 GMT"
+    let date = crate::time::openssl_date(unix); // "Nov 26 14:54:01 2016 GMT"
     let parts: Vec<&str> = date.split_whitespace().collect();
     let month = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -73,8 +73,8 @@ fn when(unix: i64) -> String {
     format!("{}-{month:02}-{:0>2} {}", parts[3], parts[1], parts[2])
 }
 
-pub async fn api(State(st): State<AppState>, Query(f): Query<Filter>) -> Response {
-    let b = st.board.read().unwrap_or_else(|e| e.into_inner());
+pub async fn api(State(board): State<SharedBoard>, Query(f): Query<Filter>) -> Response {
+    let b = board.read().unwrap_or_else(|e| e.into_inner());
     let checks: Vec<&CheckView> = b.checks.iter().filter(|c| f.keep(c)).collect();
     let inactive: Vec<serde_json::Value> = b
         .inactive
@@ -84,8 +84,8 @@ pub async fn api(State(st): State<AppState>, Query(f): Query<Filter>) -> Respons
     Json(serde_json::json!({"checks": checks, "inactive": inactive})).into_response()
 }
 
-pub async fn page(State(st): State<AppState>, Query(f): Query<Filter>) -> Html<String> {
-    let b = st.board.read().unwrap_or_else(|e| e.into_inner());
+pub async fn page(State(board): State<SharedBoard>, Query(f): Query<Filter>) -> Html<String> {
+    let b = board.read().unwrap_or_else(|e| e.into_inner());
     let refresh = f.refresh.unwrap_or(10);
     let mut h = String::with_capacity(16 * 1024);
     h.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>headroom: service status</title>");

@@ -11,11 +11,15 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::capacity::catalog::{Class, StorageType};
-use crate::capacity::evaluate::{Current, EvalError, HistorySource, Request, evaluate};
+use crate::capacity::evaluate::{Current, EvalError, Request, evaluate};
 use crate::capacity::report::Report;
-use crate::config::{CommonTarget, Duration as CfgDuration, SourceConfig, Validator};
-use crate::sources::{ErrorKind, PollError, Polled, Poller};
-use crate::store::{Family, Kind};
+use crate::config::{CommonTarget, Duration as CfgDuration, Validator};
+use crate::model::SourceKind;
+use crate::model::{ErrorKind, PollError, Polled, Poller};
+use crate::model::{Family, Kind};
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
+use crate::store::history::HistorySource;
+use std::convert::Infallible;
 
 /// Default interval: the model moves with days of history, not seconds.
 pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
@@ -65,7 +69,9 @@ pub struct Settings {
     pub catalog: Arc<Vec<Class>>,
 }
 
-impl crate::config::SourceTarget for RawTarget {
+impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -74,12 +80,12 @@ impl crate::config::SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str, cx: &Context) -> Option<Settings> {
         let before = v.error_count();
         let db = self.db.clone().unwrap_or_else(|| self.name.clone());
-        let Some(history) = v.history().cloned() else {
+        let Some(history) = cx.history.clone() else {
             // An invalid history: is already reported.
-            if v.history_disabled() {
+            if cx.history_disabled {
                 v.error(
                     path,
                     "a capacity target needs a history: history.enabled is false",
@@ -121,7 +127,7 @@ impl crate::config::SourceTarget for RawTarget {
                     }
                 };
                 let class = match &self.class {
-                    Some(c) if v.catalog().iter().any(|k| &k.name == c) => Some(c.clone()),
+                    Some(c) if cx.catalog.iter().any(|k| &k.name == c) => Some(c.clone()),
                     Some(c) => {
                         v.error(
                             &format!("{path}.class"),
@@ -144,7 +150,7 @@ impl crate::config::SourceTarget for RawTarget {
                     _ => None,
                 }
             }
-            (None, false) => match v.rds_instance_of(&db) {
+            (None, false) => match cx.rds_of.get(&db).cloned() {
                 Some(id) => Some(Current::Rds(id)),
                 None => {
                     v.error(
@@ -166,14 +172,14 @@ impl crate::config::SourceTarget for RawTarget {
         if v.error_count() != before {
             return None;
         }
-        Some(SourceConfig::Capacity(Settings {
+        Some(Settings {
             db,
             current: current?,
             history,
             window_days,
             horizon_days,
-            catalog: v.catalog(),
-        }))
+            catalog: cx.catalog.clone(),
+        })
     }
 }
 
@@ -190,7 +196,9 @@ impl CapacityPoller {
 }
 
 impl Poller for CapacityPoller {
-    async fn poll(&self) -> Result<Polled, PollError> {
+    type Discovered = Infallible;
+
+    async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
         let end = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -304,4 +312,16 @@ pub fn families(r: &Report) -> Vec<Family> {
         out.push(f);
     }
     out
+}
+
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("capacity", "headroom_capacity_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = CapacityPoller;
+
+    fn poller(&self, _at: Spawn<'_>) -> CapacityPoller {
+        CapacityPoller::new(self)
+    }
 }

@@ -12,7 +12,22 @@ use std::time::Duration as StdDuration;
 
 use serde::Deserialize;
 
-use crate::config::{Duration, SourceConfig, Target, Validator};
+use crate::config::{Duration, Validator};
+use crate::model::TargetOf;
+
+use super::aws::cloudwatch;
+use super::{memcached, tls};
+
+/// The settings of a target one source finds for another.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// An ElastiCache memcached node.
+    Memcached(memcached::Settings),
+    /// The certificate of a load balancer's TLS listener.
+    Tls(tls::Settings),
+    /// The CloudWatch metrics of what was found (nodes, load balancers).
+    Cloudwatch(cloudwatch::Settings),
+}
 
 /// How the targets a source discovers are polled (`nodes:` of an `elasticache:` target,
 /// `listener_certificates:` of an `elb:` target).
@@ -45,16 +60,8 @@ impl RawChildren {
     pub fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<Children> {
         let before = v.error_count();
         let (dflt_interval, dflt_timeout) = v.default_schedule();
-        let mut positive = |field: &str, d: Option<Duration>, dflt: StdDuration| match d {
-            Some(Duration(d)) if d.is_zero() => {
-                v.error(&format!("{path}.{field}"), "must be greater than 0");
-                dflt
-            }
-            Some(Duration(d)) => d,
-            None => dflt,
-        };
-        let interval = positive("interval", self.interval, dflt_interval);
-        let timeout = positive("timeout", self.timeout, dflt_timeout);
+        let interval = v.positive(&format!("{path}.interval"), self.interval, dflt_interval);
+        let timeout = v.positive(&format!("{path}.timeout"), self.timeout, dflt_timeout);
         for (from, to) in &self.connect_to {
             v.address(&format!("{path}.connect_to"), from);
             v.address(&format!("{path}.connect_to"), to);
@@ -79,8 +86,8 @@ impl Children {
     }
 
     /// A discovered target named `relative` (the scheduler prefixes the parent's name).
-    pub fn target(&self, relative: String, source: SourceConfig) -> Target {
-        Target {
+    pub fn target(&self, relative: String, source: Found) -> TargetOf<Found> {
+        TargetOf {
             name: Arc::from(relative),
             interval: self.interval,
             timeout: self.timeout,

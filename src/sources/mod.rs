@@ -1,239 +1,151 @@
-//! Sources: one module per kind of thing headroom polls. Each implements [`Poller`] and owns
-//! its config type; [`AnyPoller`] is the closed list of them (an enum, not a registry), so
-//! adding a source is one variant here and one arm in `config`.
+//! Sources: one module per kind of thing headroom polls. This file is THE list of them: one
+//! line per source (its config section, its variant, its module). The config file's schema
+//! (`config_file.rs`), [`SourceConfig`], [`AnyPoller`] and [`KINDS`] are generated from it,
+//! so adding a source is one module and one line here.
 //!
-//! A poller only fetches and parses. Interval, jitter, timeout, `up`, durations, error counts
-//! and skipped polls belong to the scheduler.
+//! Each module provides `KIND`, a `RawTarget` implementing [`source::SourceTarget`], a
+//! `Settings` implementing [`source::Source`], and a poller implementing
+//! [`crate::model::Poller`]. A poller only fetches and parses. Interval, jitter, timeout,
+//! `up`, durations, error counts and skipped polls belong to the scheduler.
 
 pub mod aws;
 pub mod capacity;
 pub mod discovery;
 pub mod memcached;
 pub mod mysql;
+pub mod source;
 pub mod tls;
 
-use std::fmt;
-use std::future::Future;
+use std::convert::Infallible;
 
-use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
+use crate::model::{PollError, Polled, Poller, SourceKind, TargetOf};
+use source::{Source, Spawn};
 
-use crate::config::{SourceConfig, Target};
-use crate::store::Family;
-
-/// Which source a target belongs to. Used as the `source` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SourceKind {
-    Memcached,
-    Mysql,
-    Tls,
-    Cloudwatch,
-    Rds,
-    Elb,
-    Elasticache,
-    Elbv2,
-    Capacity,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Memcached => "memcached",
-            SourceKind::Mysql => "mysql",
-            SourceKind::Tls => "tls",
-            SourceKind::Cloudwatch => "cloudwatch",
-            SourceKind::Rds => "rds",
-            SourceKind::Elb => "elb",
-            SourceKind::Elasticache => "elasticache",
-            SourceKind::Elbv2 => "elbv2",
-            SourceKind::Capacity => "capacity",
+/// Every source: `section: Variant = module`, with the section's description (it becomes the
+/// config field's documentation). Calls the macro `$then` with the list.
+macro_rules! sources {
+    ($then:ident) => {
+        $then! {
+            /// memcached servers, polled with `stats`.
+            memcached: Memcached = memcached,
+            /// MySQL or MariaDB servers, polled with `SHOW GLOBAL STATUS` and friends.
+            mysql: Mysql = mysql,
+            /// TLS endpoints whose certificate is read (expiry, trust, name).
+            tls: Tls = tls,
+            /// CloudWatch metrics, one target per region.
+            cloudwatch: Cloudwatch = aws::cloudwatch,
+            /// RDS instance facts and snapshots, one target per region.
+            rds: Rds = aws::rds,
+            /// Classic load balancers: instance health and listeners, one target per region.
+            elb: Elb = aws::elb,
+            /// Application and network load balancers (ELBv2): target health and listeners,
+            /// one target per region.
+            elbv2: Elbv2 = aws::elbv2,
+            /// ElastiCache clusters: memcached nodes become memcached targets, one target per
+            /// region.
+            elasticache: Elasticache = aws::elasticache,
+            /// Capacity models of databases, recomputed from their history.
+            capacity: Capacity = capacity,
         }
-    }
+    };
+}
+pub(crate) use sources;
 
-    pub const ALL: [SourceKind; 9] = [
-        SourceKind::Memcached,
-        SourceKind::Mysql,
-        SourceKind::Tls,
-        SourceKind::Cloudwatch,
-        SourceKind::Rds,
-        SourceKind::Elb,
-        SourceKind::Elbv2,
-        SourceKind::Elasticache,
-        SourceKind::Capacity,
-    ];
+/// A target of any source, with its schedule resolved.
+pub type Target = TargetOf<SourceConfig>;
 
-    /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
-    /// is all a failed poll leaves in the snapshot.
-    pub fn up_metric(self) -> &'static str {
-        match self {
-            SourceKind::Memcached => "memcached_up",
-            SourceKind::Mysql => "mysql_up",
-            SourceKind::Tls => "headroom_tls_up",
-            SourceKind::Cloudwatch => "headroom_cloudwatch_up",
-            SourceKind::Rds => "headroom_rds_up",
-            SourceKind::Elb => "headroom_elb_up",
-            SourceKind::Elasticache => "headroom_elasticache_up",
-            SourceKind::Elbv2 => "headroom_elbv2_up",
-            SourceKind::Capacity => "headroom_capacity_up",
+macro_rules! define {
+    ($( $(#[$doc:meta])* $section:ident: $Variant:ident = $($module:ident)::+ ),* $(,)?) => {
+        /// Every source, in the order of the list.
+        pub const KINDS: &[SourceKind] = &[$( <$($module)::+::Settings as Source>::KIND ),*];
+
+        /// The source-specific part of a target.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum SourceConfig {
+            $( $Variant($($module)::+::Settings), )*
         }
-    }
-}
 
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl EncodeLabelValue for SourceKind {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
-        fmt::Write::write_str(encoder, self.as_str())
-    }
-}
-
-/// Why a poll failed, in the bounded set used as the `kind` label of
-/// `headroom_poll_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ErrorKind {
-    /// The poll did not finish within its timeout.
-    Timeout,
-    /// The target could not be reached (refused, unreachable, TLS or DNS failure).
-    Connect,
-    /// The target refused the credentials or the privileges.
-    Auth,
-    /// The target answered, but not with what was expected.
-    Protocol,
-    /// The API refused the call for its rate (AWS throttling), after the SDK's retries.
-    Throttled,
-    /// The source answered but holds nothing to compute from yet (a capacity model before
-    /// its database has a minute of history).
-    NoData,
-}
-
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 6] = [
-        ErrorKind::Timeout,
-        ErrorKind::Connect,
-        ErrorKind::Auth,
-        ErrorKind::Protocol,
-        ErrorKind::Throttled,
-        ErrorKind::NoData,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Connect => "connect",
-            ErrorKind::Auth => "auth",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Throttled => "throttled",
-            ErrorKind::NoData => "no_data",
-        }
-    }
-}
-
-impl EncodeLabelValue for ErrorKind {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
-        fmt::Write::write_str(encoder, self.as_str())
-    }
-}
-
-/// A failed poll: its kind and a message fit for logs and the status page. Messages are
-/// built from addresses and server replies, never from credentials.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {message}", kind = .kind.as_str())]
-pub struct PollError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-impl PollError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        PollError {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-/// What one successful poll gives.
-#[derive(Debug, Default)]
-pub struct Polled {
-    /// The target's metric families (without the `target` label, which the store adds).
-    pub families: Vec<Family>,
-    /// For a source that discovers other targets (ElastiCache nodes, ELB listeners): the
-    /// complete set it found this time, named relative to this target (the scheduler puts
-    /// `<this target>/` in front). `None` for sources that discover nothing.
-    pub discovered: Option<Vec<Target>>,
-}
-
-impl From<Vec<Family>> for Polled {
-    fn from(families: Vec<Family>) -> Self {
-        Polled {
-            families,
-            discovered: None,
-        }
-    }
-}
-
-/// What every source implements: fetch and parse once.
-pub trait Poller: Send + Sync {
-    /// Polls the target once.
-    fn poll(&self) -> impl Future<Output = Result<Polled, PollError>> + Send;
-}
-
-/// Every poller headroom has.
-#[derive(Debug)]
-pub enum AnyPoller {
-    Memcached(memcached::MemcachedPoller),
-    Mysql(mysql::MysqlPoller),
-    Tls(tls::TlsPoller),
-    Cloudwatch(aws::cloudwatch::CloudwatchPoller),
-    Rds(aws::rds::RdsPoller),
-    Elb(aws::elb::ElbPoller),
-    Elasticache(aws::elasticache::ElasticachePoller),
-    Elbv2(aws::elbv2::Elbv2Poller),
-    Capacity(capacity::CapacityPoller),
-}
-
-impl AnyPoller {
-    pub fn new(target: &Target) -> Self {
-        match &target.source {
-            SourceConfig::Memcached(s) => AnyPoller::Memcached(memcached::MemcachedPoller::new(s)),
-            SourceConfig::Mysql(s) => AnyPoller::Mysql(mysql::MysqlPoller::new(s)),
-            SourceConfig::Tls(s) => AnyPoller::Tls(tls::TlsPoller::new(s)),
-            SourceConfig::Rds(s) => AnyPoller::Rds(aws::rds::RdsPoller::new(s)),
-            SourceConfig::Elb(s) => AnyPoller::Elb(aws::elb::ElbPoller::new(s)),
-            SourceConfig::Elbv2(s) => AnyPoller::Elbv2(aws::elbv2::Elbv2Poller::new(s)),
-            SourceConfig::Capacity(s) => AnyPoller::Capacity(capacity::CapacityPoller::new(s)),
-            SourceConfig::Elasticache(s) => {
-                AnyPoller::Elasticache(aws::elasticache::ElasticachePoller::new(&target.name, s))
-            }
-            SourceConfig::Cloudwatch(s) => {
-                AnyPoller::Cloudwatch(aws::cloudwatch::CloudwatchPoller::new(s, target.interval))
+        impl SourceConfig {
+            pub fn kind(&self) -> SourceKind {
+                match self {
+                    $( SourceConfig::$Variant(_) => <$($module)::+::Settings as Source>::KIND, )*
+                }
             }
         }
-    }
 
-    /// Releases connections before the target goes away.
-    pub async fn close(&self) {
-        if let AnyPoller::Mysql(p) = self {
-            p.close().await;
+        $(
+            impl From<$($module)::+::Settings> for SourceConfig {
+                fn from(s: $($module)::+::Settings) -> Self {
+                    SourceConfig::$Variant(s)
+                }
+            }
+        )*
+
+        /// Every poller headroom has.
+        #[derive(Debug)]
+        pub enum AnyPoller {
+            $( $Variant(<$($module)::+::Settings as Source>::Poller), )*
+        }
+
+        impl AnyPoller {
+            pub fn new(target: &Target) -> Self {
+                let at = Spawn {
+                    name: &target.name,
+                    interval: target.interval,
+                };
+                match &target.source {
+                    $( SourceConfig::$Variant(s) => AnyPoller::$Variant(s.poller(at)), )*
+                }
+            }
+        }
+
+        impl Poller for AnyPoller {
+            type Discovered = SourceConfig;
+
+            async fn poll(&self) -> Result<Polled<SourceConfig>, PollError> {
+                match self {
+                    $( AnyPoller::$Variant(p) => p.poll().await.map(lift), )*
+                }
+            }
+
+            async fn close(&self) {
+                match self {
+                    $( AnyPoller::$Variant(p) => p.close().await, )*
+                }
+            }
+        }
+    };
+}
+sources!(define);
+
+impl Target {
+    pub fn kind(&self) -> SourceKind {
+        self.source.kind()
+    }
+}
+
+impl From<Infallible> for SourceConfig {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
+impl From<discovery::Found> for SourceConfig {
+    fn from(found: discovery::Found) -> Self {
+        match found {
+            discovery::Found::Memcached(s) => s.into(),
+            discovery::Found::Tls(s) => s.into(),
+            discovery::Found::Cloudwatch(s) => s.into(),
         }
     }
 }
 
-impl Poller for AnyPoller {
-    async fn poll(&self) -> Result<Polled, PollError> {
-        match self {
-            AnyPoller::Memcached(p) => p.poll().await,
-            AnyPoller::Mysql(p) => p.poll().await,
-            AnyPoller::Tls(p) => p.poll().await,
-            AnyPoller::Cloudwatch(p) => p.poll().await,
-            AnyPoller::Rds(p) => p.poll().await,
-            AnyPoller::Elb(p) => p.poll().await,
-            AnyPoller::Elasticache(p) => p.poll().await,
-            AnyPoller::Elbv2(p) => p.poll().await,
-            AnyPoller::Capacity(p) => p.poll().await,
-        }
+/// A poll's discovered targets as targets of any source.
+fn lift<D: Into<SourceConfig>>(p: Polled<D>) -> Polled<SourceConfig> {
+    Polled {
+        families: p.families,
+        discovered: p
+            .discovered
+            .map(|found| found.into_iter().map(|t| t.map(Into::into)).collect()),
     }
 }

@@ -17,8 +17,11 @@ use serde::Deserialize;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::config::{CommonTarget, Duration, Validator};
-use crate::sources::{ErrorKind, PollError, Poller};
-use crate::store::{Family, Kind, Sample};
+use crate::model::{ErrorKind, PollError, Poller};
+use crate::model::{Family, Kind, Sample};
+use crate::model::{Polled, SourceKind};
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
+use std::convert::Infallible;
 
 /// One entry of `tls:` in the config.
 #[derive(Debug, Deserialize)]
@@ -39,7 +42,9 @@ pub struct RawTarget {
     pub timeout: Option<Duration>,
 }
 
-impl crate::config::SourceTarget for RawTarget {
+impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -48,8 +53,8 @@ impl crate::config::SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<crate::config::SourceConfig> {
-        self.settings(v, path).map(crate::config::SourceConfig::Tls)
+    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
+        self.settings(v, path)
     }
 }
 
@@ -506,9 +511,23 @@ pub fn families(f: &CertFacts, now: i64) -> Vec<Family> {
 }
 
 impl Poller for TlsPoller {
-    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+    type Discovered = Infallible;
+
+    async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
         let f = self.facts().await?;
         Ok(families(&f, unix_now()).into())
+    }
+}
+
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("tls", "headroom_tls_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = TlsPoller;
+
+    fn poller(&self, _at: Spawn<'_>) -> TlsPoller {
+        TlsPoller::new(self)
     }
 }
 

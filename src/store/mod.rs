@@ -4,4 +4,4 @@ pub mod history;
 pub mod recorder;
 pub mod snapshot;
 
-pub use snapshot::{Family, Kind, Sample, SnapshotStore, TargetSnapshot, find_value};
+pub use snapshot::{SnapshotStore, TargetSnapshot};

@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 
 use super::history::{HistoryStore, InstanceFacts, Rollup};
 use super::snapshot::{SnapshotStore, TargetSnapshot, find_value};
-use crate::sources::SourceKind;
+use crate::model::SourceKind;
 
 /// Which RDS instance each MySQL target is (`mysql[].rds_instance`), kept current across
 /// reloads.
@@ -121,7 +121,7 @@ impl Minute {
         if self.tps.is_empty() {
             return None;
         }
-        let p = |q| crate::capacity::history::percentile(&self.tps, q);
+        let p = |q| super::history::percentile(&self.tps, q);
         Some(Rollup {
             db: db.to_owned(),
             ts: self.ts,
@@ -155,11 +155,22 @@ struct DbState {
     minute: Option<Minute>,
 }
 
+/// Which sources' snapshots the recorder reads: the databases' (MySQL status), the
+/// CloudWatch metrics (an RDS instance's CPU) and the RDS facts. The app names them; the
+/// store knows no source.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded {
+    pub mysql: SourceKind,
+    pub cloudwatch: SourceKind,
+    pub rds: SourceKind,
+}
+
 /// Turns snapshots into rollups. Pure but for the store it writes to.
 #[derive(Debug)]
 pub struct Recorder {
     store: HistoryStore,
     rds: RdsMap,
+    kinds: Recorded,
     dbs: HashMap<String, DbState>,
     /// Closed minutes not written yet (kept when a write fails, up to a day of them).
     pending: Vec<Rollup>,
@@ -177,10 +188,16 @@ fn unix(t: SystemTime) -> f64 {
 }
 
 impl Recorder {
-    pub fn new(store: HistoryStore, rds: RdsMap, metrics: RecorderMetrics) -> Self {
+    pub fn new(
+        store: HistoryStore,
+        rds: RdsMap,
+        kinds: Recorded,
+        metrics: RecorderMetrics,
+    ) -> Self {
         Recorder {
             store,
             rds,
+            kinds,
             dbs: HashMap::new(),
             pending: Vec::new(),
             facts: HashMap::new(),
@@ -191,7 +208,7 @@ impl Recorder {
     /// Adds every MySQL snapshot taken since the last call.
     pub fn sample(&mut self, snaps: &[Arc<TargetSnapshot>]) {
         let rds = self.rds.read().map(|m| m.clone()).unwrap_or_default();
-        for s in snaps.iter().filter(|s| s.source == SourceKind::Mysql) {
+        for s in snaps.iter().filter(|s| s.source == self.kinds.mysql) {
             let db: &str = &s.target;
             let state = self.dbs.entry(db.to_owned()).or_default();
             if state.last_taken == Some(s.taken_at) {
@@ -202,9 +219,9 @@ impl Recorder {
                 continue;
             }
             let id = rds.get(db);
-            let cpu = id.and_then(|id| rds_cpu(snaps, id));
+            let cpu = id.and_then(|id| rds_cpu(snaps, self.kinds.cloudwatch, id));
             if let Some(id) = id
-                && let Some(f) = rds_facts(snaps, id, s.taken_at)
+                && let Some(f) = rds_facts(snaps, self.kinds.rds, id, s.taken_at)
                 && self.facts.get(db).is_none_or(|old| {
                     InstanceFacts {
                         updated: 0,
@@ -275,7 +292,7 @@ impl Recorder {
         // Databases that are gone: their minute in progress is written, their state dropped.
         let present: Vec<&str> = snaps
             .iter()
-            .filter(|s| s.source == SourceKind::Mysql)
+            .filter(|s| s.source == self.kinds.mysql)
             .map(|s| &*s.target)
             .collect();
         let gone: Vec<String> = self
@@ -339,55 +356,55 @@ impl Recorder {
 
 /// The latest CloudWatch CPUUtilization average of an RDS instance any cloudwatch target
 /// exports.
-fn rds_cpu(snaps: &[Arc<TargetSnapshot>], id: &str) -> Option<f64> {
-    snaps
-        .iter()
-        .filter(|s| s.source == SourceKind::Cloudwatch)
-        .find_map(|s| {
-            find_value(
-                &s.families,
-                "aws_rds_cpuutilization_average",
-                &[("dimension_DBInstanceIdentifier", id)],
-            )
-        })
+fn rds_cpu(snaps: &[Arc<TargetSnapshot>], kind: SourceKind, id: &str) -> Option<f64> {
+    snaps.iter().filter(|s| s.source == kind).find_map(|s| {
+        find_value(
+            &s.families,
+            "aws_rds_cpuutilization_average",
+            &[("dimension_DBInstanceIdentifier", id)],
+        )
+    })
 }
 
 /// An RDS instance's class and storage as an rds target last saw them.
-fn rds_facts(snaps: &[Arc<TargetSnapshot>], id: &str, at: SystemTime) -> Option<InstanceFacts> {
-    snaps
-        .iter()
-        .filter(|s| s.source == SourceKind::Rds)
-        .find_map(|s| {
-            let info = s
-                .families
+fn rds_facts(
+    snaps: &[Arc<TargetSnapshot>],
+    kind: SourceKind,
+    id: &str,
+    at: SystemTime,
+) -> Option<InstanceFacts> {
+    snaps.iter().filter(|s| s.source == kind).find_map(|s| {
+        let info = s
+            .families
+            .iter()
+            .filter(|f| f.name == "headroom_rds_instance")
+            .flat_map(|f| f.samples.iter())
+            .find(|x| x.labels.iter().any(|(k, v)| k == "db_instance" && v == id))?;
+        let label = |k: &str| {
+            info.labels
                 .iter()
-                .filter(|f| f.name == "headroom_rds_instance")
-                .flat_map(|f| f.samples.iter())
-                .find(|x| x.labels.iter().any(|(k, v)| k == "db_instance" && v == id))?;
-            let label = |k: &str| {
-                info.labels
-                    .iter()
-                    .find(|(lk, _)| lk == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            };
-            let sel = [("db_instance", id)];
-            Some(InstanceFacts {
-                rds_instance: id.to_owned(),
-                class: label("class"),
-                storage_type: label("storage_type"),
-                gib: find_value(&s.families, "headroom_rds_allocated_storage_bytes", &sel)?
-                    / (1024.0 * 1024.0 * 1024.0),
-                iops: find_value(&s.families, "headroom_rds_provisioned_iops", &sel),
-                updated: unix(at) as i64,
-            })
+                .find(|(lk, _)| lk == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let sel = [("db_instance", id)];
+        Some(InstanceFacts {
+            rds_instance: id.to_owned(),
+            class: label("class"),
+            storage_type: label("storage_type"),
+            gib: find_value(&s.families, "headroom_rds_allocated_storage_bytes", &sel)?
+                / (1024.0 * 1024.0 * 1024.0),
+            iops: find_value(&s.families, "headroom_rds_provisioned_iops", &sel),
+            updated: unix(at) as i64,
         })
+    })
 }
 
 /// Runs the recorder on its own thread until `stop`; then writes the minute in progress.
 pub fn spawn(
     path: PathBuf,
     rds: RdsMap,
+    kinds: Recorded,
     snapshots: Arc<SnapshotStore>,
     metrics: RecorderMetrics,
     stop: tokio_util::sync::CancellationToken,
@@ -397,7 +414,7 @@ pub fn spawn(
         "history: recording per-minute rollups in {}",
         path.display()
     );
-    let mut rec = Recorder::new(store, rds, metrics);
+    let mut rec = Recorder::new(store, rds, kinds, metrics);
     std::thread::Builder::new()
         .name("history".into())
         .spawn(move || {
@@ -415,7 +432,15 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Family, Kind};
+    use crate::model::{Family, Kind};
+
+    const MYSQL: SourceKind = SourceKind::new("mysql", "mysql_up");
+    const CLOUDWATCH: SourceKind = SourceKind::new("cloudwatch", "headroom_cloudwatch_up");
+    const KINDS: Recorded = Recorded {
+        mysql: MYSQL,
+        cloudwatch: CLOUDWATCH,
+        rds: SourceKind::new("rds", "headroom_rds_up"),
+    };
 
     fn snap(
         target: &str,
@@ -457,7 +482,7 @@ mod tests {
         if let Some(t) = tps {
             v.push(("headroom_mysql_transactions_per_second", t));
         }
-        snap("db1", SourceKind::Mysql, at, &v)
+        snap("db1", MYSQL, at, &v)
     }
 
     #[test]
@@ -471,10 +496,11 @@ mod tests {
         let mut rec = Recorder::new(
             HistoryStore::open(&path).unwrap(),
             rds,
+            KINDS,
             RecorderMetrics::default(),
         );
         let t0 = 1_800_000_000.0; // a minute boundary
-        let cw = snap("cw", SourceKind::Cloudwatch, t0, &[]);
+        let cw = snap("cw", CLOUDWATCH, t0, &[]);
         let cw = Arc::new(TargetSnapshot {
             families: vec![{
                 let mut f = Family::new("aws_rds_cpuutilization_average", "", Kind::Gauge);
@@ -508,7 +534,7 @@ mod tests {
         let minutes = || {
             store
                 .rows(
-                    super::super::history::Resolution::Minute,
+                    crate::store::history::Resolution::Minute,
                     "db1",
                     0,
                     i64::MAX,

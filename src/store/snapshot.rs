@@ -6,7 +6,6 @@
 //! one exposition block, so `memcached_up` of two servers is one metric with two series. A
 //! target that is removed takes its series with it: nothing stays behind as a stale series.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -15,79 +14,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use crate::sources::SourceKind;
-
-/// The Prometheus type of a family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Monotonic counter. The family name is given without `_total`; the encoder appends it.
-    Counter,
-    /// A value that goes up and down.
-    Gauge,
-    /// Untyped, as mysqld_exporter exports the generic `SHOW GLOBAL STATUS` variables.
-    Untyped,
-    /// An info metric: value 1, the information is in the labels. The name is given without
-    /// `_info`; the encoder appends it.
-    Info,
-}
-
-/// One series of a family: its own labels (the store adds `target`) and its value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub labels: Vec<(Cow<'static, str>, String)>,
-    pub value: f64,
-}
-
-/// A metric family as a poller produced it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Family {
-    pub name: Cow<'static, str>,
-    pub help: Cow<'static, str>,
-    pub kind: Kind,
-    pub samples: Vec<Sample>,
-}
-
-impl Family {
-    /// A family with a single series without labels of its own.
-    pub fn single(
-        name: impl Into<Cow<'static, str>>,
-        help: impl Into<Cow<'static, str>>,
-        kind: Kind,
-        value: f64,
-    ) -> Self {
-        Family {
-            name: name.into(),
-            help: help.into(),
-            kind,
-            samples: vec![Sample {
-                labels: Vec::new(),
-                value,
-            }],
-        }
-    }
-
-    /// An empty family to push labelled samples into.
-    pub fn new(
-        name: impl Into<Cow<'static, str>>,
-        help: impl Into<Cow<'static, str>>,
-        kind: Kind,
-    ) -> Self {
-        Family {
-            name: name.into(),
-            help: help.into(),
-            kind,
-            samples: Vec::new(),
-        }
-    }
-
-    /// Adds a series with one label.
-    pub fn push(&mut self, key: &'static str, value: impl Into<String>, v: f64) {
-        self.samples.push(Sample {
-            labels: vec![(Cow::Borrowed(key), value.into())],
-            value: v,
-        });
-    }
-}
+pub use crate::model::find_value;
+use crate::model::{Family, Kind, PollError, SourceKind};
 
 /// What one target looked like after its latest poll.
 #[derive(Debug, Clone)]
@@ -100,7 +28,7 @@ pub struct TargetSnapshot {
     pub taken_at: SystemTime,
     /// Why the latest poll failed, if it did. Never contains a secret: poll errors are built
     /// from server messages and addresses, never from credentials.
-    pub error: Option<crate::sources::PollError>,
+    pub error: Option<PollError>,
 }
 
 impl TargetSnapshot {
@@ -108,21 +36,6 @@ impl TargetSnapshot {
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         find_value(&self.families, name, labels)
     }
-}
-
-/// The value of the first series of `name` in `families` whose labels include all of
-/// `labels`.
-pub fn find_value(families: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    families
-        .iter()
-        .filter(|f| f.name == name)
-        .flat_map(|f| f.samples.iter())
-        .find(|s| {
-            labels
-                .iter()
-                .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
-        })
-        .map(|s| s.value)
 }
 
 type Key = (SourceKind, Arc<str>);
@@ -248,11 +161,15 @@ impl EncodeMetric for ConstF64Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::model::Sample;
+
+    const MEMCACHED: SourceKind = SourceKind::new("memcached", "memcached_up");
     use prometheus_client::registry::Registry;
 
     fn snap(target: &str, families: Vec<Family>) -> TargetSnapshot {
         TargetSnapshot {
-            source: SourceKind::Memcached,
+            source: MEMCACHED,
             target: Arc::from(target),
             families,
             taken_at: SystemTime::now(),
@@ -280,7 +197,7 @@ mod tests {
             "# HELP memcached_up Up.\n# TYPE memcached_up gauge\n\
              memcached_up{target=\"a\"} 1.0\nmemcached_up{target=\"b\"} 0.0\n"
         );
-        store.remove(SourceKind::Memcached, "a");
+        store.remove(MEMCACHED, "a");
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &reg).unwrap();
         assert!(!out.contains("target=\"a\""), "{out}");
@@ -314,7 +231,7 @@ mod tests {
             "{out}"
         );
         assert_eq!(
-            store.get(SourceKind::Memcached, "a").unwrap().value(
+            store.get(MEMCACHED, "a").unwrap().value(
                 "memcached_commands",
                 &[("command", "get"), ("status", "hit")]
             ),

@@ -14,9 +14,12 @@ use serde::Deserialize;
 
 use super::naming::{dimension_label, metric_name};
 use super::plan::{MetricRequest, Plan, plan};
-use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
-use crate::sources::{ErrorKind, PollError, Poller};
-use crate::store::{Family, Kind, Sample};
+use crate::config::{CommonTarget, Duration, Validator};
+use crate::model::{ErrorKind, PollError, Poller};
+use crate::model::{Family, Kind, Sample};
+use crate::model::{Polled, SourceKind, TargetOf};
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
+use std::convert::Infallible;
 
 /// Statistics CloudWatch knows: the five standard ones and percentiles `p0`..`p100`
 /// (YACE accepts `^p(\d{1,2}(\.\d{0,2})?|100)$`).
@@ -135,7 +138,7 @@ impl ResourceMetrics {
         &self,
         resources: &[Vec<(String, String)>],
         timeout: StdDuration,
-    ) -> Option<crate::config::Target> {
+    ) -> Option<TargetOf<Settings>> {
         let period = self.period.as_secs() as u32;
         let requests: Vec<MetricRequest> = resources
             .iter()
@@ -156,17 +159,17 @@ impl ResourceMetrics {
                 })
             })
             .collect();
-        (!requests.is_empty()).then(|| crate::config::Target {
+        (!requests.is_empty()).then(|| TargetOf {
             name: "cloudwatch".into(),
             interval: self.interval,
             timeout: timeout.max(StdDuration::from_secs(10)),
-            source: SourceConfig::Cloudwatch(Settings {
+            source: Settings {
                 access: self.access.clone(),
                 nil_to_zero: vec![false; requests.len()],
                 requests,
                 budget_usd_per_month: None,
                 configured_interval: None,
-            }),
+            },
         })
     }
 }
@@ -174,35 +177,31 @@ impl ResourceMetrics {
 /// Stretches the interval of every cloudwatch target by one factor so that their poll plans
 /// cost at most `budget` USD a month together; returns what it did, for the log. Each
 /// target keeps its configured interval in its settings, to export beside the effective one.
-pub fn fit_budget(targets: &mut [crate::config::Target], budget: f64) -> Vec<String> {
-    let cost = |t: &crate::config::Target| match &t.source {
-        SourceConfig::Cloudwatch(s) => {
-            Some(plan(&s.requests).usd_per_month(t.interval.as_secs_f64()))
-        }
-        _ => None,
+pub fn fit_budget(
+    mut targets: Vec<(&str, &mut StdDuration, &mut Settings)>,
+    budget: f64,
+) -> Vec<String> {
+    let cost = |interval: StdDuration, s: &Settings| {
+        plan(&s.requests).usd_per_month(interval.as_secs_f64())
     };
-    let total: f64 = targets.iter().filter_map(cost).sum();
+    let total: f64 = targets.iter().map(|(_, i, s)| cost(**i, s)).sum();
     let mut notices = Vec::new();
-    for t in targets.iter_mut() {
-        let Some(before) = cost(t) else { continue };
-        let SourceConfig::Cloudwatch(s) = &mut t.source else {
-            continue;
-        };
+    for (name, interval, s) in targets.iter_mut() {
+        let before = cost(**interval, s);
         s.budget_usd_per_month = Some(budget);
         if total <= budget {
             continue;
         }
-        let configured = t.interval;
+        let configured = **interval;
         let stretched = StdDuration::from_secs_f64(configured.as_secs_f64() * total / budget);
         // Whole seconds, rounded up, so the sum stays within the budget.
         let stretched =
             StdDuration::from_secs(stretched.as_secs() + u64::from(stretched.subsec_nanos() > 0));
         s.configured_interval = Some(configured);
-        t.interval = stretched;
-        let after = plan(&s.requests).usd_per_month(stretched.as_secs_f64());
+        **interval = stretched;
+        let after = cost(stretched, s);
         notices.push(format!(
-            "cloudwatch target {}: interval stretched from {}s to {}s (${before:.2} -> ${after:.2}/month) so that all cloudwatch targets (${total:.2}/month at their configured intervals) fit aws.monthly_budget_usd ${budget:.2}",
-            t.name,
+            "cloudwatch target {name}: interval stretched from {}s to {}s (${before:.2} -> ${after:.2}/month) so that all cloudwatch targets (${total:.2}/month at their configured intervals) fit aws.monthly_budget_usd ${budget:.2}",
             configured.as_secs_f64(),
             stretched.as_secs_f64(),
         ));
@@ -272,6 +271,8 @@ pub struct Settings {
 }
 
 impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -280,7 +281,7 @@ impl SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
         let before = v.error_count();
         let access =
             super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
@@ -333,13 +334,13 @@ impl SourceTarget for RawTarget {
         }
         let access = access?;
         (v.error_count() == before).then_some({
-            SourceConfig::Cloudwatch(Settings {
+            Settings {
                 access,
                 requests,
                 nil_to_zero: nil,
                 budget_usd_per_month: None,
                 configured_interval: None,
-            })
+            }
         })
     }
 }
@@ -414,7 +415,9 @@ fn now_s() -> f64 {
 }
 
 impl Poller for CloudwatchPoller {
-    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+    type Discovered = Infallible;
+
+    async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
         let _turn = super::permit().await;
         let client = self.client().await;
         let now = now_s() as i64;
@@ -640,6 +643,18 @@ impl CloudwatchPoller {
             ));
         }
         out
+    }
+}
+
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("cloudwatch", "headroom_cloudwatch_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = CloudwatchPoller;
+
+    fn poller(&self, at: Spawn<'_>) -> CloudwatchPoller {
+        CloudwatchPoller::new(self, at.interval)
     }
 }
 

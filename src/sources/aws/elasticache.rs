@@ -8,10 +8,15 @@
 use serde::Deserialize;
 
 use super::cloudwatch::{RawResourceMetrics, ResourceMetrics};
-use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Target, Validator};
+use crate::config::{CommonTarget, Duration, Validator};
+use crate::model::SourceKind;
+use crate::model::TargetOf;
+use crate::model::{Family, Kind, Sample};
+use crate::model::{PollError, Polled, Poller};
+use crate::sources::discovery::Found;
 use crate::sources::discovery::{Children, RawChildren};
-use crate::sources::{PollError, Polled, Poller, memcached};
-use crate::store::{Family, Kind, Sample};
+use crate::sources::memcached;
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
 
 /// The CloudWatch namespace of ElastiCache and its per-node dimensions (ElastiCache user
 /// guide, "Host-level metrics": CacheClusterId and CacheNodeId).
@@ -53,6 +58,8 @@ pub struct Settings {
 }
 
 impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -61,7 +68,7 @@ impl SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
         let before = v.error_count();
         let access =
             super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
@@ -77,12 +84,12 @@ impl SourceTarget for RawTarget {
         if v.error_count() != before {
             return None;
         }
-        Some(SourceConfig::Elasticache(Settings {
+        Some(Settings {
             access,
             clusters: self.clusters.clone(),
             nodes: nodes?,
             node_metrics: node_metrics?,
-        }))
+        })
     }
 }
 
@@ -114,7 +121,7 @@ fn node_target(cluster: &str, node: &str) -> String {
 
 /// The targets the clusters make (pure): a memcached target per memcached node with an
 /// endpoint, and one cloudwatch target for all those nodes' metrics.
-pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<Target> {
+pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<TargetOf<Found>> {
     let mut out = Vec::new();
     let mut resources = Vec::new();
     for c in clusters
@@ -128,7 +135,7 @@ pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<Target> {
             if s.nodes.enabled {
                 out.push(s.nodes.target(
                     node_target(&c.id, &n.id),
-                    SourceConfig::Memcached(memcached::Settings {
+                    Found::Memcached(memcached::Settings {
                         address: s.nodes.address(host, *port),
                     }),
                 ));
@@ -139,7 +146,11 @@ pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<Target> {
             ]);
         }
     }
-    out.extend(s.node_metrics.target(&resources, s.nodes.timeout));
+    out.extend(
+        s.node_metrics
+            .target(&resources, s.nodes.timeout)
+            .map(|t| t.map(Found::Cloudwatch)),
+    );
     out
 }
 
@@ -257,7 +268,9 @@ impl ElasticachePoller {
 }
 
 impl Poller for ElasticachePoller {
-    async fn poll(&self) -> Result<Polled, PollError> {
+    type Discovered = Found;
+
+    async fn poll(&self) -> Result<Polled<Found>, PollError> {
         let _turn = super::permit().await;
         let client = self.client().await;
         let mut clusters = Vec::new();
@@ -321,6 +334,18 @@ impl Poller for ElasticachePoller {
             families: out,
             discovered: Some(discovered(&clusters, &self.settings)),
         })
+    }
+}
+
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("elasticache", "headroom_elasticache_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = ElasticachePoller;
+
+    fn poller(&self, at: Spawn<'_>) -> ElasticachePoller {
+        ElasticachePoller::new(at.name, self)
     }
 }
 
@@ -391,17 +416,17 @@ mod tests {
         assert_eq!(names, ["c1/0001", "c1/0002", "cloudwatch"]);
         assert_eq!(
             t[0].source,
-            SourceConfig::Memcached(memcached::Settings {
+            Found::Memcached(memcached::Settings {
                 address: "127.0.0.1:19411".into()
             })
         );
         assert_eq!(
             t[1].source,
-            SourceConfig::Memcached(memcached::Settings {
+            Found::Memcached(memcached::Settings {
                 address: "a.0002.use1.cache.amazonaws.com:11211".into()
             })
         );
-        let SourceConfig::Cloudwatch(cw) = &t[2].source else {
+        let Found::Cloudwatch(cw) = &t[2].source else {
             panic!("{:?}", t[2]);
         };
         assert_eq!(cw.requests.len(), 2);
@@ -430,6 +455,6 @@ mod tests {
         let c = cluster("memcached", &[("0001", Some("h"))]);
         let t = discovered(&[c], &s);
         assert_eq!(t.len(), 1);
-        assert_eq!(t[0].kind(), crate::sources::SourceKind::Memcached);
+        assert!(matches!(t[0].source, Found::Memcached(_)));
     }
 }

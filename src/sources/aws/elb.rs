@@ -15,10 +15,15 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::cloudwatch::{RawResourceMetrics, ResourceMetrics};
-use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Target, Validator};
+use crate::config::{CommonTarget, Duration, Validator};
+use crate::model::SourceKind;
+use crate::model::TargetOf;
+use crate::model::{Family, Kind, Sample};
+use crate::model::{PollError, Polled, Poller};
+use crate::sources::discovery::Found;
 use crate::sources::discovery::{Children, RawChildren};
-use crate::sources::{PollError, Polled, Poller, tls};
-use crate::store::{Family, Kind, Sample};
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
+use crate::sources::tls;
 
 /// DescribeTags takes at most 20 load balancer names per call (ELB API reference).
 const TAG_BATCH: usize = 20;
@@ -125,6 +130,8 @@ pub struct Settings {
 }
 
 impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -133,7 +140,7 @@ impl SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
         let access =
             super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
         let listener_certificates = self
@@ -143,13 +150,13 @@ impl SourceTarget for RawTarget {
         let lb_metrics =
             self.lb_metrics
                 .validate(v, &format!("{path}.lb_metrics"), &access, "AWS/ELB", &[]);
-        Some(SourceConfig::Elb(Settings {
+        Some(Settings {
             access,
             load_balancers: self.load_balancers.clone(),
             tags: self.tags.clone(),
             listener_certificates: listener_certificates?,
             lb_metrics: lb_metrics?,
-        }))
+        })
     }
 }
 
@@ -168,7 +175,7 @@ pub struct Lb {
 impl ListenerCertificates {
     /// The certificate target of a TLS listener (HTTPS and SSL on classic load balancers,
     /// HTTPS and TLS on ALB/NLB), named `<load balancer>:<port>`.
-    pub fn target(&self, lb_name: &str, dns_name: &str, port: i32) -> Target {
+    pub fn target(&self, lb_name: &str, dns_name: &str, port: i32) -> TargetOf<Found> {
         let server_name = self
             .server_names
             .get(lb_name)
@@ -176,7 +183,7 @@ impl ListenerCertificates {
             .unwrap_or_else(|| dns_name.to_owned());
         self.children.target(
             format!("{lb_name}:{port}"),
-            SourceConfig::Tls(tls::Settings {
+            Found::Tls(tls::Settings {
                 address: self.children.address(dns_name, port),
                 server_name,
                 ca_file: self.ca_file.clone(),
@@ -193,7 +200,7 @@ impl ListenerCertificates {
         &self,
         lbs: impl IntoIterator<Item = (&'a str, &'a str, &'a [(String, i32, String)])>,
         tls: &[&str],
-    ) -> Vec<Target> {
+    ) -> Vec<TargetOf<Found>> {
         lbs.into_iter()
             .filter(|(_, dns, _)| !dns.is_empty())
             .flat_map(|(name, dns, listeners)| {
@@ -207,7 +214,7 @@ impl ListenerCertificates {
 }
 
 /// The certificate targets of a classic load balancer's HTTPS and SSL listeners (pure).
-pub fn listener_targets(lbs: &[Lb], lc: &ListenerCertificates) -> Vec<Target> {
+pub fn listener_targets(lbs: &[Lb], lc: &ListenerCertificates) -> Vec<TargetOf<Found>> {
     lc.targets(
         lbs.iter().map(|lb| {
             (
@@ -341,7 +348,9 @@ impl ElbPoller {
 }
 
 impl Poller for ElbPoller {
-    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+    type Discovered = Found;
+
+    async fn poll(&self) -> Result<Polled<Found>, PollError> {
         let _turn = super::permit().await;
         let client = self.client().await;
         let mut lbs: Vec<Lb> = Vec::new();
@@ -436,11 +445,24 @@ impl Poller for ElbPoller {
         discovered.extend(
             self.settings
                 .lb_metrics
-                .target(&resources, lc.children.timeout),
+                .target(&resources, lc.children.timeout)
+                .map(|t| t.map(Found::Cloudwatch)),
         );
         Ok(Polled {
             families: out,
             discovered: Some(discovered),
         })
+    }
+}
+
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("elb", "headroom_elb_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = ElbPoller;
+
+    fn poller(&self, _at: Spawn<'_>) -> ElbPoller {
+        ElbPoller::new(self)
     }
 }

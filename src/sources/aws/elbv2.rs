@@ -11,9 +11,12 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::elb::{ListenerCertificates, RawListenerCertificates};
-use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
-use crate::sources::{PollError, Polled, Poller};
-use crate::store::{Family, Kind, Sample};
+use crate::config::{CommonTarget, Duration, Validator};
+use crate::model::SourceKind;
+use crate::model::{Family, Kind, Sample};
+use crate::model::{PollError, Polled, Poller};
+use crate::sources::discovery::Found;
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
 
 /// DescribeTags takes at most 20 resource ARNs per call (ELBv2 API reference).
 const TAG_BATCH: usize = 20;
@@ -65,6 +68,8 @@ pub struct Settings {
 }
 
 impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -73,18 +78,18 @@ impl SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
         let access =
             super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn);
         let listener_certificates = self
             .listener_certificates
             .validate(v, &format!("{path}.listener_certificates"));
-        Some(SourceConfig::Elbv2(Settings {
+        Some(Settings {
             access: access?,
             load_balancers: self.load_balancers.clone(),
             tags: self.tags.clone(),
             listener_certificates: listener_certificates?,
-        }))
+        })
     }
 }
 
@@ -341,7 +346,9 @@ impl Elbv2Poller {
 }
 
 impl Poller for Elbv2Poller {
-    async fn poll(&self) -> Result<Polled, PollError> {
+    type Discovered = Found;
+
+    async fn poll(&self) -> Result<Polled<Found>, PollError> {
         let _turn = super::permit().await;
         let client = self.client().await;
         let mut lbs = self.load_balancers().await?;
@@ -449,6 +456,18 @@ impl Poller for Elbv2Poller {
             families: out,
             discovered,
         })
+    }
+}
+
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("elbv2", "headroom_elbv2_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = Elbv2Poller;
+
+    fn poller(&self, _at: Spawn<'_>) -> Elbv2Poller {
+        Elbv2Poller::new(self)
     }
 }
 

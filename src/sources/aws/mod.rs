@@ -24,7 +24,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::store::{Family, Kind, Sample};
+use crate::model::{Family, Kind, Sample};
 
 /// `aws:` in the config: what every AWS target of the process shares.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -132,12 +132,12 @@ pub fn call_failed<E, R>(
     region: &str,
     operation: &str,
     e: aws_sdk_rds::error::SdkError<E, R>,
-) -> crate::sources::PollError
+) -> crate::model::PollError
 where
     E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    use crate::sources::ErrorKind;
+    use crate::model::ErrorKind;
     use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
     let code = ProvideErrorMetadata::code(&e)
         .unwrap_or("unknown")
@@ -155,7 +155,7 @@ where
         }
         _ => ErrorKind::Protocol,
     };
-    crate::sources::PollError::new(
+    crate::model::PollError::new(
         kind,
         format!("{region} {operation}: {}", DisplayErrorContext(&e)),
     )

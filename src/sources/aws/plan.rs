@@ -114,6 +114,62 @@ pub fn plan(requests: &[MetricRequest]) -> Plan {
     }
 }
 
+/// One target's plan beside what YACE's model would make of the same metrics, per month at
+/// an interval.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Costs {
+    pub queries: usize,
+    pub calls: usize,
+    /// The fewest calls the queries could take: ceil(queries / 500).
+    pub fewest_calls: usize,
+    pub billed_metrics: usize,
+    pub usd_per_month: f64,
+    /// YACE: one query per statistic, each billed as a metric, batched per job (namespace).
+    pub yace_calls: usize,
+    pub yace_usd_per_month: f64,
+}
+
+impl Costs {
+    pub fn of(requests: &[MetricRequest], interval_s: f64) -> Self {
+        let p = plan(requests);
+        let mut per_ns: std::collections::BTreeMap<&str, usize> = Default::default();
+        for r in requests {
+            *per_ns.entry(r.namespace.as_str()).or_default() += r.statistics.len();
+        }
+        let polls = 30.0 * 86_400.0 / interval_s.max(1.0);
+        Costs {
+            queries: p.queries,
+            calls: p.calls.len(),
+            fewest_calls: p.queries.div_ceil(MAX_QUERIES_PER_CALL),
+            billed_metrics: p.billed_metrics,
+            usd_per_month: p.usd_per_month(interval_s),
+            yace_calls: per_ns
+                .values()
+                .map(|q| q.div_ceil(MAX_QUERIES_PER_CALL))
+                .sum(),
+            yace_usd_per_month: p.queries as f64 * polls * USD_PER_1000_METRICS / 1000.0,
+        }
+    }
+
+}
+
+/// The sum of two targets' costs.
+impl std::ops::Add for Costs {
+    type Output = Costs;
+
+    fn add(self, o: Costs) -> Costs {
+        Costs {
+            queries: self.queries + o.queries,
+            calls: self.calls + o.calls,
+            fewest_calls: self.fewest_calls + o.fewest_calls,
+            billed_metrics: self.billed_metrics + o.billed_metrics,
+            usd_per_month: self.usd_per_month + o.usd_per_month,
+            yace_calls: self.yace_calls + o.yace_calls,
+            yace_usd_per_month: self.yace_usd_per_month + o.yace_usd_per_month,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,9 +9,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::config::{CommonTarget, Duration, SourceConfig, SourceTarget, Validator};
-use crate::sources::{PollError, Poller};
-use crate::store::{Family, Kind, Sample};
+use crate::config::{CommonTarget, Duration, Validator};
+use crate::model::{Family, Kind, Sample};
+use crate::model::{PollError, Poller};
+use crate::model::{Polled, SourceKind};
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
+use std::convert::Infallible;
 
 /// One entry of `rds:` in the config.
 #[derive(Debug, Deserialize)]
@@ -40,6 +43,8 @@ pub struct Settings {
 }
 
 impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -48,13 +53,13 @@ impl SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<SourceConfig> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
         let access =
             super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn)?;
-        Some(SourceConfig::Rds(Settings {
+        Some(Settings {
             access,
             instances: self.instances.clone(),
-        }))
+        })
     }
 }
 
@@ -244,7 +249,9 @@ fn secs(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<f64> {
 }
 
 impl Poller for RdsPoller {
-    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+    type Discovered = Infallible;
+
+    async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
         let _turn = super::permit().await;
         let client = self.client().await;
         let mut instances = Vec::new();
@@ -339,10 +346,22 @@ impl Poller for RdsPoller {
     }
 }
 
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("rds", "headroom_rds_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = RdsPoller;
+
+    fn poller(&self, _at: Spawn<'_>) -> RdsPoller {
+        RdsPoller::new(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::find_value;
+    use crate::model::find_value;
 
     #[test]
     fn facts_become_series() {

@@ -18,7 +18,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::config::{CommonTarget, Duration, Validator};
-use crate::sources::{ErrorKind, PollError, Poller};
+use crate::model::{ErrorKind, PollError, Poller};
+use crate::model::{Polled, SourceKind};
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
+use std::convert::Infallible;
 
 /// A reply larger than this is not a `stats` reply (a real one is about 4 KiB).
 const MAX_REPLY: usize = 256 * 1024;
@@ -37,7 +40,9 @@ pub struct RawTarget {
     pub timeout: Option<Duration>,
 }
 
-impl crate::config::SourceTarget for RawTarget {
+impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -46,9 +51,8 @@ impl crate::config::SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<crate::config::SourceConfig> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
         self.settings(v, path)
-            .map(crate::config::SourceConfig::Memcached)
     }
 }
 
@@ -139,12 +143,26 @@ fn io_error(addr: &str, e: std::io::Error) -> PollError {
 }
 
 impl Poller for MemcachedPoller {
-    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+    type Discovered = Infallible;
+
+    async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
         let (stats, settings, rtt) = self.fetch().await?;
         let prev = {
             let mut guard = self.prev.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *guard, Previous::of(&stats))
         };
         Ok(families(&stats, settings.as_ref(), rtt, prev).into())
+    }
+}
+
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("memcached", "memcached_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = MemcachedPoller;
+
+    fn poller(&self, _at: Spawn<'_>) -> MemcachedPoller {
+        MemcachedPoller::new(self)
     }
 }

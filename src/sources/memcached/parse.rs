@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::store::{Family, Kind, Sample};
+use crate::model::{Family, Kind, Sample};
 
 /// One `stats` (or `stats settings`) reply: `STAT <name> <value>` lines up to `END`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -336,7 +336,7 @@ pub fn families(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::find_value as value;
+    use crate::model::find_value as value;
 
     // Captured from memcached 1.6.18 (Debian 12) after 3 sets, 2 hits and 1 miss; trimmed.
     const STATS: &str = "STAT pid 4242\r\nSTAT uptime 120\r\nSTAT time 1764237000\r\n\

@@ -22,8 +22,11 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::config::{CommonTarget, Duration as CfgDuration, Secret, Validator};
-use crate::sources::{ErrorKind, PollError, Poller};
-use crate::store::Family;
+use crate::model::Family;
+use crate::model::{ErrorKind, PollError, Poller};
+use crate::model::{Polled, SourceKind};
+use crate::sources::source::{Context, Source, SourceTarget, Spawn};
+use std::convert::Infallible;
 
 /// How often the poller looks again for an enabled transaction counter (someone may turn on
 /// `performance_schema` instruments at run time).
@@ -67,7 +70,9 @@ pub struct RawTarget {
     pub timeout: Option<CfgDuration>,
 }
 
-impl crate::config::SourceTarget for RawTarget {
+impl SourceTarget for RawTarget {
+    type Settings = Settings;
+
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
@@ -76,9 +81,8 @@ impl crate::config::SourceTarget for RawTarget {
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str) -> Option<crate::config::SourceConfig> {
+    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
         self.settings(v, path)
-            .map(crate::config::SourceConfig::Mysql)
     }
 }
 
@@ -326,7 +330,13 @@ async fn read_counter(
 }
 
 impl Poller for MysqlPoller {
-    async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
+    type Discovered = Infallible;
+
+    async fn close(&self) {
+        MysqlPoller::close(self).await
+    }
+
+    async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
         let mut st = self.state.lock().await;
         // Taken out while in use: if the poll is cancelled by its timeout, the connection is
         // dropped with it instead of being reused in an unknown state.
@@ -475,7 +485,7 @@ impl Poller for MysqlPoller {
         let mut out = vec![Family::single(
             "mysql_up",
             "Whether the MySQL server is up.",
-            crate::store::Kind::Gauge,
+            crate::model::Kind::Gauge,
             1.0,
         )];
         out.extend(status_families(&status));
@@ -491,7 +501,7 @@ impl Poller for MysqlPoller {
             out.push(Family::single(
                 "headroom_mysql_data_size_bytes",
                 "Data and index size of the tables outside the server's own schemas (information_schema.TABLES, read every 10 minutes).",
-                crate::store::Kind::Gauge,
+                crate::model::Kind::Gauge,
                 b,
             ));
         }
@@ -500,5 +510,17 @@ impl Poller for MysqlPoller {
         st.after_status = after;
         st.conn = Some(conn);
         Ok(out.into())
+    }
+}
+
+/// This source, as the `source` label and the config section name it.
+pub const KIND: SourceKind = SourceKind::new("mysql", "mysql_up");
+
+impl Source for Settings {
+    const KIND: SourceKind = KIND;
+    type Poller = MysqlPoller;
+
+    fn poller(&self, _at: Spawn<'_>) -> MysqlPoller {
+        MysqlPoller::new(self)
     }
 }

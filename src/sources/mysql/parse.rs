@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::store::{Family, Kind, Sample};
+use crate::model::{Family, Kind, Sample};
 
 /// Which counter the transaction rate comes from. See shared/reference/capacity-model.md §3:
 /// `Com_commit + Com_rollback` reads 0 for autocommit workloads and `Handler_commit`
@@ -535,7 +535,7 @@ pub fn derived_families(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::find_value as value;
+    use crate::model::find_value as value;
 
     fn status(rows: &[(&str, &str)]) -> Status {
         Status::from_rows(rows.iter().map(|(k, v)| (*k, Some(*v))))

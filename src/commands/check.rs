@@ -5,13 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::state::Status;
-use super::{CheckDef, CheckKind, Evaluation, RawCheck, Unreachable, evaluate};
+use crate::check::state::Status;
+use crate::check::{CheckDef, CheckKind, Evaluation, RawCheck, Unreachable, evaluate};
 use crate::cli::{CheckMode, MemcachedMetric, MysqlMetric, NamedCheck, Thresholds};
-use crate::config::{self, SourceConfig, Target};
-use crate::sources::tls::unix_now;
-use crate::sources::{AnyPoller, ErrorKind, PollError, Poller, memcached, mysql, tls};
+use crate::config_file;
+use crate::model::{ErrorKind, PollError, Poller};
+use crate::sources::{AnyPoller, memcached, mysql, tls};
+use crate::sources::{SourceConfig, Target};
 use crate::store::TargetSnapshot;
+use crate::time::unix_now;
 
 /// Runs a check and returns the line to print and the exit code.
 pub async fn run(mode: CheckMode) -> (String, u8) {
@@ -63,10 +65,10 @@ pub async fn once(
     let max_age = Duration::from_secs(3600);
     match resource {
         Some(host) if snap.error.is_none() => {
-            let found = super::resources(def, &snap);
+            let found = crate::check::resources(def, &snap);
             match found.iter().find(|(h, _)| h == host) {
                 Some((_, filter)) => {
-                    super::evaluate_with(def, host, Some(&snap), filter, max_age, unix_now())
+                    crate::check::evaluate_with(def, host, Some(&snap), filter, max_age, unix_now())
                 }
                 None => Evaluation {
                     status: Status::Unknown,
@@ -89,11 +91,11 @@ pub async fn once(
     }
 }
 
-fn range(s: &Option<String>) -> Result<Option<super::range::Range>, String> {
+fn range(s: &Option<String>) -> Result<Option<crate::check::range::Range>, String> {
     s.as_deref()
         .map(|r| {
             r.parse()
-                .map_err(|e: super::range::RangeError| e.to_string())
+                .map_err(|e: crate::check::range::RangeError| e.to_string())
         })
         .transpose()
 }
@@ -159,7 +161,7 @@ fn adhoc(
         flap_low: None,
         flap_high: None,
     };
-    match super::validate_check(&raw, "command line") {
+    match crate::check::validate_check(&raw, "command line") {
         Ok(d) => Ok(d),
         Err(e) => Err(e
             .into_iter()
@@ -292,15 +294,14 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 (Some(_), Some(_)) => {
                     return Err("give --password-env or --password-file, not both".into());
                 }
-                (Some(var), None) => {
-                    Some(config::Secret::new(std::env::var(&var).map_err(|_| {
-                        format!("environment variable {var} is not set")
-                    })?))
-                }
+                (Some(var), None) => Some(crate::config::Secret::new(
+                    std::env::var(&var)
+                        .map_err(|_| format!("environment variable {var} is not set"))?,
+                )),
                 (None, Some(f)) => {
                     let v = std::fs::read_to_string(&f)
                         .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-                    Some(config::Secret::new(
+                    Some(crate::config::Secret::new(
                         v.trim_end_matches(['\n', '\r']).to_owned(),
                     ))
                 }
@@ -394,7 +395,7 @@ fn build(mode: CheckMode) -> Result<Built, String> {
 }
 
 fn named(a: &NamedCheck) -> Result<Built, String> {
-    let cfg = config::load(Path::new(&a.config))
+    let cfg = config_file::load(Path::new(&a.config))
         .map_err(|e| format!("config: {}", e.to_string().replace('\n', "; ")))?;
     let def = cfg
         .checks
@@ -408,7 +409,7 @@ fn named(a: &NamedCheck) -> Result<Built, String> {
                 a.config.display()
             )
         })?;
-    let (instances, _) = super::instances(std::slice::from_ref(&def), &cfg.targets);
+    let (instances, _) = crate::check::instances(std::slice::from_ref(&def), &cfg.targets);
     // A per-resource check: --host names the resource (a load balancer, a cache node), found
     // in the series of the check's one target.
     let (resource, host) = if def.per.is_empty() {
@@ -470,7 +471,7 @@ fn named(a: &NamedCheck) -> Result<Built, String> {
     Ok((def, target, timeout, resource))
 }
 
-fn hosts(i: &[super::Instance]) -> String {
+fn hosts(i: &[crate::check::Instance]) -> String {
     i.iter()
         .map(|i| i.host.to_string())
         .collect::<Vec<_>>()

@@ -11,6 +11,8 @@
 
 use std::path::Path;
 
+use super::{Inputs, Series, Window, percentile};
+
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// How long per-minute rows are kept.
@@ -19,65 +21,6 @@ pub const MINUTE_RETENTION_S: i64 = 14 * 86_400;
 pub const HOUR_RETENTION_S: i64 = 730 * 86_400;
 
 const SCHEMA_VERSION: i64 = 1;
-
-/// File name of the embedded history when `history.sqlite` is not set, beside the config
-/// file.
-pub const DEFAULT_FILE: &str = "headroom-history.sqlite";
-
-/// `history:` in the config.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHistory {
-    /// The embedded history file, created on first run; relative to the config file's
-    /// directory. Default `headroom-history.sqlite` beside the config file. The daemon records
-    /// every mysql target's rollups in it.
-    pub sqlite: Option<std::path::PathBuf>,
-    /// A Prometheus-compatible server (Prometheus, Thanos, Mimir) that scrapes the headroom
-    /// agents, as its HTTP API base URL: capacity targets read history from it with
-    /// `query_range`, and nothing is recorded locally.
-    pub prometheus: Option<String>,
-    /// `false`: no history at all (no file, no capacity targets). Default true.
-    pub enabled: Option<bool>,
-}
-
-impl RawHistory {
-    /// The history source, or `None` when disabled.
-    pub fn validate(
-        &self,
-        v: &mut crate::config::Validator<'_>,
-        path: &str,
-    ) -> Option<crate::capacity::evaluate::HistorySource> {
-        use crate::capacity::evaluate::HistorySource;
-        if self.enabled == Some(false) {
-            return None;
-        }
-        match (&self.sqlite, &self.prometheus) {
-            (Some(_), Some(_)) => {
-                v.error(
-                    &format!("{path}.prometheus"),
-                    "give either sqlite or prometheus, not both",
-                );
-                None
-            }
-            (_, Some(url)) => match reqwest::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {
-                    Some(HistorySource::Prometheus(url.clone()))
-                }
-                _ => {
-                    v.error(
-                        &format!("{path}.prometheus"),
-                        format!("{url:?} is not an http(s) URL, e.g. http://prometheus:9090"),
-                    );
-                    None
-                }
-            },
-            (Some(p), None) => Some(HistorySource::Sqlite(v.relative(p))),
-            (None, None) => Some(HistorySource::Sqlite(
-                v.relative(std::path::Path::new(DEFAULT_FILE)),
-            )),
-        }
-    }
-}
 
 /// Which rollup to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -518,8 +461,8 @@ pub fn hour_of(minutes: &[Rollup]) -> Option<Rollup> {
         ts: first.ts - first.ts.rem_euclid(3600),
         samples: minutes.iter().map(|m| m.samples).sum(),
         tps_mean: mean(&|m| Some(m.tps_mean)).unwrap_or(0.0),
-        tps_p50: crate::capacity::history::percentile(&means, 0.5),
-        tps_p95: crate::capacity::history::percentile(&means, 0.95),
+        tps_p50: percentile(&means, 0.5),
+        tps_p95: percentile(&means, 0.95),
         tps_max: minutes.iter().map(|m| m.tps_max).fold(0.0, f64::max),
         concurrency: mean(&|m| m.concurrency),
         trx_concurrency: mean(&|m| m.trx_concurrency),
@@ -532,6 +475,70 @@ pub fn hour_of(minutes: &[Rollup]) -> Option<Rollup> {
         buffer_pool_bytes: last(&|m| m.buffer_pool_bytes),
         max_connections: last(&|m| m.max_connections),
         db_bytes: last(&|m| m.db_bytes),
+    })
+}
+
+/// Reads the database's history from the embedded store: its minutes for a window of up to
+/// 14 days, its hours for a longer one (the TPS p95 from the last week's minutes either way).
+pub fn observe(store: &HistoryStore, w: &Window) -> Result<Inputs, String> {
+    let (start, end) = (w.start.floor() as i64, w.end.ceil() as i64);
+    let res = if end - start <= MINUTE_RETENTION_S {
+        Resolution::Minute
+    } else {
+        Resolution::Hour
+    };
+    let rows = store.rows(res, &w.target, start, end)?;
+    let week_start = start.max(end - 7 * 86_400);
+    let week: Vec<f64> = match res {
+        Resolution::Minute => rows
+            .iter()
+            .filter(|r| r.ts >= week_start)
+            .map(|r| r.tps_mean)
+            .collect(),
+        Resolution::Hour => store.minute_tps(&w.target, week_start, end)?,
+    };
+    let at = |f: &dyn Fn(&Rollup) -> Option<f64>| -> Series {
+        rows.iter()
+            .filter_map(|r| f(r).map(|v| (r.ts as f64, v)))
+            .collect()
+    };
+    let weighted = |f: &dyn Fn(&Rollup) -> Option<f64>| {
+        let (s, n) = rows
+            .iter()
+            .filter_map(|r| f(r).map(|v| (v * f64::from(r.samples), f64::from(r.samples))))
+            .fold((0.0, 0.0), |(a, b), (v, k)| (a + v, b + k));
+        (n > 0.0).then(|| s / n)
+    };
+    // Whole days from the start of the window.
+    let days = ((end - start) / 86_400) as usize;
+    let mut peaks = vec![f64::NAN; days];
+    for r in &rows {
+        let d = ((r.ts - start) / 86_400) as usize;
+        if d < days {
+            peaks[d] = if peaks[d].is_nan() {
+                r.tps_max
+            } else {
+                peaks[d].max(r.tps_max)
+            };
+        }
+    }
+    let cpu = at(&|r| r.cpu);
+    Ok(Inputs {
+        tps: at(&|r| Some(r.tps_mean)),
+        concurrency: at(&|r| r.concurrency),
+        trx_concurrency: at(&|r| r.trx_concurrency),
+        reads: at(&|r| r.read_iops),
+        writes: at(&|r| r.write_iops),
+        bytes: at(&|r| r.io_bytes),
+        cpu_source: (!cpu.is_empty())
+            .then(|| "CPUUtilization recorded with the history".to_owned()),
+        cpu,
+        miss_ratio: weighted(&|r| r.miss_ratio),
+        buffer_pool_bytes: rows.iter().rev().find_map(|r| r.buffer_pool_bytes),
+        max_connections: rows.iter().rev().find_map(|r| r.max_connections),
+        db_bytes: at(&|r| r.db_bytes),
+        daily_peaks: peaks.into_iter().filter(|p| !p.is_nan()).collect(),
+        tps_p95: (!week.is_empty()).then(|| percentile(&week, 0.95)),
     })
 }
 

@@ -39,13 +39,14 @@ async fn report(
     what_if: Option<&crate::capacity::evaluate::WhatIf>,
 ) -> Result<String, String> {
     use crate::capacity::catalog;
-    use crate::capacity::evaluate::{Current, HistorySource, Request, evaluate};
-    use crate::capacity::history::Prometheus;
+    use crate::capacity::evaluate::{Current, Request, evaluate};
+    use crate::store::history::HistorySource;
     use crate::store::history::HistoryStore;
+    use crate::store::history::prometheus::Prometheus;
     // Where the history is, the catalog, and what the config says each database runs on.
     let (source, classes, cfg) = match (&h.config, &h.store, &h.prometheus) {
         (Some(path), _, _) => {
-            let cfg = crate::config::load(path).map_err(|e| e.to_string())?;
+            let cfg = crate::config_file::load(path).map_err(|e| e.to_string())?;
             let source = cfg.history.clone().ok_or_else(|| {
                 format!(
                     "{}: history.enabled is false: no history to read",
@@ -104,10 +105,10 @@ async fn report(
         if let Some(cfg) = &cfg {
             for t in &cfg.targets {
                 match &t.source {
-                    crate::config::SourceConfig::Capacity(s) if s.db == db => {
+                    crate::sources::SourceConfig::Capacity(s) if s.db == db => {
                         return Ok(s.current.clone());
                     }
-                    crate::config::SourceConfig::Mysql(s) if &*t.name == db => {
+                    crate::sources::SourceConfig::Mysql(s) if &*t.name == db => {
                         if let Some(id) = &s.rds_instance {
                             return Ok(Current::Rds(id.clone()));
                         }

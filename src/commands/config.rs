@@ -1,0 +1,50 @@
+//! `headroom config check` and `headroom config plan`.
+
+use std::path::Path;
+
+use crate::config::ConfigErrors;
+use crate::config_file;
+use crate::sources::SourceConfig;
+use crate::sources::aws::plan::Costs;
+
+/// `headroom config check`: one line per error, or a summary.
+pub fn check_config(path: &Path) -> Result<String, ConfigErrors> {
+    let cfg = config_file::load(path)?;
+    Ok(cfg.summary())
+}
+
+/// `headroom config plan`: the CloudWatch poll plan of every cloudwatch target.
+pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
+    let cfg = config_file::load(path)?;
+    let mut out = String::new();
+    let mut total = Costs::default();
+    for t in &cfg.targets {
+        let SourceConfig::Cloudwatch(s) = &t.source else {
+            continue;
+        };
+        let interval = t.interval.as_secs_f64();
+        let c = Costs::of(&s.requests, interval);
+        out.push_str(&format!(
+            "{} ({}): {} metrics, {} queries every {}s -> {} GetMetricData calls, {} billed metrics, ${:.2}/month; YACE model: {} calls, {} billed metrics, ${:.2}/month\n",
+            t.name, s.access.region, s.requests.len(), c.queries, interval, c.calls, c.billed_metrics,
+            c.usd_per_month, c.yace_calls, c.queries, c.yace_usd_per_month
+        ));
+        total = total + c;
+    }
+    for n in &cfg.notices {
+        out.push_str(&format!("{n}\n"));
+    }
+    let Costs {
+        queries,
+        calls,
+        fewest_calls,
+        billed_metrics,
+        usd_per_month,
+        yace_calls,
+        yace_usd_per_month,
+    } = total;
+    out.push_str(&format!(
+        "total: {queries} queries -> {calls} calls (sum over targets of ceil(queries/500) = {fewest_calls}), {billed_metrics} billed metrics, ${usd_per_month:.2}/month; YACE model: {yace_calls} calls, {queries} billed metrics, ${yace_usd_per_month:.2}/month"
+    ));
+    Ok(out)
+}

@@ -1,0 +1,412 @@
+//! The configuration file's schema: one field per section, each section's type owned by its
+//! component (a source's targets by the source, `push:` by the checks, `history:` by the
+//! store), checked by [`load`] into the runtime [`Config`]. Every error names the file, the
+//! line and the column. The source sections come from the list in `sources/mod.rs`. Top
+//! layer: this module only assembles.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use serde::Deserialize;
+
+use crate::capacity::catalog::{self, Class};
+use crate::check;
+use crate::config::{CommonTarget, ConfigError, ConfigErrors, Duration, Pos, Positions, Validator};
+use crate::sources::source::{Context, SourceTarget};
+use crate::sources::{KINDS, SourceConfig, Target, aws, sources};
+use crate::store::history::{HistorySource, RawHistory};
+
+/// Where the exporter listens unless `listen:` says otherwise. 9469 is not in the Prometheus
+/// default port allocation list's taken range at the time of writing; change it freely.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9469";
+/// Poll interval when neither the target nor `defaults:` sets one.
+pub const DEFAULT_INTERVAL: StdDuration = StdDuration::from_secs(15);
+/// Poll timeout when neither the target nor `defaults:` sets one.
+pub const DEFAULT_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+
+macro_rules! schema {
+    ($( $(#[$doc:meta])* $section:ident: $Variant:ident = $($module:ident)::+ ),* $(,)?) => {
+        /// The top level of the configuration file.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawConfig {
+            /// Address the HTTP server listens on (`/metrics`, `/healthz`, `/-/ready`).
+            /// Default: [`DEFAULT_LISTEN`].
+            pub listen: Option<String>,
+            /// Interval and timeout for every target that does not set its own.
+            #[serde(default)]
+            pub defaults: RawDefaults,
+            $(
+                $(#[$doc])*
+                #[serde(default)]
+                pub $section: Vec<crate::sources::$($module)::+::RawTarget>,
+            )*
+            /// What the AWS targets share: the limit on calls in flight and the CloudWatch
+            /// budget.
+            #[serde(default)]
+            pub aws: aws::RawShared,
+            /// Where database history is kept: the embedded file (default) or a
+            /// Prometheus-compatible server.
+            #[serde(default)]
+            pub history: RawHistory,
+            /// Instance classes added to the shipped catalog (catalog/rds-classes.yaml), or
+            /// replacing shipped ones of the same name.
+            #[serde(default)]
+            pub catalog: Vec<Class>,
+            /// Use the check definitions shipped with headroom (`checks/*.yaml`). Default true.
+            pub shipped_checks: Option<bool>,
+            /// Checks of your own; one with the name of a shipped check replaces it.
+            #[serde(default)]
+            pub checks: Vec<check::RawCheck>,
+            /// File where check states are kept across restarts (written atomically).
+            /// Default: none, and states start afresh at every start.
+            pub state_file: Option<PathBuf>,
+            /// Where check results are pushed besides headroom's own outputs.
+            #[serde(default)]
+            pub push: check::engine::RawPush,
+        }
+
+        impl RawConfig {
+            /// Every target of every source section, validated, in the order of the list.
+            fn targets(&self, v: &mut Validator<'_>, cx: &Context) -> Vec<Target> {
+                let mut out = Vec::new();
+                let mut names = Names::default();
+                $( add(v, cx, &mut names, stringify!($section), &self.$section, &mut out); )*
+                out
+            }
+        }
+    };
+}
+sources!(schema);
+
+/// `defaults:`: what a target inherits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// How often each target is polled. Default 15s.
+    pub interval: Option<Duration>,
+    /// How long one poll may take before it is abandoned and counted as a timeout. Default 5s.
+    /// It may exceed the interval: the tick that finds the previous poll still running is
+    /// skipped and counted in `headroom_polls_skipped_total`.
+    pub timeout: Option<Duration>,
+}
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub targets: Vec<Target>,
+    /// Active check definitions (shipped and user's).
+    pub checks: Vec<check::CheckDef>,
+    pub state_file: Option<PathBuf>,
+    pub push: check::engine::PushConfig,
+    pub aws: aws::Shared,
+    /// Where database history is read from and (the embedded file) recorded to; `None` when
+    /// `history.enabled` is false.
+    pub history: Option<HistorySource>,
+    /// The shipped catalog with the config's `catalog:` entries.
+    pub catalog: Arc<Vec<Class>>,
+    /// What the daemon decided on the user's behalf (a stretched interval), said at start.
+    pub notices: Vec<String>,
+}
+
+impl Config {
+    /// What `config check` prints and the daemon logs at start and on reload.
+    pub fn summary(&self) -> String {
+        let cfg = self;
+        let count = |k| cfg.targets.iter().filter(|t| t.kind() == k).count();
+        let (instances, inactive) = check::instances(&cfg.checks, &cfg.targets);
+        let per_source: Vec<String> = KINDS
+            .iter()
+            .map(|k| format!("{} {}", count(*k), k.as_str()))
+            .collect();
+        let mut s = format!(
+            "config OK: {} targets ({}); {} checks on them; listen {}",
+            cfg.targets.len(),
+            per_source.join(", "),
+            instances.len(),
+            cfg.listen
+        );
+        match &cfg.history {
+            Some(HistorySource::Sqlite(p)) => s.push_str(&format!(
+                "\nhistory: the mysql targets' rollups are recorded in {}",
+                p.display()
+            )),
+            Some(HistorySource::Prometheus(u)) => {
+                s.push_str(&format!("\nhistory: read from {u}; nothing recorded here"))
+            }
+            None => s.push_str("\nhistory: off"),
+        }
+        for i in inactive {
+            s.push_str(&format!(
+                "\ninactive check {} ({}): {}",
+                i.name, i.source, i.reason
+            ));
+        }
+        for n in &cfg.notices {
+            s.push_str(&format!("\n{n}"));
+        }
+        s
+    }
+}
+
+/// Target names seen so far, with the path of their first definition.
+#[derive(Default)]
+struct Names(Vec<(String, String)>);
+
+/// Validates the targets of one source section and appends them to `out`.
+fn add<T: SourceTarget>(
+    v: &mut Validator<'_>,
+    cx: &Context,
+    names: &mut Names,
+    section: &str,
+    raws: &[T],
+    out: &mut Vec<Target>,
+) where
+    T::Settings: Into<SourceConfig>,
+{
+    let (interval, timeout) = v.default_schedule();
+    for (i, raw) in raws.iter().enumerate() {
+        let path = format!("{section}[{i}]");
+        let c: CommonTarget<'_> = raw.common();
+        let name_path = format!("{path}.name");
+        if c.name.trim().is_empty() {
+            v.error(&name_path, "target name must not be empty");
+        } else if c.name.contains('/') {
+            v.error(
+                &name_path,
+                "target names must not contain '/': it separates a discovered target's name from its parent's",
+            );
+        } else if let Some((_, first)) = names.0.iter().find(|(n, _)| n == c.name) {
+            let at = v
+                .pos(&format!("{first}.name"))
+                .map(|p| format!(" at line {} column {}", p.line, p.col))
+                .unwrap_or_default();
+            v.error(
+                &name_path,
+                format!("duplicate target name {:?} (first defined{at})", c.name),
+            );
+        } else {
+            names.0.push((c.name.to_owned(), path.clone()));
+        }
+        let interval = v.positive(&format!("{path}.interval"), c.interval, interval);
+        let timeout = v.positive(&format!("{path}.timeout"), c.timeout, timeout);
+        let name = Arc::<str>::from(c.name);
+        if let Some(settings) = raw.validate(v, &path, cx) {
+            out.push(Target {
+                name,
+                interval,
+                timeout,
+                source: settings.into(),
+            });
+        }
+    }
+}
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            pos: None,
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    parse(path, &src)
+}
+
+/// Validates configuration text; `file` is only used in messages.
+pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
+    let raw: RawConfig = serde_yaml_ng::from_str(src).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.to_path_buf(),
+            pos: e.location().map(|l| Pos {
+                line: l.line(),
+                col: l.column(),
+            }),
+            message: crate::config::strip_location(&e.to_string()),
+        }])
+    })?;
+    let positions = Positions::index(src);
+    let mut v = Validator::new(file, &positions, (DEFAULT_INTERVAL, DEFAULT_TIMEOUT));
+    let mut cx = Context {
+        history: None,
+        history_disabled: raw.history.enabled == Some(false),
+        catalog: Arc::new(catalog::with_overrides(&raw.catalog)),
+        rds_of: raw
+            .mysql
+            .iter()
+            .filter_map(|m| Some((m.name.clone(), m.rds_instance.clone()?)))
+            .collect::<HashMap<_, _>>(),
+    };
+    cx.history = raw.history.validate(&mut v, "history");
+    for (i, c) in raw.catalog.iter().enumerate() {
+        if let Err(e) = c.check() {
+            v.error(&format!("catalog[{i}]"), e);
+        }
+    }
+    let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = match listen.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            v.error(
+                "listen",
+                format!("invalid listen address {listen:?}: expected ip:port, e.g. 127.0.0.1:9469"),
+            );
+            None
+        }
+    };
+    let interval = v.positive("defaults.interval", raw.defaults.interval, DEFAULT_INTERVAL);
+    let timeout = v.positive("defaults.timeout", raw.defaults.timeout, DEFAULT_TIMEOUT);
+    v.set_default_schedule((interval, timeout));
+
+    let mut targets = raw.targets(&mut v, &cx);
+    let mut checks = if raw.shipped_checks.unwrap_or(true) {
+        check::shipped()
+    } else {
+        Vec::new()
+    };
+    let mut own_names: Vec<&str> = Vec::new();
+    for (i, rc) in raw.checks.iter().enumerate() {
+        let item = format!("checks[{i}]");
+        if own_names.contains(&rc.name.as_str()) {
+            v.error(
+                &format!("{item}.name"),
+                format!("duplicate check name {:?}", rc.name),
+            );
+            continue;
+        }
+        own_names.push(&rc.name);
+        let origin = match v.pos(&item) {
+            Some(p) => format!("{}:{}:{}", file.display(), p.line, p.col),
+            None => file.display().to_string(),
+        };
+        match check::validate_check(rc, &origin) {
+            Ok(def) => {
+                // A check of your own replaces the shipped one of the same name.
+                checks.retain(|c| c.name != rc.name);
+                checks.push(def);
+            }
+            Err(errs) => {
+                for (field, msg) in errs {
+                    v.error(&format!("{item}.{field}"), msg);
+                }
+            }
+        }
+    }
+    let aws = raw.aws.validate(&mut v);
+    let notices = match aws.monthly_budget_usd {
+        Some(budget) if v.error_count() == 0 => fit_budget(&mut targets, budget),
+        _ => Vec::new(),
+    };
+    let state_file = raw.state_file.as_ref().map(|p| v.relative(p));
+    let push = raw.push.validate(&mut v);
+    v.finish()?;
+    let Some(listen) = listen else {
+        unreachable!("an invalid listen address is an error");
+    };
+    Ok(Config {
+        listen,
+        targets,
+        checks,
+        state_file,
+        push,
+        aws,
+        history: cx.history,
+        catalog: cx.catalog,
+        notices,
+    })
+}
+
+/// `aws.monthly_budget_usd` applied to every cloudwatch target at once.
+fn fit_budget(targets: &mut [Target], budget: f64) -> Vec<String> {
+    let cloudwatch: Vec<_> = targets
+        .iter_mut()
+        .filter_map(|t| match &mut t.source {
+            SourceConfig::Cloudwatch(s) => Some((&*t.name, &mut t.interval, s)),
+            _ => None,
+        })
+        .collect();
+    aws::cloudwatch::fit_budget(cloudwatch, budget)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errs(src: &str) -> String {
+        parse(Path::new("t.yaml"), src).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_apply_and_targets_override() {
+        let c = parse(
+            Path::new("t.yaml"),
+            "defaults: {interval: 10s}\nmemcached:\n  - {name: a, address: 127.0.0.1:11211}\n  - {name: b, address: 127.0.0.1:11212, interval: 1m, timeout: 2s}\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.targets[0].interval, StdDuration::from_secs(10));
+        assert_eq!(c.targets[0].timeout, DEFAULT_TIMEOUT);
+        assert_eq!(c.targets[1].interval, StdDuration::from_secs(60));
+        assert_eq!(c.targets[1].timeout, StdDuration::from_secs(2));
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        assert_eq!(
+            errs("listen: 127.0.0.1:1\nmemcached:\n  - name: a\n    adress: x:1\n"),
+            "t.yaml:4:5: memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval`, `timeout`"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_point_at_both() {
+        assert_eq!(
+            errs("memcached:\n  - {name: a, address: h:1}\n  - {name: a, address: h:2}\n"),
+            "t.yaml:3:12: memcached[1].name: duplicate target name \"a\" (first defined at line 2 column 12)"
+        );
+    }
+
+    #[test]
+    fn zero_interval_rejected() {
+        assert_eq!(
+            errs("defaults:\n  interval: 0s\n"),
+            "t.yaml:2:13: defaults.interval: must be greater than 0"
+        );
+    }
+
+    #[test]
+    fn budget_stretches_every_cloudwatch_interval_by_one_factor() {
+        // 2 targets x 10 metrics x 1 statistic, every 60s: 10 billed metrics x 43,200 polls a
+        // month x $0.01/1,000 = $4.32 each, $8.64 together; a $2.16 budget is a quarter of it.
+        let metrics: String = (0..10)
+            .map(|i| format!("      - {{namespace: AWS/ELB, name: M{i}, statistics: [Sum]}}\n"))
+            .collect();
+        let src = format!(
+            "aws: {{monthly_budget_usd: 2.16}}\ncloudwatch:\n  - name: a\n    region: us-east-1\n    interval: 60s\n    metrics:\n{metrics}  - name: b\n    region: eu-west-1\n    interval: 60s\n    metrics:\n{metrics}"
+        );
+        let c = parse(Path::new("t.yaml"), &src).unwrap();
+        assert_eq!(c.targets[0].interval, StdDuration::from_secs(240));
+        assert_eq!(c.targets[1].interval, StdDuration::from_secs(240));
+        assert_eq!(c.notices.len(), 2);
+        assert!(
+            c.notices[0].starts_with(
+                "cloudwatch target a: interval stretched from 60s to 240s ($4.32 -> $1.08/month)"
+            ),
+            "{}",
+            c.notices[0]
+        );
+        // Within budget: nothing changes, nothing is said.
+        let c = parse(Path::new("t.yaml"), &src.replace("2.16", "9")).unwrap();
+        assert_eq!(c.targets[0].interval, StdDuration::from_secs(60));
+        assert!(c.notices.is_empty());
+        assert_eq!(
+            errs(&src.replace("2.16", "-1")),
+            "t.yaml:1:27: aws.monthly_budget_usd: must be a positive amount of USD"
+        );
+    }
+}

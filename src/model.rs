@@ -1,0 +1,260 @@
+//! The data model the pollers produce and everything above them reads: metric families and
+//! their samples, which source a target belongs to, and why a poll failed. Bottom layer: it
+//! imports nothing of the crate.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
+
+/// The Prometheus type of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic counter. The family name is given without `_total`; the encoder appends it.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// Untyped, as mysqld_exporter exports the generic `SHOW GLOBAL STATUS` variables.
+    Untyped,
+    /// An info metric: value 1, the information is in the labels. The name is given without
+    /// `_info`; the encoder appends it.
+    Info,
+}
+
+/// One series of a family: its own labels (the store adds `target`) and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Vec<(Cow<'static, str>, String)>,
+    pub value: f64,
+}
+
+/// A metric family as a poller produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    pub name: Cow<'static, str>,
+    pub help: Cow<'static, str>,
+    pub kind: Kind,
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    /// A family with a single series without labels of its own.
+    pub fn single(
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
+        kind: Kind,
+        value: f64,
+    ) -> Self {
+        Family {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            samples: vec![Sample {
+                labels: Vec::new(),
+                value,
+            }],
+        }
+    }
+
+    /// An empty family to push labelled samples into.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
+        kind: Kind,
+    ) -> Self {
+        Family {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Adds a series with one label.
+    pub fn push(&mut self, key: &'static str, value: impl Into<String>, v: f64) {
+        self.samples.push(Sample {
+            labels: vec![(Cow::Borrowed(key), value.into())],
+            value: v,
+        });
+    }
+}
+
+/// The value of the first series of `name` in `families` whose labels include all of
+/// `labels`.
+pub fn find_value(families: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    families
+        .iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| f.samples.iter())
+        .find(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+        })
+        .map(|s| s.value)
+}
+
+/// Which source a target belongs to: its name (the config section and the `source` label) and
+/// its `up` metric. Each source declares its own as a constant (`memcached::KIND`); the list
+/// of sources (`sources::KINDS`) holds them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SourceKind {
+    name: &'static str,
+    up: &'static str,
+}
+
+impl SourceKind {
+    pub const fn new(name: &'static str, up_metric: &'static str) -> Self {
+        SourceKind {
+            name,
+            up: up_metric,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.name
+    }
+
+    /// The exporter-compatible `up` metric of this source (`memcached_up`, `mysql_up`), which
+    /// is all a failed poll leaves in the snapshot.
+    pub fn up_metric(self) -> &'static str {
+        self.up
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl EncodeLabelValue for SourceKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.name)
+    }
+}
+
+/// Why a poll failed, in the bounded set used as the `kind` label of
+/// `headroom_poll_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The poll did not finish within its timeout.
+    Timeout,
+    /// The target could not be reached (refused, unreachable, TLS or DNS failure).
+    Connect,
+    /// The target refused the credentials or the privileges.
+    Auth,
+    /// The target answered, but not with what was expected.
+    Protocol,
+    /// The API refused the call for its rate (AWS throttling), after the SDK's retries.
+    Throttled,
+    /// The source answered but holds nothing to compute from yet (a capacity model before
+    /// its database has a minute of history).
+    NoData,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Auth,
+        ErrorKind::Protocol,
+        ErrorKind::Throttled,
+        ErrorKind::NoData,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::NoData => "no_data",
+        }
+    }
+}
+
+impl EncodeLabelValue for ErrorKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// A failed poll: its kind and a message fit for logs and the status page. Messages are
+/// built from addresses and server replies, never from credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}", kind = .kind.as_str())]
+pub struct PollError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl PollError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        PollError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A target: its name, its schedule and its source's settings `S`. The list of sources
+/// (`sources::Target`) has `S` = every source's settings; a discovering source returns the
+/// targets it found with its own type of settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetOf<S> {
+    pub name: Arc<str>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub source: S,
+}
+
+impl<S> TargetOf<S> {
+    /// The same target with its settings turned into another type.
+    pub fn map<T>(self, f: impl FnOnce(S) -> T) -> TargetOf<T> {
+        TargetOf {
+            name: self.name,
+            interval: self.interval,
+            timeout: self.timeout,
+            source: f(self.source),
+        }
+    }
+}
+
+/// What one successful poll gives. `D` is the settings of the targets the source discovers
+/// (`Infallible` for a source that discovers none).
+#[derive(Debug)]
+pub struct Polled<D = Infallible> {
+    /// The target's metric families (without the `target` label, which the store adds).
+    pub families: Vec<Family>,
+    /// For a source that discovers other targets (ElastiCache nodes, ELB listeners): the
+    /// complete set it found this time, named relative to this target (the scheduler puts
+    /// `<this target>/` in front). `None` for sources that discover nothing.
+    pub discovered: Option<Vec<TargetOf<D>>>,
+}
+
+impl<D> From<Vec<Family>> for Polled<D> {
+    fn from(families: Vec<Family>) -> Self {
+        Polled {
+            families,
+            discovered: None,
+        }
+    }
+}
+
+/// What every source implements: fetch and parse once.
+pub trait Poller: Send + Sync {
+    /// The settings of the targets this source discovers.
+    type Discovered;
+    /// Polls the target once.
+    fn poll(&self) -> impl Future<Output = Result<Polled<Self::Discovered>, PollError>> + Send;
+    /// Releases connections before the target goes away.
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
