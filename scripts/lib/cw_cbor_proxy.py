@@ -3,7 +3,7 @@
 (which aws-sdk-cloudwatch >= 1.100 speaks) to the AWS JSON 1.0 protocol moto understands,
 and the responses back. Every other request passes through untouched.
 
-moto does not parse CloudWatch's CBOR protocol (moto issue 9195, "not planned"); real AWS
+moto does not parse CloudWatch's CBOR protocol (getmoto/moto issue #9195, "not planned"); real AWS
 accepts both, so the product keeps the current SDK and only the tests go through this.
 
 Protocol facts used (Smithy "RPC v2 CBOR" and "AWS JSON 1.0" protocol specifications):

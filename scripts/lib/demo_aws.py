@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seeds the moto AWS emulator with a small copy of the seed's estate for scripts/demo, then
+"""Fills the moto AWS emulator with a small example storage-service estate for scripts/demo, then
 keeps CloudWatch datapoints coming: an ELB with four instances (one stopped), an ALB whose
 target group has the three running ones, a memcached ElastiCache cluster (moto lists it but
 gives no nodes), an RDS MySQL instance, and Latency / CPUUtilization datapoints every 30
