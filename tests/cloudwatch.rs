@@ -10,6 +10,7 @@ use common::moto::{AWS_ENV, boto, reset};
 use common::{env, free_port};
 use headroom::config::{self};
 use headroom::sources::Poller;
+use headroom::sources::aws::Clients;
 use headroom::sources::aws::cloudwatch::CloudwatchPoller;
 use headroom::store::find_value;
 
@@ -39,7 +40,9 @@ fn target(yaml_metrics: &str, endpoint: &str) -> config::Target {
 
 fn poller(t: &config::Target) -> CloudwatchPoller {
     match &t.source {
-        config::SourceConfig::Cloudwatch(s) => CloudwatchPoller::new(s, t.interval),
+        config::SourceConfig::Cloudwatch(s) => {
+            CloudwatchPoller::new(s, t.interval, &Clients::default())
+        }
         _ => unreachable!(),
     }
 }

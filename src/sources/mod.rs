@@ -196,21 +196,22 @@ pub enum AnyPoller {
 }
 
 impl AnyPoller {
-    pub fn new(target: &Target) -> Self {
+    /// The poller of `target`; AWS pollers get their clients from `clients`.
+    pub fn new(target: &Target, clients: &aws::Clients) -> Self {
         match &target.source {
             SourceConfig::Memcached(s) => AnyPoller::Memcached(memcached::MemcachedPoller::new(s)),
             SourceConfig::Mysql(s) => AnyPoller::Mysql(mysql::MysqlPoller::new(s)),
             SourceConfig::Tls(s) => AnyPoller::Tls(tls::TlsPoller::new(s)),
-            SourceConfig::Rds(s) => AnyPoller::Rds(aws::rds::RdsPoller::new(s)),
-            SourceConfig::Elb(s) => AnyPoller::Elb(aws::elb::ElbPoller::new(s)),
-            SourceConfig::Elbv2(s) => AnyPoller::Elbv2(aws::elbv2::Elbv2Poller::new(s)),
+            SourceConfig::Rds(s) => AnyPoller::Rds(aws::rds::RdsPoller::new(s, clients)),
+            SourceConfig::Elb(s) => AnyPoller::Elb(aws::elb::ElbPoller::new(s, clients)),
+            SourceConfig::Elbv2(s) => AnyPoller::Elbv2(aws::elbv2::Elbv2Poller::new(s, clients)),
             SourceConfig::Capacity(s) => AnyPoller::Capacity(capacity::CapacityPoller::new(s)),
-            SourceConfig::Elasticache(s) => {
-                AnyPoller::Elasticache(aws::elasticache::ElasticachePoller::new(&target.name, s))
-            }
-            SourceConfig::Cloudwatch(s) => {
-                AnyPoller::Cloudwatch(aws::cloudwatch::CloudwatchPoller::new(s, target.interval))
-            }
+            SourceConfig::Elasticache(s) => AnyPoller::Elasticache(
+                aws::elasticache::ElasticachePoller::new(&target.name, s, clients),
+            ),
+            SourceConfig::Cloudwatch(s) => AnyPoller::Cloudwatch(
+                aws::cloudwatch::CloudwatchPoller::new(s, target.interval, clients),
+            ),
         }
     }
 

@@ -291,7 +291,7 @@ pub fn families(lbs: &[Lb]) -> Vec<Family> {
 
 pub struct ElbPoller {
     settings: Settings,
-    client: tokio::sync::OnceCell<aws_sdk_elasticloadbalancing::Client>,
+    client: super::Limited<aws_sdk_elasticloadbalancing::Client>,
     api: super::ApiCounters,
 }
 
@@ -304,26 +304,13 @@ impl std::fmt::Debug for ElbPoller {
 }
 
 impl ElbPoller {
-    pub fn new(s: &Settings) -> Self {
+    pub fn new(s: &Settings, clients: &super::Clients) -> Self {
+        let api = super::ApiCounters::default();
         ElbPoller {
             settings: s.clone(),
-            client: tokio::sync::OnceCell::new(),
-            api: super::ApiCounters::default(),
+            client: clients.client(&s.access, &api),
+            api,
         }
-    }
-
-    async fn client(&self) -> &aws_sdk_elasticloadbalancing::Client {
-        self.client
-            .get_or_init(|| async {
-                aws_sdk_elasticloadbalancing::Client::from_conf(
-                    aws_sdk_elasticloadbalancing::config::Builder::from(
-                        &super::sdk_config(&self.settings.access).await,
-                    )
-                    .interceptor(self.api.retry_counter("elasticloadbalancing"))
-                    .build(),
-                )
-            })
-            .await
     }
 
     fn fail<E>(&self, op: &str, e: aws_sdk_elasticloadbalancing::error::SdkError<E>) -> PollError
@@ -342,8 +329,7 @@ impl ElbPoller {
 
 impl Poller for ElbPoller {
     async fn poll(&self) -> Result<crate::sources::Polled, PollError> {
-        let _turn = super::permit().await;
-        let client = self.client().await;
+        let client = self.client.turn().await;
         let mut lbs: Vec<Lb> = Vec::new();
         let mut marker: Option<String> = None;
         loop {
