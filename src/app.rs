@@ -52,8 +52,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     for n in &cfg.notices {
         tracing::warn!("{n}");
     }
-    let concurrency = cfg.aws.max_concurrent_requests;
-    crate::sources::aws::set_concurrency(concurrency);
+    let aws = crate::sources::aws::Clients::new(cfg.aws.max_concurrent_requests);
 
     let store = Arc::new(SnapshotStore::new());
     let mut registry = Registry::default();
@@ -104,7 +103,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     };
     start_recorder(&cfg, &mut recorder);
 
-    let mut scheduler = Scheduler::new(store, metrics);
+    let mut scheduler = Scheduler::new(store, metrics, aws.clone());
     let mut found = scheduler.discoveries();
     let state = AppState {
         registry: Arc::new(registry),
@@ -144,12 +143,13 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
                         tracing::warn!(old = %current_listen, new = %new.listen, "a new listen address takes effect at the next restart");
                     }
                     current_listen = new.listen;
-                    if new.aws.max_concurrent_requests != concurrency {
-                        tracing::warn!(
-                            old = concurrency,
+                    if new.aws.max_concurrent_requests != aws.limit() {
+                        tracing::info!(
+                            old = aws.limit(),
                             new = new.aws.max_concurrent_requests,
-                            "a new aws.max_concurrent_requests takes effect at the next restart"
+                            "aws.max_concurrent_requests changed; calls in flight finish first"
                         );
+                        aws.set_limit(new.aws.max_concurrent_requests);
                     }
                     for n in &new.notices {
                         tracing::warn!("{n}");

@@ -21,6 +21,7 @@ use crate::model::{Family, Kind};
 use crate::model::{PollError, Poller, SourceKind};
 use crate::sources::AnyPoller;
 use crate::sources::Target;
+use crate::sources::aws::Clients;
 use crate::sources::discovery::child_name;
 use crate::store::{SnapshotStore, TargetSnapshot};
 use crate::telemetry::{ErrorLabels, SelfMetrics, TargetLabels};
@@ -55,6 +56,8 @@ struct Running {
 /// Owns one task per target.
 pub struct Scheduler {
     store: Arc<SnapshotStore>,
+    /// Where the AWS pollers get their clients.
+    aws: Clients,
     metrics: SelfMetrics,
     readiness: Arc<Readiness>,
     running: HashMap<Key, Running>,
@@ -74,10 +77,11 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Arc<SnapshotStore>, metrics: SelfMetrics) -> Self {
+    pub fn new(store: Arc<SnapshotStore>, metrics: SelfMetrics, aws: Clients) -> Self {
         let (found_tx, found_rx) = mpsc::unbounded_channel();
         Scheduler {
             store,
+            aws,
             metrics,
             readiness: Arc::new(Readiness::default()),
             running: HashMap::new(),
@@ -185,6 +189,7 @@ impl Scheduler {
             let cancel = CancellationToken::new();
             let task = tokio::spawn(run_target(
                 target.clone(),
+                self.aws.clone(),
                 self.store.clone(),
                 self.metrics.clone(),
                 self.readiness.clone(),
@@ -228,6 +233,7 @@ pub fn phase(source: SourceKind, name: &str, interval: Duration) -> Duration {
 
 async fn run_target(
     target: Target,
+    aws: Clients,
     store: Arc<SnapshotStore>,
     metrics: SelfMetrics,
     readiness: Arc<Readiness>,
@@ -235,7 +241,7 @@ async fn run_target(
     cancel: CancellationToken,
 ) {
     let kind = target.kind();
-    let poller = Arc::new(AnyPoller::new(&target));
+    let poller = Arc::new(AnyPoller::new(&target, &aws));
     let labels = TargetLabels {
         source: kind,
         target: target.name.to_string(),

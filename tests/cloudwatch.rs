@@ -11,6 +11,7 @@ use common::{env, free_port};
 use headroom::config_file as config;
 use headroom::model::Poller;
 use headroom::model::find_value;
+use headroom::sources::aws::Clients;
 use headroom::sources::aws::cloudwatch::CloudwatchPoller;
 use headroom::sources::{SourceConfig, Target};
 
@@ -40,7 +41,7 @@ fn target(yaml_metrics: &str, endpoint: &str) -> Target {
 
 fn poller(t: &Target) -> CloudwatchPoller {
     match &t.source {
-        SourceConfig::Cloudwatch(s) => CloudwatchPoller::new(s, t.interval),
+        SourceConfig::Cloudwatch(s) => CloudwatchPoller::new(s, t.interval, &Clients::default()),
         _ => unreachable!(),
     }
 }

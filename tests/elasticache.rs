@@ -415,3 +415,68 @@ fn calls_in_flight_stay_within_the_limit() {
         Some(1.0)
     );
 }
+
+#[test]
+fn a_reload_changes_the_limit_on_calls_in_flight() {
+    // Eight targets polled every second against an API that takes a second to answer: a
+    // limit of up to eight calls in flight is always reached.
+    let server = ExampleServer::start(example_xml(&NODES));
+    server.delay_ms.store(1000, Ordering::SeqCst);
+    let config = |limit: usize| {
+        let mut config = format!("aws: {{max_concurrent_requests: {limit}}}\nelasticache:\n");
+        for i in 0..8 {
+            config.push_str(&format!(
+                "  - {{name: c{i}, region: us-east-1, endpoint_url: 'http://127.0.0.1:{}', interval: 1s, timeout: 30s, nodes: {{enabled: false}}, node_metrics: {{metrics: []}}}}\n",
+                server.port
+            ));
+        }
+        config
+    };
+    let d = Daemon::start(free_port(), &config(2), &AWS_ENV);
+    let answered = || server.requests.lock().unwrap().len();
+    let wait_answers = |n: usize| {
+        let from = answered();
+        wait_for("calls answered", Duration::from_secs(60), || {
+            (answered() >= from + n).then_some(())
+        });
+    };
+    let reload = |limit: usize, times: usize| {
+        std::fs::write(
+            d.config_path(),
+            format!("listen: 127.0.0.1:{}\n{}", d.port, config(limit)),
+        )
+        .unwrap();
+        d.signal("HUP");
+        wait_for("the reload", Duration::from_secs(20), || {
+            (d.log()
+                .matches("aws.max_concurrent_requests changed")
+                .count()
+                >= times)
+                .then_some(())
+        });
+    };
+    wait_answers(6);
+    assert_eq!(server.max_in_flight.load(Ordering::SeqCst), 2);
+
+    // Raised: the new turns are free at once.
+    reload(5, 1);
+    server.max_in_flight.store(0, Ordering::SeqCst);
+    wait_answers(10);
+    let max = server.max_in_flight.load(Ordering::SeqCst);
+    assert_eq!(
+        max, 5,
+        "most calls in flight at once after raising the limit to 5: {max}"
+    );
+
+    // Lowered: the calls in flight finish (within a second), then one at a time.
+    reload(1, 2);
+    wait_answers(5);
+    server.max_in_flight.store(0, Ordering::SeqCst);
+    wait_answers(3);
+    let max = server.max_in_flight.load(Ordering::SeqCst);
+    assert_eq!(
+        max, 1,
+        "most calls in flight at once after lowering the limit to 1: {max}"
+    );
+    assert!(d.log().contains("old=5 new=1"), "{}", d.log());
+}

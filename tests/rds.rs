@@ -124,14 +124,17 @@ fn rds_facts_and_policy_checks_in_two_regions() {
     use headroom::model::{ErrorKind, Poller};
     use headroom::sources::aws::Access;
     use headroom::sources::aws::rds::{RdsPoller, Settings};
-    let p = RdsPoller::new(&Settings {
-        access: Access {
-            region: "eu-central-1".into(),
-            endpoint_url: Some(format!("http://127.0.0.1:{}", free_port())),
-            role_arn: None,
+    let p = RdsPoller::new(
+        &Settings {
+            access: Access {
+                region: "eu-central-1".into(),
+                endpoint_url: Some(format!("http://127.0.0.1:{}", free_port())),
+                role_arn: None,
+            },
+            instances: None,
         },
-        instances: None,
-    });
+        &headroom::sources::aws::Clients::default(),
+    );
     // SAFETY (edition 2024): this test is the only one in this binary, and no other thread
     // reads the environment now. Credentials for the signer; nothing leaves loopback.
     unsafe {

@@ -34,7 +34,7 @@ pub async fn once(
     resource: Option<&str>,
     timeout: Duration,
 ) -> Evaluation {
-    let poller = AnyPoller::new(target);
+    let poller = AnyPoller::new(target, &crate::sources::aws::Clients::default());
     let needs_rate = def.metric.ends_with("_per_second");
     let work = async {
         if needs_rate {

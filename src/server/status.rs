@@ -8,8 +8,8 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Json, Response};
 use serde::Deserialize;
 
-use crate::check::engine::SharedBoard;
 use crate::check::engine::CheckView;
+use crate::check::engine::SharedBoard;
 use crate::check::state::{StateType, Status};
 
 #[derive(Debug, Default, Deserialize)]

@@ -88,10 +88,11 @@ macro_rules! define {
         }
 
         impl AnyPoller {
-            pub fn new(target: &Target) -> Self {
+            pub fn new(target: &Target, aws: &aws::Clients) -> Self {
                 let at = Spawn {
                     name: &target.name,
                     interval: target.interval,
+                    aws,
                 };
                 match &target.source {
                     $( SourceConfig::$Variant(s) => AnyPoller::$Variant(s.poller(at)), )*

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::capacity::catalog::Class;
 use crate::config::{CommonTarget, Validator};
 use crate::model::{Poller, SourceKind};
+use crate::sources::aws::Clients;
 use crate::store::history::HistorySource;
 
 /// What a source's validation may need from other sections of the configuration.
@@ -42,6 +43,8 @@ pub struct Spawn<'a> {
     /// The target's full name (a discovered target's includes its parent's).
     pub name: &'a str,
     pub interval: std::time::Duration,
+    /// The AWS clients, for the sources that call AWS.
+    pub aws: &'a Clients,
 }
 
 /// A validated target's settings: which source it is and how its poller is built.

@@ -355,7 +355,7 @@ pub struct CloudwatchPoller {
     /// The target's poll interval, for the cost estimate.
     interval: StdDuration,
     plan: Plan,
-    client: tokio::sync::OnceCell<aws_sdk_cloudwatch::Client>,
+    client: super::Limited<aws_sdk_cloudwatch::Client>,
     counters: Mutex<Counters>,
     api: super::ApiCounters,
 }
@@ -369,34 +369,21 @@ impl std::fmt::Debug for CloudwatchPoller {
 }
 
 impl CloudwatchPoller {
-    pub fn new(s: &Settings, interval: StdDuration) -> Self {
+    pub fn new(s: &Settings, interval: StdDuration, clients: &super::Clients) -> Self {
+        let api = super::ApiCounters::default();
         CloudwatchPoller {
             plan: plan(&s.requests),
             settings: s.clone(),
             interval,
-            client: tokio::sync::OnceCell::new(),
+            client: clients.client(&s.access, &api),
             counters: Mutex::default(),
-            api: super::ApiCounters::default(),
+            api,
         }
     }
 
     /// The plan, for `bench/cloudwatch-plan` and the cost metric.
     pub fn plan(&self) -> &Plan {
         &self.plan
-    }
-
-    async fn client(&self) -> &aws_sdk_cloudwatch::Client {
-        self.client
-            .get_or_init(|| async {
-                aws_sdk_cloudwatch::Client::from_conf(
-                    aws_sdk_cloudwatch::config::Builder::from(
-                        &super::sdk_config(&self.settings.access).await,
-                    )
-                    .interceptor(self.api.retry_counter("cloudwatch"))
-                    .build(),
-                )
-            })
-            .await
     }
 
     fn count_error(&self, code: &str) {
@@ -418,8 +405,7 @@ impl Poller for CloudwatchPoller {
     type Discovered = Infallible;
 
     async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
-        let _turn = super::permit().await;
-        let client = self.client().await;
+        let client = self.client.turn().await;
         let now = now_s() as i64;
         let mut results: Results = BTreeMap::new();
         let mut failed_calls = 0;
@@ -654,7 +640,7 @@ impl Source for Settings {
     type Poller = CloudwatchPoller;
 
     fn poller(&self, at: Spawn<'_>) -> CloudwatchPoller {
-        CloudwatchPoller::new(self, at.interval)
+        CloudwatchPoller::new(self, at.interval, at.aws)
     }
 }
 

@@ -230,7 +230,7 @@ pub struct ElasticachePoller {
     /// The target's own name, for the `node_target` label.
     name: String,
     settings: Settings,
-    client: tokio::sync::OnceCell<aws_sdk_elasticache::Client>,
+    client: super::Limited<aws_sdk_elasticache::Client>,
     api: super::ApiCounters,
 }
 
@@ -243,27 +243,14 @@ impl std::fmt::Debug for ElasticachePoller {
 }
 
 impl ElasticachePoller {
-    pub fn new(name: &str, s: &Settings) -> Self {
+    pub fn new(name: &str, s: &Settings, clients: &super::Clients) -> Self {
+        let api = super::ApiCounters::default();
         ElasticachePoller {
             name: name.to_owned(),
             settings: s.clone(),
-            client: tokio::sync::OnceCell::new(),
-            api: super::ApiCounters::default(),
+            client: clients.client(&s.access, &api),
+            api,
         }
-    }
-
-    async fn client(&self) -> &aws_sdk_elasticache::Client {
-        self.client
-            .get_or_init(|| async {
-                aws_sdk_elasticache::Client::from_conf(
-                    aws_sdk_elasticache::config::Builder::from(
-                        &super::sdk_config(&self.settings.access).await,
-                    )
-                    .interceptor(self.api.retry_counter("elasticache"))
-                    .build(),
-                )
-            })
-            .await
     }
 }
 
@@ -271,8 +258,7 @@ impl Poller for ElasticachePoller {
     type Discovered = Found;
 
     async fn poll(&self) -> Result<Polled<Found>, PollError> {
-        let _turn = super::permit().await;
-        let client = self.client().await;
+        let client = self.client.turn().await;
         let mut clusters = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -345,7 +331,7 @@ impl Source for Settings {
     type Poller = ElasticachePoller;
 
     fn poller(&self, at: Spawn<'_>) -> ElasticachePoller {
-        ElasticachePoller::new(at.name, self)
+        ElasticachePoller::new(at.name, self, at.aws)
     }
 }
 

@@ -298,7 +298,7 @@ pub fn families(lbs: &[Lb]) -> Vec<Family> {
 
 pub struct ElbPoller {
     settings: Settings,
-    client: tokio::sync::OnceCell<aws_sdk_elasticloadbalancing::Client>,
+    client: super::Limited<aws_sdk_elasticloadbalancing::Client>,
     api: super::ApiCounters,
 }
 
@@ -311,26 +311,13 @@ impl std::fmt::Debug for ElbPoller {
 }
 
 impl ElbPoller {
-    pub fn new(s: &Settings) -> Self {
+    pub fn new(s: &Settings, clients: &super::Clients) -> Self {
+        let api = super::ApiCounters::default();
         ElbPoller {
             settings: s.clone(),
-            client: tokio::sync::OnceCell::new(),
-            api: super::ApiCounters::default(),
+            client: clients.client(&s.access, &api),
+            api,
         }
-    }
-
-    async fn client(&self) -> &aws_sdk_elasticloadbalancing::Client {
-        self.client
-            .get_or_init(|| async {
-                aws_sdk_elasticloadbalancing::Client::from_conf(
-                    aws_sdk_elasticloadbalancing::config::Builder::from(
-                        &super::sdk_config(&self.settings.access).await,
-                    )
-                    .interceptor(self.api.retry_counter("elasticloadbalancing"))
-                    .build(),
-                )
-            })
-            .await
     }
 
     fn fail<E>(&self, op: &str, e: aws_sdk_elasticloadbalancing::error::SdkError<E>) -> PollError
@@ -351,8 +338,7 @@ impl Poller for ElbPoller {
     type Discovered = Found;
 
     async fn poll(&self) -> Result<Polled<Found>, PollError> {
-        let _turn = super::permit().await;
-        let client = self.client().await;
+        let client = self.client.turn().await;
         let mut lbs: Vec<Lb> = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -462,7 +448,7 @@ impl Source for Settings {
     const KIND: SourceKind = KIND;
     type Poller = ElbPoller;
 
-    fn poller(&self, _at: Spawn<'_>) -> ElbPoller {
-        ElbPoller::new(self)
+    fn poller(&self, at: Spawn<'_>) -> ElbPoller {
+        ElbPoller::new(self, at.aws)
     }
 }

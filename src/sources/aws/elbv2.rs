@@ -230,7 +230,7 @@ pub fn families(lbs: &[Lb], groups: &[Group]) -> Vec<Family> {
 
 pub struct Elbv2Poller {
     settings: Settings,
-    client: tokio::sync::OnceCell<aws_sdk_elasticloadbalancingv2::Client>,
+    client: super::Limited<aws_sdk_elasticloadbalancingv2::Client>,
     api: super::ApiCounters,
 }
 
@@ -245,26 +245,13 @@ impl std::fmt::Debug for Elbv2Poller {
 const SERVICE: &str = "elasticloadbalancingv2";
 
 impl Elbv2Poller {
-    pub fn new(s: &Settings) -> Self {
+    pub fn new(s: &Settings, clients: &super::Clients) -> Self {
+        let api = super::ApiCounters::default();
         Elbv2Poller {
             settings: s.clone(),
-            client: tokio::sync::OnceCell::new(),
-            api: super::ApiCounters::default(),
+            client: clients.client(&s.access, &api),
+            api,
         }
-    }
-
-    async fn client(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
-        self.client
-            .get_or_init(|| async {
-                aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                    aws_sdk_elasticloadbalancingv2::config::Builder::from(
-                        &super::sdk_config(&self.settings.access).await,
-                    )
-                    .interceptor(self.api.retry_counter(SERVICE))
-                    .build(),
-                )
-            })
-            .await
     }
 
     fn fail<E>(&self, op: &str, e: aws_sdk_elasticloadbalancingv2::error::SdkError<E>) -> PollError
@@ -276,8 +263,10 @@ impl Elbv2Poller {
         super::call_failed(&self.api, SERVICE, &self.settings.access.region, op, e)
     }
 
-    async fn load_balancers(&self) -> Result<Vec<Lb>, PollError> {
-        let client = self.client().await;
+    async fn load_balancers(
+        &self,
+        client: &aws_sdk_elasticloadbalancingv2::Client,
+    ) -> Result<Vec<Lb>, PollError> {
         let mut lbs = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -349,9 +338,8 @@ impl Poller for Elbv2Poller {
     type Discovered = Found;
 
     async fn poll(&self) -> Result<Polled<Found>, PollError> {
-        let _turn = super::permit().await;
-        let client = self.client().await;
-        let mut lbs = self.load_balancers().await?;
+        let client = self.client.turn().await;
+        let mut lbs = self.load_balancers(&client).await?;
         let mut groups: BTreeMap<String, Group> = BTreeMap::new(); // by ARN
         for lb in &mut lbs {
             let mut marker: Option<String> = None;
@@ -466,8 +454,8 @@ impl Source for Settings {
     const KIND: SourceKind = KIND;
     type Poller = Elbv2Poller;
 
-    fn poller(&self, _at: Spawn<'_>) -> Elbv2Poller {
-        Elbv2Poller::new(self)
+    fn poller(&self, at: Spawn<'_>) -> Elbv2Poller {
+        Elbv2Poller::new(self, at.aws)
     }
 }
 

@@ -1,7 +1,9 @@
 //! AWS sources: CloudWatch (metrics of a region) and RDS (instance facts), with what they
-//! share: the SDK configuration (default credential chain, region, endpoint override) and
-//! the request and error counters every AWS source exports.
+//! share: the client factory ([`clients`]: the SDK configuration per region, endpoint and
+//! role, and the limit on calls in flight) and the request and error counters every AWS
+//! source exports.
 
+pub mod clients;
 pub mod cloudwatch;
 pub mod elasticache;
 pub mod elb;
@@ -13,6 +15,8 @@ pub mod rds;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+
+pub use clients::{Clients, Limited};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -67,60 +71,14 @@ impl RawShared {
     }
 }
 
-/// The process-wide limit on AWS calls in flight. Each AWS poll holds one permit for its
-/// duration; a target's calls are sequential, so polls in flight bound calls in flight.
-static LIMIT: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-
-/// Sets the limit, once per process, before the first AWS poll (the daemon does it at start;
-/// a reload that changes it takes effect at the next restart, and says so).
-pub fn set_concurrency(n: usize) {
-    let _ = LIMIT.set(tokio::sync::Semaphore::new(n));
-}
-
-/// Waits for a turn to call AWS.
-pub async fn permit() -> tokio::sync::SemaphorePermit<'static> {
-    LIMIT
-        .get_or_init(|| tokio::sync::Semaphore::new(DEFAULT_CONCURRENCY))
-        .acquire()
-        .await
-        .expect("the AWS limiter is never closed")
-}
-
 /// Where and as whom an AWS target calls: every AWS source's config has these.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Access {
     pub region: String,
     /// Endpoint override for every service the target calls (a VPC endpoint; moto in tests).
     pub endpoint_url: Option<String>,
     /// Role to assume (STS AssumeRole) on top of the default credentials.
     pub role_arn: Option<String>,
-}
-
-/// The SDK configuration of one target: the SDK's default credential chain (environment,
-/// profile, web identity, ECS, IMDSv2 instance role), its region and endpoint, and the role
-/// it assumes, if any.
-pub async fn sdk_config(a: &Access) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(a.region.clone()));
-    if let Some(url) = &a.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let base = loader.load().await;
-    match &a.role_arn {
-        None => base,
-        Some(arn) => {
-            let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
-                .session_name("headroom")
-                .configure(&base)
-                .build()
-                .await;
-            base.into_builder()
-                .credentials_provider(aws_sdk_cloudwatch::config::SharedCredentialsProvider::new(
-                    provider,
-                ))
-                .build()
-        }
-    }
 }
 
 /// Turns a failed SDK call into a poll error of the bounded kinds, and counts it by AWS error

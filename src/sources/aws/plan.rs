@@ -150,7 +150,6 @@ impl Costs {
             yace_usd_per_month: p.queries as f64 * polls * USD_PER_1000_METRICS / 1000.0,
         }
     }
-
 }
 
 /// The sum of two targets' costs.

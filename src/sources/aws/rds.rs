@@ -201,7 +201,7 @@ pub fn families(instances: &[Instance], now: f64) -> Vec<Family> {
 
 pub struct RdsPoller {
     settings: Settings,
-    client: tokio::sync::OnceCell<aws_sdk_rds::Client>,
+    client: super::Limited<aws_sdk_rds::Client>,
     api: super::ApiCounters,
 }
 
@@ -214,26 +214,13 @@ impl std::fmt::Debug for RdsPoller {
 }
 
 impl RdsPoller {
-    pub fn new(s: &Settings) -> Self {
+    pub fn new(s: &Settings, clients: &super::Clients) -> Self {
+        let api = super::ApiCounters::default();
         RdsPoller {
             settings: s.clone(),
-            client: tokio::sync::OnceCell::new(),
-            api: super::ApiCounters::default(),
+            client: clients.client(&s.access, &api),
+            api,
         }
-    }
-
-    async fn client(&self) -> &aws_sdk_rds::Client {
-        self.client
-            .get_or_init(|| async {
-                aws_sdk_rds::Client::from_conf(
-                    aws_sdk_rds::config::Builder::from(
-                        &super::sdk_config(&self.settings.access).await,
-                    )
-                    .interceptor(self.api.retry_counter("rds"))
-                    .build(),
-                )
-            })
-            .await
     }
 
     fn fail<E>(&self, op: &str, e: aws_sdk_rds::error::SdkError<E>) -> PollError
@@ -252,8 +239,7 @@ impl Poller for RdsPoller {
     type Discovered = Infallible;
 
     async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
-        let _turn = super::permit().await;
-        let client = self.client().await;
+        let client = self.client.turn().await;
         let mut instances = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -353,8 +339,8 @@ impl Source for Settings {
     const KIND: SourceKind = KIND;
     type Poller = RdsPoller;
 
-    fn poller(&self, _at: Spawn<'_>) -> RdsPoller {
-        RdsPoller::new(self)
+    fn poller(&self, at: Spawn<'_>) -> RdsPoller {
+        RdsPoller::new(self, at.aws)
     }
 }
 
