@@ -52,7 +52,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     for n in &cfg.notices {
         tracing::warn!("{n}");
     }
-    let aws = crate::sources::aws::Clients::new(cfg.aws.max_concurrent_requests);
+    let aws = aws::Clients::new(cfg.aws.max_concurrent_requests);
 
     let store = Arc::new(SnapshotStore::new());
     let mut registry = Registry::default();

@@ -233,7 +233,7 @@ pub struct MigrationPlan {
     #[arg(long, default_value_t = 1.0, value_parser = parse_efficiency)]
     pub efficiency: f64,
     /// Finish by this date (YYYY-MM-DD, UTC midnight): prints the bandwidth it needs.
-    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    #[arg(long, value_name = "DATE", value_parser = crate::time::parse_date)]
     pub deadline: Option<i64>,
     /// Fixed cost per file (round trips, metadata), e.g. 10ms. Needs --files.
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
@@ -270,49 +270,6 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     s.parse::<crate::config::Duration>()
         .map(|d| d.0)
         .map_err(|e| e.to_string())
-}
-
-/// A date as Unix days (days since 1970-01-01).
-fn parse_date(s: &str) -> Result<i64, String> {
-    let bad = || format!("{s:?} is not a date: YYYY-MM-DD, e.g. 2027-06-30");
-    let mut it = s.splitn(3, '-');
-    let (Some(y), Some(m), Some(d)) = (it.next(), it.next(), it.next()) else {
-        return Err(bad());
-    };
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return Err(bad());
-    }
-    let (y, m, d): (i64, u32, u32) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d == 0 || d > days_in[m as usize - 1] {
-        return Err(bad());
-    }
-    // Days from the civil date (H. Hinnant's algorithm, public domain arithmetic).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Ok(era * 146_097 + doe - 719_468)
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,7 +309,8 @@ pub struct Thresholds {
 pub enum CheckMode {
     /// A TLS certificate: days left against -w/-c (whole days, e.g. -w 30 -c 15 warns below
     /// 30 and is critical below 15), CRITICAL if expired, not yet valid, for another host or
-    /// untrusted. The OK line is the seed's ELB_CERTIFICATE line.
+    /// untrusted. The OK line is the one HariSekhon/Nagios-Plugins' check_ssl_cert.pl prints,
+    /// plus the certificate's hash algorithm.
     Cert {
         /// Host name or address to connect to.
         #[arg(short = 'H', long)]

@@ -136,7 +136,7 @@ impl Config {
                 p.display()
             )),
             Some(HistorySource::Prometheus(u)) => {
-                s.push_str(&format!("\nhistory: read from {u}; nothing recorded here"))
+                s.push_str(&format!("\nhistory: read from {u}; nothing recorded here"));
             }
             None => s.push_str("\nhistory: off"),
         }

@@ -7,10 +7,11 @@
 //! the [`scheduler`], the [`server`] and the [`telemetry`] as services; and at the top the
 //! config file's schema ([`config_file`]), the [`cli`], the [`commands`] and the [`app`] that
 //! wires them. `docs/architecture.md` draws the data flow.
+
 #![forbid(unsafe_code)]
-#![warn(missing_debug_implementations, rust_2018_idioms)]
 
 // Top: assembles, owns no domain logic.
+
 pub mod app;
 pub mod cli;
 pub mod commands;

@@ -48,6 +48,7 @@ mod tests {
     fn openssl_dates() {
         // The certificate line Nagios' check_http prints for a certificate ending then.
         assert_eq!(openssl_date(1_480_172_041), "Nov 26 14:54:01 2016 GMT");
+        assert_eq!(openssl_date(1_835_600_198), "Mar  2 08:56:38 2028 GMT");
         assert_eq!(openssl_date(0), "Jan  1 00:00:00 1970 GMT");
         assert_eq!(openssl_date(951_782_400), "Feb 29 00:00:00 2000 GMT");
     }

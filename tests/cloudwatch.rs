@@ -60,6 +60,7 @@ fn cloudwatch_against_moto() {
         .block_on(against_moto());
 }
 
+#[allow(unsafe_code)]
 async fn against_moto() {
     // SAFETY (edition 2024): set before any thread of this test binary reads them.
     unsafe {

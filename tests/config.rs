@@ -12,6 +12,7 @@ const SECRETS: [&str; 3] = [
     "env-fixture-secret",
 ];
 
+#[allow(unsafe_code)]
 fn set_env() {
     // SAFETY-free in edition 2024 terms: set before any thread reads the environment in this
     // process; every test sets the same value.
@@ -131,6 +132,7 @@ fn config_check_command_reports_and_exits() {
 }
 
 #[test]
+#[allow(unsafe_code)]
 fn shipped_examples_parse() {
     unsafe { std::env::set_var("HEADROOM_DEMO_MYSQL_PASSWORD", "demo") };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");

@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::{Daemon, env, free_port, series_value, wait_for};
 
 #[test]
+#[allow(unsafe_code)]
 fn rds_facts_and_policy_checks_in_two_regions() {
     let moto = env("HEADROOM_TEST_MOTO");
     // A fresh account: moto keeps state between runs of the suite.

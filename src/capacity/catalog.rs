@@ -4,8 +4,7 @@
 //!
 //! Storage rules and defaults: Amazon RDS User Guide, "Amazon RDS DB instance storage"
 //! (CHAP_Storage, MySQL/MariaDB), "Quotas and constraints" (CHAP_Limits) and
-//! "Troubleshooting" (CHAP_Troubleshooting), as summarized in
-//! shared/reference/capacity-model.md §4.
+//! "Troubleshooting" (CHAP_Troubleshooting); awsdocs/amazon-rds-user-guide @50e7617.
 
 use serde::Deserialize;
 

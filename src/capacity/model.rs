@@ -1,4 +1,5 @@
-//! The capacity model of one database (shared/reference/capacity-model.md §6): a TPS ceiling
+//! The capacity model of one database (after Zaitsev, "Modeling MySQL Capacity by Measuring
+//! Resource Consumptions", Percona 2011; docs/capacity.md): a TPS ceiling
 //! per resource from the utilization law (X ≤ u/d), one from Little's law for connections, one
 //! from the USL fit, the smallest of them as the database's maximum TPS and the resource that
 //! sets it, headroom against the 95th percentile, time to saturation from the trend of daily
@@ -10,7 +11,7 @@ use serde::Serialize;
 use super::catalog::{Class, Storage, sustained_iops, sustained_mib_s};
 use super::usl::{self, Point, Residuals};
 
-/// Utilization a resource is planned to: CPU 75%, I/O 80% (the reference's empirical targets,
+/// Utilization a resource is planned to: CPU 75%, I/O 80% (empirical targets,
 /// after Zaitsev's derating in "Modeling MySQL Capacity by Measuring Resource Consumptions").
 pub const CPU_TARGET: f64 = 0.75;
 pub const IO_TARGET: f64 = 0.8;

@@ -1,6 +1,6 @@
 //! The data-transfer planner behind `headroom migration plan`: how long moving a data set over
 //! a link takes, what bandwidth a deadline needs, and what per-file overhead adds when there
-//! are a billion files. The seed's arithmetic: 2 PB over 100 Mbps is about 2,400 days.
+//! are a billion files. A worked example: 2 PB over 100 Mbps is about 2,400 days.
 //!
 //! Units are parsed strictly, because the classic mistakes are unit mistakes: sizes are bytes
 //! (`B`, decimal `kB MB GB TB PB EB` or binary `KiB MiB GiB TiB PiB EiB`), bandwidths are bits
@@ -333,9 +333,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_seeds_arithmetic() {
+    fn two_petabytes_over_100_mbps() {
         // 2 PB over 100 Mbps: 1,852 days at the nominal rate, 2,315 at 80% efficiency (the
-        // seed's "2PB / 100 Mbps = 2400 days").
+        // rounded "2PB / 100 Mbps = 2400 days" of an example migration plan).
         let r = Request {
             bytes: parse_size("2PB").unwrap(),
             files: parse_count("1e9").unwrap(),

@@ -1,10 +1,11 @@
 //! The Universal Scalability Law, X(N) = λN / (1 + σ(N−1) + κN(N−1)), fitted to (concurrency,
 //! throughput) samples by bounded nonlinear least squares.
 //!
-//! Why these choices (shared/reference/capacity-model.md §1): nonlinear least squares with λ
-//! free is what the Schwartz e-book (`nls` in R) and usl4j (Levenberg–Marquardt) do, and needs
-//! no N=1 point, unlike Gunther's quadratic transform. Live samples are fitted on relative
-//! residuals, because their variance grows with N; the e-book fits absolute ones, and
+//! Why these choices: nonlinear least squares with λ free is what Baron Schwartz's e-book
+//! "Practical Scalability Analysis with the Universal Scalability Law" (`nls` in R) and
+//! codahale/usl4j (Levenberg–Marquardt) do, and needs no N=1 point, unlike Gunther's quadratic
+//! transform. Live samples are fitted on relative residuals, because their variance grows with
+//! N; the e-book fits absolute ones, and
 //! [`Residuals::Absolute`] reproduces its numbers. σ is bounded to [0, 1] and κ to ≥ 0 so
 //! that a fit never claims superlinear scaling or a negative coherency cost, and a fit that
 //! lands on a bound says so.

@@ -297,7 +297,7 @@ impl IcingaSender {
                     }
                     // reqwest's error names the URL, which holds no credentials.
                     Err(e) => {
-                        tracing::warn!(host = %r.host, service = %r.service, error = %e, "result not pushed to Icinga 2")
+                        tracing::warn!(host = %r.host, service = %r.service, error = %e, "result not pushed to Icinga 2");
                     }
                 }
             }

@@ -295,7 +295,7 @@ pub fn shipped() -> Vec<CheckDef> {
         match parse_list(Path::new(path), src, "") {
             Ok(d) => defs.extend(d),
             Err(errors) => {
-                tracing::error!("shipped checks {path} are broken: {}", errors.join("; "))
+                tracing::error!("shipped checks {path} are broken: {}", errors.join("; "));
             }
         }
     }

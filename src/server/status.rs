@@ -56,7 +56,8 @@ fn esc(s: &str) -> String {
     o
 }
 
-/// `2015-08-23 08:35:29`, UTC, as the seed's screen shows times.
+/// `2015-08-23 08:35:29`, UTC, as Nagios 4's status screen shows times with
+/// `date_format=iso8601` (Nagios Core documentation, "Main Configuration File Options").
 fn when(unix: i64) -> String {
     if unix <= 0 {
         return "never".into();

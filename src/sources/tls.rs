@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -21,6 +21,7 @@ use crate::model::{ErrorKind, PollError, Poller};
 use crate::model::{Family, Kind, Sample};
 use crate::model::{Polled, SourceKind};
 use crate::sources::source::{Context, Source, SourceTarget, Spawn};
+use crate::time::{openssl_date, unix_now};
 use std::convert::Infallible;
 
 /// One entry of `tls:` in the config.
@@ -131,34 +132,6 @@ pub struct CertFacts {
     /// Why the chain is not trusted, when it is not.
     pub trust_error: Option<String>,
     pub handshake_seconds: f64,
-}
-
-/// `Nov 26 14:54:01 2016 GMT`, as `openssl x509 -enddate` prints a time.
-pub fn openssl_date(unix: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil inverse).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{} {:>2} {:02}:{:02}:{:02} {} GMT",
-        MONTHS[(month - 1) as usize],
-        day,
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-        year
-    )
 }
 
 /// Accepts every certificate during the handshake (signatures over the handshake are still
@@ -427,21 +400,14 @@ fn verify(
         })) => facts.trusted = true,
         Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
             facts.trust_error =
-                Some("unknown issuer (self-signed or private CA not in the trust store)".into())
+                Some("unknown issuer (self-signed or private CA not in the trust store)".into());
         }
         Err(e) if format!("{e:?}").contains("CaUsedAsEndEntity") => {
             facts.trust_error =
-                Some("self-signed (a CA certificate presented as the server's)".into())
+                Some("self-signed (a CA certificate presented as the server's)".into());
         }
         Err(e) => facts.trust_error = Some(e.to_string()),
     }
-}
-
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The families of one certificate poll.
@@ -534,15 +500,6 @@ impl Source for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_print_like_openssl() {
-        // The seed's date: Nov 26 14:54:01 2016 GMT is 1480172041.
-        assert_eq!(openssl_date(1_480_172_041), "Nov 26 14:54:01 2016 GMT");
-        assert_eq!(openssl_date(1_835_600_198), "Mar  2 08:56:38 2028 GMT");
-        assert_eq!(openssl_date(0), "Jan  1 00:00:00 1970 GMT");
-        assert_eq!(openssl_date(951_782_400), "Feb 29 00:00:00 2000 GMT");
-    }
 
     #[test]
     fn host_part() {

@@ -128,11 +128,11 @@ impl Collector for SnapshotStore {
                         Kind::Info => metric.encode_info(&labels)?,
                         Kind::Counter => {
                             let m = metric.encode_family(&labels)?;
-                            ConstF64Counter(s.value).encode(m)?
+                            ConstF64Counter(s.value).encode(m)?;
                         }
                         Kind::Gauge | Kind::Untyped => {
                             let mut m = metric.encode_family(&labels)?;
-                            m.encode_gauge(&s.value)?
+                            m.encode_gauge(&s.value)?;
                         }
                     }
                 }

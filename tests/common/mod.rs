@@ -332,9 +332,9 @@ pub fn fixture(path: &str) -> PathBuf {
 
 /// Reads one HTTP/1.1 request from `stream` (the stubs of AWS APIs the tests serve) and
 /// returns its body, sized by Content-Length.
-pub fn read_http_request(stream: &std::net::TcpStream) -> Vec<u8> {
+pub fn read_http_request(stream: &TcpStream) -> Vec<u8> {
     use std::io::{BufRead, Read};
-    let mut rd = std::io::BufReader::new(stream);
+    let mut rd = BufReader::new(stream);
     let mut len = 0usize;
     loop {
         let mut line = String::new();

@@ -42,7 +42,7 @@ pub(crate) fn valid_statistic(s: &str) -> bool {
 
 /// How far behind now a window ends unless `delay:` says otherwise: "to get accurate 1 minute
 /// period metrics 2 minutes of delay is required" (YACE issue #1796,
-/// shared/reference/cloudwatch-exporters.md §4).
+/// prometheus-community/yet-another-cloudwatch-exporter on GitHub).
 pub const DEFAULT_DELAY_S: u32 = 120;
 
 /// The CloudWatch metrics of resources another source discovers (`node_metrics:` of
@@ -225,7 +225,7 @@ pub struct RawMetric {
     /// Overrides the target's period.
     pub period: Option<Duration>,
     /// Overrides the target's delay, for a metric that settles later than the others (YACE
-    /// ignores a metric-level delay: issue #230 in shared/reference/cloudwatch-exporters.md).
+    /// ignores a metric-level delay and uses the job's: YACE issue #230).
     pub delay: Option<Duration>,
     /// Export 0 rather than nothing when the window has no datapoint (count-type metrics).
     #[serde(default)]
@@ -251,7 +251,7 @@ pub struct RawTarget {
     pub length: Option<Duration>,
     /// How far behind now the window ends, so that CloudWatch has settled the points.
     /// Default 2m: "to get accurate 1 minute period metrics 2 minutes of delay is required"
-    /// (YACE issue #1796, shared/reference/cloudwatch-exporters.md §4).
+    /// (YACE issue #1796).
     pub delay: Option<Duration>,
     pub metrics: Vec<RawMetric>,
     pub interval: Option<Duration>,
@@ -463,7 +463,7 @@ impl Poller for CloudwatchPoller {
                 let out = match out {
                     Ok(o) => o,
                     Err(e) => {
-                        // A failed call never fails the others (the issue's resilience rule);
+                        // A failed call never fails the others (YACE drops only that batch too);
                         // its series are absent this poll.
                         let code = aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(&e)
                             .unwrap_or("unknown")

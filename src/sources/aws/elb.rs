@@ -1,6 +1,6 @@
 //! The classic ELB source: DescribeLoadBalancers discovers the load balancers of a region
 //! (all, by name, or by tag), DescribeInstanceHealth counts their healthy and unhealthy
-//! instances (the seed's HEALTHY_HOST_COUNT, UNHEALTHY_HOST_COUNT and ELB_HEALTHY_STATUS),
+//! instances (for the HEALTHY_HOST_COUNT, UNHEALTHY_HOST_COUNT and ELB_HEALTHY_STATUS checks),
 //! and the listeners are exported, HTTPS/SSL ones with their certificate, for the
 //! certificate check to follow. Series carry a `load_balancer` label.
 //!

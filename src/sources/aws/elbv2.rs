@@ -1,7 +1,7 @@
 //! The ALB/NLB source (Elastic Load Balancing v2): DescribeLoadBalancers finds the
 //! application, network and gateway load balancers of a region (all, by name, or by tag),
 //! DescribeTargetGroups their target groups, DescribeTargetHealth counts each group's targets
-//! by state (the v2 form of the seed's healthy and unhealthy host counts, judged per target
+//! by state (the v2 form of the classic ELB's healthy and unhealthy host counts, judged per target
 //! group by TG_HEALTHY_HOST_COUNT and TG_UNHEALTHY_HOST_COUNT), and DescribeListeners finds
 //! the HTTPS and TLS listeners, each of which becomes a certificate target as on classic
 //! load balancers.

@@ -35,7 +35,7 @@ use crate::model::{Family, Kind, Sample};
 #[serde(deny_unknown_fields)]
 pub struct RawShared {
     /// At most this many AWS API calls in flight at once, over every AWS target. Default 5
-    /// (YACE's `-cloudwatch-concurrency` default, shared/reference/cloudwatch-exporters.md).
+    /// (YACE's `-cloudwatch-concurrency` default, in its README's flag table).
     pub max_concurrent_requests: Option<usize>,
     /// What GetMetricData may cost per month over every `cloudwatch:` target, in USD. When
     /// the poll plans at their intervals would cost more, every cloudwatch target's interval

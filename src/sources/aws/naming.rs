@@ -1,7 +1,7 @@
 //! CloudWatch series names as YACE (prometheus-community/yet-another-cloudwatch-exporter)
 //! builds them, so dashboards made for YACE work on headroom: `aws_<namespace>_<metric>_<stat>`
-//! with `dimension_<Name>` labels. The rules (from YACE's `pkg/promutil`, described in
-//! shared/reference/cloudwatch-exporters.md §1): the namespace is lower-cased; an
+//! with `dimension_<Name>` labels. The rules (from YACE's `pkg/promutil`: `BuildMetricName`
+//! and `PromString`): the namespace is lower-cased; an
 //! underscore goes before an upper-case letter that follows a lower-case letter or a digit;
 //! other characters that are not `[a-zA-Z0-9_]` become `_`, and `%` becomes `_percent`;
 //! `aws_` is prefixed unless the namespace already starts with `aws`; a metric name that
@@ -68,7 +68,7 @@ pub fn dimension_label(name: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Names from YACE's README and the reference's derivations.
+    /// Names from YACE's README and names derived from its `BuildMetricName` (pkg/promutil).
     #[test]
     fn yace_names() {
         assert_eq!(

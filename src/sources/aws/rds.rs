@@ -1,7 +1,7 @@
 //! The RDS source: DescribeDBInstances for the facts of every instance of a region (class,
 //! engine, storage, provisioned IOPS and throughput, Multi-AZ, backups, encryption, public
 //! access, status) and DescribeDBSnapshots for the age of each instance's latest automated
-//! snapshot: the seed's backup, DR and security policy as `headroom_rds_*` series with a
+//! snapshot: a production backup, DR and security policy as `headroom_rds_*` series with a
 //! `db_instance` label, which the shipped RDS_* checks judge per instance.
 
 use std::collections::BTreeMap;

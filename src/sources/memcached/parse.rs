@@ -93,7 +93,7 @@ pub fn families(
     let mut out = vec![Family::single(
         "memcached_up",
         "Could the memcached server be reached.",
-        Kind::Gauge,
+        Gauge,
         1.0,
     )];
     let mut simple = |key: &str, name: &'static str, help: &'static str, kind: Kind| {
@@ -251,7 +251,7 @@ pub fn families(
         let mut f = Family::new(
             "memcached_version",
             "The version of this memcached server.",
-            Kind::Gauge,
+            Gauge,
         );
         f.push("version", v.clone(), 1.0);
         out.push(f);
@@ -302,7 +302,7 @@ pub fn families(
         ));
     }
 
-    // headroom's own derived series (the seed's MEMCACHE_HITRATE and MEMCACHE_RESPONSE).
+    // headroom's own derived series (for the MEMCACHE_HITRATE and MEMCACHE_RESPONSE checks).
     out.push(Family::single(
         "headroom_memcached_stats_rtt_seconds",
         "Round-trip time of the `stats` command in the latest poll.",

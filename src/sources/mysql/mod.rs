@@ -333,7 +333,7 @@ impl Poller for MysqlPoller {
     type Discovered = Infallible;
 
     async fn close(&self) {
-        MysqlPoller::close(self).await
+        MysqlPoller::close(self).await;
     }
 
     async fn poll(&self) -> Result<Polled<Infallible>, PollError> {

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use crate::model::{Family, Kind, Sample};
 
-/// Which counter the transaction rate comes from. See shared/reference/capacity-model.md §3:
+/// Which counter the transaction rate comes from. See the MySQL Reference Manual, "Server
+/// Status Variables" (`Com_xxx`, `Handler_commit`) and "Performance Schema Transaction Tables":
 /// `Com_commit + Com_rollback` reads 0 for autocommit workloads and `Handler_commit`
 /// over-counts, so the performance_schema and INNODB_METRICS counters come first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]

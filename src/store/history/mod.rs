@@ -22,7 +22,7 @@ pub struct RawHistory {
     /// The embedded history file, created on first run; relative to the config file's
     /// directory. Default `headroom-history.sqlite` beside the config file. The daemon records
     /// every mysql target's rollups in it.
-    pub sqlite: Option<std::path::PathBuf>,
+    pub sqlite: Option<PathBuf>,
     /// A Prometheus-compatible server (Prometheus, Thanos, Mimir) that scrapes the headroom
     /// agents, as its HTTP API base URL: capacity targets read history from it with
     /// `query_range`, and nothing is recorded locally.
@@ -169,7 +169,7 @@ pub struct Window {
     pub target: String,
     pub start: f64,
     pub end: f64,
-    /// Seconds each point averages (60 by default: the reference's 10-60 s samples).
+    /// Seconds each point averages (60 by default; the capacity model wants 10-60 s samples).
     pub resolution: f64,
     /// A series of the database's CPU utilization in percent, where one exists (for an RDS
     /// instance: `aws_rds_cpuutilization_average{dimension_DBInstanceIdentifier="ID"}`, which a
