@@ -4,8 +4,6 @@
 //! Nagios external command file.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -18,9 +16,12 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::bind::{InactiveCheck, Instance, resources};
+use super::eval::{Evaluation, evaluate_with};
+use super::push::icinga::{IcingaResult, IcingaSender};
+use super::push::nagios;
 use super::retention::Retention;
 use super::state::{CheckState, StateType, Status, duration_text};
-use super::{Evaluation, InactiveCheck, Instance, evaluate_with};
 use crate::sources::tls::unix_now;
 use crate::store::SnapshotStore;
 
@@ -146,171 +147,8 @@ pub struct Board {
 
 pub type SharedBoard = Arc<RwLock<Board>>;
 
-/// `push:` in the config, as written.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPush {
-    /// A Nagios external command file (named pipe): one `PROCESS_SERVICE_CHECK_RESULT`
-    /// line per evaluation, host = target name, service = check name.
-    pub nagios_command_file: Option<PathBuf>,
-    /// An Icinga 2 API to POST results to (`/v1/actions/process-check-result`).
-    pub icinga2: Option<RawIcinga>,
-}
-
-/// `push.icinga2:`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawIcinga {
-    /// Base URL of the API, e.g. `https://icinga.example.com:5665`.
-    pub url: String,
-    /// ApiUser name; it needs the `actions/process-check-result` permission.
-    pub user: String,
-    /// Environment variable holding the ApiUser password.
-    pub password_env: Option<String>,
-    /// File holding the ApiUser password.
-    pub password_file: Option<PathBuf>,
-    /// PEM file of the CA that signed the API's certificate (Icinga's own CA, usually
-    /// `/var/lib/icinga2/certs/ca.crt`), on top of the system trust store.
-    pub ca_file: Option<PathBuf>,
-    /// Per-request timeout. Default 5s.
-    pub timeout: Option<crate::config::Duration>,
-}
-
-/// Where results go besides headroom's own outputs (validated).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PushConfig {
-    pub nagios_command_file: Option<PathBuf>,
-    pub icinga2: Option<IcingaPush>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IcingaPush {
-    pub url: String,
-    pub user: String,
-    pub password: crate::config::Secret,
-    pub ca_file: Option<PathBuf>,
-    pub timeout: Duration,
-}
-
-impl RawPush {
-    pub fn validate(&self, v: &mut crate::config::Validator<'_>) -> PushConfig {
-        let icinga2 = self.icinga2.as_ref().and_then(|i| {
-            if !(i.url.starts_with("https://") || i.url.starts_with("http://")) {
-                v.error(
-                    "push.icinga2.url",
-                    format!("{:?} is not an http(s) URL", i.url),
-                );
-                return None;
-            }
-            let which = if i.password_file.is_some() {
-                "push.icinga2.password_file"
-            } else {
-                "push.icinga2.password_env"
-            };
-            if i.password_env.is_none() && i.password_file.is_none() {
-                v.error("push.icinga2", "needs password_env or password_file");
-                return None;
-            }
-            let password =
-                v.secret(which, i.password_env.as_deref(), i.password_file.as_deref())?;
-            let ca_file = i.ca_file.as_ref().map(|f| v.relative(f));
-            if let Some(f) = &ca_file
-                && let Err(e) = std::fs::read(f)
-            {
-                v.error(
-                    "push.icinga2.ca_file",
-                    format!("cannot read {}: {e}", f.display()),
-                );
-                return None;
-            }
-            Some(IcingaPush {
-                url: i.url.trim_end_matches('/').to_owned(),
-                user: i.user.clone(),
-                password,
-                ca_file,
-                timeout: i.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(5)),
-            })
-        });
-        PushConfig {
-            nagios_command_file: self.nagios_command_file.as_ref().map(|p| v.relative(p)),
-            icinga2,
-        }
-    }
-}
-
-/// One result on its way to Icinga 2.
-#[derive(Debug)]
-struct IcingaResult {
-    host: String,
-    service: String,
-    exit_status: u8,
-    output: String,
-    perfdata: Vec<String>,
-}
-
-/// Sends results to Icinga 2 one after another from a queue, so the engine never waits on
-/// the network. A full queue drops the result and says so.
-#[derive(Debug, Clone)]
-struct IcingaSender {
-    tx: tokio::sync::mpsc::Sender<IcingaResult>,
-}
-
-impl IcingaSender {
-    fn start(cfg: IcingaPush) -> Result<IcingaSender, String> {
-        let mut b = reqwest::Client::builder().timeout(cfg.timeout);
-        if let Some(f) = &cfg.ca_file {
-            let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            for c in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{}: {e}", f.display()))?
-            {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let client = b.build().map_err(|e| e.to_string())?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<IcingaResult>(1024);
-        tokio::spawn(async move {
-            let url = format!("{}/v1/actions/process-check-result", cfg.url);
-            while let Some(r) = rx.recv().await {
-                // Icinga's filter language: strings quoted, backslash and quote escaped.
-                let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-                let body = serde_json::json!({
-                    "type": "Service",
-                    "filter": format!("host.name=={} && service.name=={}", q(&r.host), q(&r.service)),
-                    "exit_status": r.exit_status,
-                    "plugin_output": r.output,
-                    "performance_data": r.perfdata,
-                    "check_source": "headroom",
-                });
-                let sent = client
-                    .post(&url)
-                    .basic_auth(&cfg.user, Some(cfg.password.expose()))
-                    .header("Accept", "application/json")
-                    .json(&body)
-                    .send()
-                    .await;
-                match sent {
-                    Ok(resp) if resp.status().is_success() => {}
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let text = resp.text().await.unwrap_or_default();
-                        tracing::warn!(host = %r.host, service = %r.service, %status, "Icinga 2 refused the result: {}", text.chars().take(300).collect::<String>());
-                    }
-                    // reqwest's error names the URL, which holds no credentials.
-                    Err(e) => {
-                        tracing::warn!(host = %r.host, service = %r.service, error = %e, "result not pushed to Icinga 2")
-                    }
-                }
-            }
-        });
-        Ok(IcingaSender { tx })
-    }
-
-    fn send(&self, r: IcingaResult) {
-        if self.tx.try_send(r).is_err() {
-            tracing::warn!("Icinga 2 push queue full; a result was dropped");
-        }
-    }
-}
+// The `push:` config, at the path the config module reads it from.
+pub use super::push::{IcingaPush, PushConfig, RawIcinga, RawPush};
 
 struct Slot {
     inst: Instance,
@@ -526,7 +364,7 @@ impl Engine {
                 tracing::warn!(check = %slot.inst.def.name, host = %slot.inst.host, "started flapping ({:.1}% change)", slot.state.percent_state_change);
             }
             if let Some(cmd) = &self.push.nagios_command_file
-                && let Err(e) = push_nagios(cmd, &slot.inst.host, &slot.inst.def.name, &ev, unix)
+                && let Err(e) = nagios::write(cmd, &slot.inst.host, &slot.inst.def.name, &ev, unix)
             {
                 tracing::warn!(file = %cmd.display(), error = %e, "result not pushed to Nagios");
             }
@@ -585,7 +423,7 @@ impl Engine {
             if snap.error.is_some() {
                 continue;
             }
-            let found = super::resources(&t.def, &snap);
+            let found = resources(&t.def, &snap);
             let before = self.slots.len();
             self.slots.retain(|s| {
                 let mine = s.inst.def.name == t.def.name && s.inst.target == t.target && !s.inst.filter.is_empty();
@@ -708,32 +546,4 @@ pub fn record(
     state.output = out;
     state.perfdata = perf;
     t
-}
-
-/// Writes one passive result to a Nagios external command file. The file is a named pipe
-/// that Nagios reads; opening it without blocking fails at once when Nagios is not running.
-fn push_nagios(
-    path: &std::path::Path,
-    host: &str,
-    service: &str,
-    ev: &Evaluation,
-    now: i64,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let line = format!(
-        "[{now}] PROCESS_SERVICE_CHECK_RESULT;{host};{service};{};{}\n",
-        ev.status.code(),
-        ev.line().replace('\n', "\\n")
-    );
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .custom_flags(libc_o_nonblock())
-        .open(path)?;
-    f.write_all(line.as_bytes())
-}
-
-/// `O_NONBLOCK` on Linux x86_64 and aarch64 (asm-generic/fcntl.h); spelled out to avoid a
-/// libc dependency for one flag.
-const fn libc_o_nonblock() -> i32 {
-    0o4000
 }

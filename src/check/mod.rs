@@ -8,6 +8,7 @@
 //! - [`eval`]: one definition against one snapshot, giving a state, text and perfdata;
 //! - [`bind`]: which targets (and, per resource, which resources) each check runs on;
 //! - [`engine`]: the engine that schedules evaluations, keeps the states and publishes them;
+//! - [`push`]: results sent elsewhere, to a Nagios command file or the Icinga 2 API;
 //! - [`state`], [`range`], [`output`], [`retention`]: the Nagios state machine, threshold
 //!   ranges, plugin output and perfdata, and the state file.
 
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod eval;
 pub mod oneshot;
 pub mod output;
+pub mod push;
 pub mod range;
 pub mod retention;
 pub mod state;
