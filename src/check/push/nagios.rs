@@ -5,6 +5,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use rustix::fs::OFlags;
+
 use crate::check::eval::Evaluation;
 
 /// The external command for one result: host = target (or resource) name, service = check
@@ -29,13 +31,7 @@ pub fn write(
     let line = command_line(host, service, ev, now);
     let mut f = std::fs::OpenOptions::new()
         .append(true)
-        .custom_flags(libc_o_nonblock())
+        .custom_flags(OFlags::NONBLOCK.bits().cast_signed())
         .open(path)?;
     f.write_all(line.as_bytes())
-}
-
-/// `O_NONBLOCK` on Linux x86_64 and aarch64 (asm-generic/fcntl.h); spelled out to avoid a
-/// libc dependency for one flag.
-const fn libc_o_nonblock() -> i32 {
-    0o4000
 }
