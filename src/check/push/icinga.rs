@@ -82,3 +82,30 @@ impl IcingaSender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_body_selects_the_service_and_carries_the_result() {
+        let body = request_body(&IcingaResult {
+            host: "db \"primary\"".into(),
+            service: "MYSQL\\LAG".into(),
+            exit_status: 1,
+            output: "WARNING: lag = 42s".into(),
+            perfdata: vec!["'mysql_replica_lag'=42s;30;60".into()],
+        });
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "Service",
+                "filter": r#"host.name=="db \"primary\"" && service.name=="MYSQL\\LAG""#,
+                "exit_status": 1,
+                "plugin_output": "WARNING: lag = 42s",
+                "performance_data": ["'mysql_replica_lag'=42s;30;60"],
+                "check_source": "headroom",
+            })
+        );
+    }
+}

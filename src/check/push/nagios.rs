@@ -35,3 +35,76 @@ pub fn write(
         .open(path)?;
     f.write_all(line.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::output::Perf;
+    use crate::check::state::Status;
+    use rustix::fs::{CWD, FileType, Mode};
+    use std::io::Read;
+
+    fn critical(text: &str) -> Evaluation {
+        Evaluation {
+            status: Status::Critical,
+            text: text.into(),
+            perf: vec![Perf {
+                label: "memcache_response".into(),
+                value: 0.7,
+                uom: "s".into(),
+                warn: Some("0.1".parse().unwrap()),
+                crit: Some("0.5".parse().unwrap()),
+                min: None,
+                max: None,
+            }],
+            value: Some(0.7),
+        }
+    }
+
+    #[test]
+    fn command_line_is_a_passive_service_result() {
+        let line = command_line(
+            "m1",
+            "MEMCACHE_RESPONSE",
+            &critical("took 0.7s"),
+            1_700_000_000,
+        );
+        assert_eq!(
+            line,
+            "[1700000000] PROCESS_SERVICE_CHECK_RESULT;m1;MEMCACHE_RESPONSE;2;\
+             CRITICAL: took 0.7s | 'memcache_response'=0.7s;0.1;0.5\n"
+        );
+        // A newline would end the command early. The plugin line makes one in the text a
+        // space; any left (here in a perfdata label) goes to Nagios as `\n`.
+        let mut ev = critical("one\ntwo");
+        ev.perf[0].label = "a\nb".into();
+        let line = command_line("m1", "X", &ev, 5);
+        assert_eq!(line.matches('\n').count(), 1, "{line:?}");
+        assert!(
+            line.ends_with(";2;CRITICAL: one two | 'a\\nb'=0.7s;0.1;0.5\n"),
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn write_appends_to_the_pipe_and_fails_at_once_without_a_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("nagios.cmd");
+        rustix::fs::mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        // Nagios is not running: the open would block for ever without O_NONBLOCK.
+        let err = write(&fifo, "m1", "X", &critical("t"), 1).unwrap_err();
+        assert_eq!(
+            err.raw_os_error(),
+            Some(rustix::io::Errno::NXIO.raw_os_error())
+        );
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(OFlags::NONBLOCK.bits().cast_signed())
+            .open(&fifo)
+            .unwrap();
+        write(&fifo, "m1", "X", &critical("t"), 1).unwrap();
+        let mut got = String::new();
+        reader.read_to_string(&mut got).unwrap();
+        assert_eq!(got, command_line("m1", "X", &critical("t"), 1));
+    }
+}
