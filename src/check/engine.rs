@@ -1,7 +1,7 @@
 //! The check engine: evaluates each check instance on its own schedule (`check_interval`,
 //! `retry_interval` while SOFT), feeds the results to the Nagios state machine, and publishes
-//! the states to the status page, the metrics, the retention file and, when configured, a
-//! Nagios external command file.
+//! the states to the status page, the metrics, the retention file and, when configured, the
+//! senders in [`super::push`] (a Nagios external command file, the Icinga 2 API).
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -546,4 +546,379 @@ pub fn record(
     state.output = out;
     state.perfdata = perf;
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{CheckDef, instances, parse_list};
+    use crate::config::{SourceConfig, Target};
+    use crate::sources::{ErrorKind, PollError, SourceKind, memcached};
+    use crate::store::{Family as MetricFamily, Kind, TargetSnapshot};
+    use std::path::Path;
+    use std::time::SystemTime;
+
+    fn target(name: &str) -> Target {
+        Target {
+            name: Arc::from(name),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            source: SourceConfig::Memcached(memcached::Settings {
+                address: "127.0.0.1:1".into(),
+            }),
+        }
+    }
+
+    fn defs(yaml: &str) -> Vec<CheckDef> {
+        parse_list(Path::new("t.yaml"), yaml, "").unwrap()
+    }
+
+    /// A memcached check going CRITICAL above 0.5, HARD at the third result in a row.
+    const RESP: &str = "- {name: RESP, source: memcached, metric: rtt, critical: \"0.5\", \
+                        max_check_attempts: 3, check_interval: 60s, retry_interval: 10s}\n";
+
+    fn engine(store: &Arc<SnapshotStore>, retention: Option<Retention>) -> Engine {
+        Engine::new(store.clone(), CheckMetrics::default(), retention)
+    }
+
+    fn bind(e: &mut Engine, defs: &[CheckDef], targets: &[Target], push: PushConfig) {
+        let (inst, inactive) = instances(defs, targets);
+        e.set_instances(inst, inactive, push);
+    }
+
+    fn put(
+        store: &SnapshotStore,
+        target: &str,
+        families: Vec<MetricFamily>,
+        error: Option<PollError>,
+    ) {
+        store.put(TargetSnapshot {
+            source: SourceKind::Memcached,
+            target: Arc::from(target),
+            families,
+            taken_at: SystemTime::now(),
+            error,
+        });
+    }
+
+    fn rtt(store: &SnapshotStore, target: &str, v: f64) {
+        put(
+            store,
+            target,
+            vec![MetricFamily::single("rtt", "", Kind::Gauge, v)],
+            None,
+        );
+    }
+
+    /// Makes every check due now, as if its interval had passed.
+    fn due(e: &mut Engine) {
+        let now = Instant::now();
+        for s in &mut e.slots {
+            s.next_due = now;
+        }
+    }
+
+    fn row(e: &Engine, check: &str, host: &str) -> CheckView {
+        let b = e.board.read().unwrap();
+        b.checks
+            .iter()
+            .find(|v| v.check == check && v.host == host)
+            .unwrap_or_else(|| panic!("no {check} on {host} in {:?}", b.checks))
+            .clone()
+    }
+
+    fn hosts(e: &Engine) -> Vec<String> {
+        let b = e.board.read().unwrap();
+        b.checks
+            .iter()
+            .map(|v| format!("{}@{}", v.check, v.host))
+            .collect()
+    }
+
+    fn progress(v: &CheckView) -> (Status, StateType, u32) {
+        (v.status, v.state_type, v.attempt)
+    }
+
+    #[test]
+    fn a_problem_turns_hard_on_the_retry_schedule_and_recovers() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        bind(&mut e, &defs(RESP), &[target("m1")], PushConfig::default());
+        rtt(&store, "m1", 0.7);
+
+        let before = Instant::now();
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(progress(&v), (Status::Critical, StateType::Soft, 1));
+        assert_eq!((v.max_attempts, v.has_been_checked), (3, true));
+        assert_eq!(v.output, "CRITICAL: RESP = 0.7");
+        assert_eq!(v.perfdata, "'resp'=0.7;;0.5");
+        // SOFT: the next evaluation is a retry_interval away, and not earlier.
+        let next = e.slots[0].next_due;
+        assert!(next >= before + Duration::from_secs(10), "{next:?}");
+        assert!(next < before + Duration::from_secs(11), "{next:?}");
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")).2,
+            1,
+            "evaluated before due"
+        );
+
+        due(&mut e);
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Soft, 2)
+        );
+        due(&mut e);
+        let before = Instant::now();
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Hard, 3)
+        );
+        // HARD: back to check_interval.
+        assert!(e.slots[0].next_due >= before + Duration::from_secs(60));
+        let labels = CheckLabels {
+            check: "RESP".into(),
+            host: "m1".into(),
+        };
+        assert_eq!(e.metrics.state.get(&labels).unwrap().get(), 2);
+        assert_eq!(e.metrics.state_type.get(&labels).unwrap().get(), 1);
+        assert_eq!(e.metrics.value.get(&labels).unwrap().get(), 0.7);
+
+        rtt(&store, "m1", 0.02);
+        due(&mut e);
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(progress(&v), (Status::Ok, StateType::Hard, 1));
+        assert_eq!(v.output, "OK: RESP = 0.02");
+        assert_eq!(e.metrics.state.get(&labels).unwrap().get(), 0);
+    }
+
+    #[test]
+    fn a_target_that_cannot_be_polled_fails_its_checks_with_the_reason() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        let two = format!(
+            "{RESP}- {{name: SOFTER, source: memcached, metric: rtt, unreachable: unknown}}\n"
+        );
+        bind(&mut e, &defs(&two), &[target("m1")], PushConfig::default());
+        put(
+            &store,
+            "m1",
+            vec![],
+            Some(PollError::new(ErrorKind::Connect, "refused")),
+        );
+        // First evaluations are spread over a second; both at once here.
+        due(&mut e);
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(v.status, Status::Critical);
+        assert_eq!(
+            v.output,
+            "CRITICAL: m1 could not be polled: connect: refused"
+        );
+        assert_eq!(v.perfdata, "");
+        let v = row(&e, "SOFTER", "m1");
+        assert_eq!(v.status, Status::Unknown);
+        assert_eq!(
+            v.output,
+            "UNKNOWN: m1 could not be polled: connect: refused"
+        );
+        // A timeout says nothing about the target's state.
+        put(
+            &store,
+            "m1",
+            vec![],
+            Some(PollError::new(ErrorKind::Timeout, "no answer")),
+        );
+        due(&mut e);
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(v.status, Status::Unknown);
+        assert_eq!(
+            v.output,
+            "UNKNOWN: m1 could not be polled: timeout: no answer"
+        );
+    }
+
+    #[test]
+    fn a_check_stays_pending_until_its_target_is_polled_or_max_age_passes() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        bind(&mut e, &defs(RESP), &[target("m1")], PushConfig::default());
+        let before = Instant::now();
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert!(!v.has_been_checked);
+        assert_eq!(v.output, "");
+        // Looked at again shortly, not after a whole interval.
+        assert!(e.slots[0].next_due < before + Duration::from_secs(1));
+        // No first poll within max_age (3 intervals + the timeout): UNKNOWN.
+        e.slots[0].waiting_since = Instant::now() - Duration::from_secs(33);
+        due(&mut e);
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(v.status, Status::Unknown);
+        assert_eq!(
+            v.output,
+            "UNKNOWN: no data yet: target 'm1' has not been polled"
+        );
+    }
+
+    #[test]
+    fn checks_follow_targets_that_come_and_go_and_keep_their_state() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        let d = defs(RESP);
+        bind(
+            &mut e,
+            &d,
+            &[target("m1"), target("m2")],
+            PushConfig::default(),
+        );
+        rtt(&store, "m1", 0.7);
+        rtt(&store, "m2", 0.7);
+        e.tick();
+        due(&mut e);
+        e.tick();
+        assert_eq!(hosts(&e), ["RESP@m1", "RESP@m2"]);
+        assert_eq!(progress(&row(&e, "RESP", "m1")).2, 2);
+
+        bind(
+            &mut e,
+            &d,
+            &[target("m1"), target("m3")],
+            PushConfig::default(),
+        );
+        assert_eq!(hosts(&e), ["RESP@m1", "RESP@m3"]);
+        // m1 keeps its attempt count; m3 is new and pending; m2's series are gone.
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Soft, 2)
+        );
+        assert!(!row(&e, "RESP", "m3").has_been_checked);
+        let m2 = CheckLabels {
+            check: "RESP".into(),
+            host: "m2".into(),
+        };
+        assert!(e.metrics.state.get(&m2).is_none());
+
+        bind(&mut e, &d, &[], PushConfig::default());
+        let b = e.board.read().unwrap();
+        assert!(b.checks.is_empty(), "{:?}", b.checks);
+        assert_eq!(
+            b.inactive,
+            [InactiveCheck {
+                name: "RESP".into(),
+                source: "memcached".into(),
+                reason: "no memcached target is configured".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn per_resource_checks_follow_the_resources_in_the_snapshot() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        let d = defs(
+            "- {name: LB_HEALTHY, source: memcached, metric: healthy, per: [lb], critical: \"1:\"}\n",
+        );
+        bind(&mut e, &d, &[target("m1")], PushConfig::default());
+        let lbs = |values: &[(&str, f64)]| {
+            let mut f = MetricFamily::new("healthy", "", Kind::Gauge);
+            for (lb, v) in values {
+                f.push("lb", *lb, *v);
+            }
+            vec![f]
+        };
+        put(&store, "m1", lbs(&[("a", 2.0), ("b", 0.0)]), None);
+        e.tick();
+        assert_eq!(hosts(&e), ["LB_HEALTHY@a", "LB_HEALTHY@b"]);
+        assert_eq!(row(&e, "LB_HEALTHY", "a").status, Status::Ok);
+        assert_eq!(row(&e, "LB_HEALTHY", "b").status, Status::Critical);
+
+        put(&store, "m1", lbs(&[("a", 2.0)]), None);
+        e.tick();
+        assert_eq!(hosts(&e), ["LB_HEALTHY@a"]);
+        // A failed poll keeps the resources' checks, which report it.
+        put(
+            &store,
+            "m1",
+            vec![],
+            Some(PollError::new(ErrorKind::Connect, "refused")),
+        );
+        due(&mut e);
+        e.tick();
+        assert_eq!(hosts(&e), ["LB_HEALTHY@a"]);
+        assert_eq!(row(&e, "LB_HEALTHY", "a").status, Status::Critical);
+    }
+
+    #[test]
+    fn states_survive_a_restart_through_the_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state.json");
+        let d = defs(RESP);
+        {
+            let store = Arc::new(SnapshotStore::new());
+            let mut e = engine(&store, Some(Retention::new(&file)));
+            bind(&mut e, &d, &[target("m1")], PushConfig::default());
+            rtt(&store, "m1", 0.7);
+            e.tick();
+            due(&mut e);
+            e.tick();
+            e.save();
+        }
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, Some(Retention::new(&file)));
+        bind(&mut e, &d, &[target("m1")], PushConfig::default());
+        // Restored before any evaluation, with the target not polled yet.
+        let v = row(&e, "RESP", "m1");
+        assert!(v.has_been_checked);
+        assert_eq!(progress(&v), (Status::Critical, StateType::Soft, 2));
+        assert_eq!(v.output, "CRITICAL: RESP = 0.7");
+        // And the next result carries on from there: the third in a row is HARD.
+        rtt(&store, "m1", 0.7);
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Hard, 3)
+        );
+    }
+
+    #[test]
+    fn each_result_goes_to_the_nagios_command_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cmd = dir.path().join("nagios.cmd");
+        std::fs::write(&cmd, "").unwrap();
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        let push = PushConfig {
+            nagios_command_file: Some(cmd.clone()),
+            icinga2: None,
+        };
+        bind(&mut e, &defs(RESP), &[target("m1")], push);
+        rtt(&store, "m1", 0.7);
+        let before = unix_now();
+        e.tick();
+        due(&mut e);
+        e.tick();
+        let after = unix_now();
+        let written = std::fs::read_to_string(&cmd).unwrap();
+        let lines: Vec<&str> = written.lines().collect();
+        assert_eq!(lines.len(), 2, "{written:?}");
+        for line in lines {
+            let (ts, rest) = line
+                .strip_prefix('[')
+                .and_then(|l| l.split_once("] "))
+                .unwrap_or_else(|| panic!("{line:?}"));
+            let ts: i64 = ts.parse().unwrap();
+            assert!((before..=after).contains(&ts), "{line:?}");
+            assert_eq!(
+                rest,
+                "PROCESS_SERVICE_CHECK_RESULT;m1;RESP;2;CRITICAL: RESP = 0.7 | 'resp'=0.7;;0.5"
+            );
+        }
+    }
 }
