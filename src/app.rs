@@ -74,7 +74,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
     let mut recorder: Option<std::thread::JoinHandle<()>> = None;
     let snapshots = store.clone();
     let start_recorder = |cfg: &Config, recorder: &mut Option<std::thread::JoinHandle<()>>| {
-        *rds_map.write().unwrap_or_else(|e| e.into_inner()) = rds_instances(cfg);
+        *rds_map.write() = rds_instances(cfg);
         if recorder.is_some() {
             return;
         }

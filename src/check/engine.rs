@@ -1,13 +1,13 @@
 //! The check engine: evaluates each check instance on its own schedule (`check_interval`,
 //! `retry_interval` while SOFT), feeds the results to the Nagios state machine, and publishes
-//! the states to the status page, the metrics, the retention file and, when configured, a
-//! Nagios external command file.
+//! the states to the status page, the metrics, the retention file and, when configured, the
+//! senders in [`super::push`] (a Nagios external command file, the Icinga 2 API).
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -18,9 +18,12 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::bind::{InactiveCheck, Instance, resources};
+use super::eval::{Evaluation, evaluate_with};
+use super::push::icinga::{IcingaResult, IcingaSender};
+use super::push::nagios;
 use super::retention::Retention;
 use super::state::{CheckState, StateType, Status, duration_text};
-use super::{Evaluation, InactiveCheck, Instance, evaluate_with};
 use crate::store::SnapshotStore;
 use crate::time::unix_now;
 
@@ -146,171 +149,8 @@ pub struct Board {
 
 pub type SharedBoard = Arc<RwLock<Board>>;
 
-/// `push:` in the config, as written.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPush {
-    /// A Nagios external command file (named pipe): one `PROCESS_SERVICE_CHECK_RESULT`
-    /// line per evaluation, host = target name, service = check name.
-    pub nagios_command_file: Option<PathBuf>,
-    /// An Icinga 2 API to POST results to (`/v1/actions/process-check-result`).
-    pub icinga2: Option<RawIcinga>,
-}
-
-/// `push.icinga2:`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawIcinga {
-    /// Base URL of the API, e.g. `https://icinga.example.com:5665`.
-    pub url: String,
-    /// ApiUser name; it needs the `actions/process-check-result` permission.
-    pub user: String,
-    /// Environment variable holding the ApiUser password.
-    pub password_env: Option<String>,
-    /// File holding the ApiUser password.
-    pub password_file: Option<PathBuf>,
-    /// PEM file of the CA that signed the API's certificate (Icinga's own CA, usually
-    /// `/var/lib/icinga2/certs/ca.crt`), on top of the system trust store.
-    pub ca_file: Option<PathBuf>,
-    /// Per-request timeout. Default 5s.
-    pub timeout: Option<crate::config::Duration>,
-}
-
-/// Where results go besides headroom's own outputs (validated).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PushConfig {
-    pub nagios_command_file: Option<PathBuf>,
-    pub icinga2: Option<IcingaPush>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IcingaPush {
-    pub url: String,
-    pub user: String,
-    pub password: crate::config::Secret,
-    pub ca_file: Option<PathBuf>,
-    pub timeout: Duration,
-}
-
-impl RawPush {
-    pub fn validate(&self, v: &mut crate::config::Validator<'_>) -> PushConfig {
-        let icinga2 = self.icinga2.as_ref().and_then(|i| {
-            if !(i.url.starts_with("https://") || i.url.starts_with("http://")) {
-                v.error(
-                    "push.icinga2.url",
-                    format!("{:?} is not an http(s) URL", i.url),
-                );
-                return None;
-            }
-            let which = if i.password_file.is_some() {
-                "push.icinga2.password_file"
-            } else {
-                "push.icinga2.password_env"
-            };
-            if i.password_env.is_none() && i.password_file.is_none() {
-                v.error("push.icinga2", "needs password_env or password_file");
-                return None;
-            }
-            let password =
-                v.secret(which, i.password_env.as_deref(), i.password_file.as_deref())?;
-            let ca_file = i.ca_file.as_ref().map(|f| v.relative(f));
-            if let Some(f) = &ca_file
-                && let Err(e) = std::fs::read(f)
-            {
-                v.error(
-                    "push.icinga2.ca_file",
-                    format!("cannot read {}: {e}", f.display()),
-                );
-                return None;
-            }
-            Some(IcingaPush {
-                url: i.url.trim_end_matches('/').to_owned(),
-                user: i.user.clone(),
-                password,
-                ca_file,
-                timeout: i.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(5)),
-            })
-        });
-        PushConfig {
-            nagios_command_file: self.nagios_command_file.as_ref().map(|p| v.relative(p)),
-            icinga2,
-        }
-    }
-}
-
-/// One result on its way to Icinga 2.
-#[derive(Debug)]
-struct IcingaResult {
-    host: String,
-    service: String,
-    exit_status: u8,
-    output: String,
-    perfdata: Vec<String>,
-}
-
-/// Sends results to Icinga 2 one after another from a queue, so the engine never waits on
-/// the network. A full queue drops the result and says so.
-#[derive(Debug, Clone)]
-struct IcingaSender {
-    tx: tokio::sync::mpsc::Sender<IcingaResult>,
-}
-
-impl IcingaSender {
-    fn start(cfg: IcingaPush) -> Result<IcingaSender, String> {
-        let mut b = reqwest::Client::builder().timeout(cfg.timeout);
-        if let Some(f) = &cfg.ca_file {
-            let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            for c in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{}: {e}", f.display()))?
-            {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let client = b.build().map_err(|e| e.to_string())?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<IcingaResult>(1024);
-        tokio::spawn(async move {
-            let url = format!("{}/v1/actions/process-check-result", cfg.url);
-            while let Some(r) = rx.recv().await {
-                // Icinga's filter language: strings quoted, backslash and quote escaped.
-                let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-                let body = serde_json::json!({
-                    "type": "Service",
-                    "filter": format!("host.name=={} && service.name=={}", q(&r.host), q(&r.service)),
-                    "exit_status": r.exit_status,
-                    "plugin_output": r.output,
-                    "performance_data": r.perfdata,
-                    "check_source": "headroom",
-                });
-                let sent = client
-                    .post(&url)
-                    .basic_auth(&cfg.user, Some(cfg.password.expose()))
-                    .header("Accept", "application/json")
-                    .json(&body)
-                    .send()
-                    .await;
-                match sent {
-                    Ok(resp) if resp.status().is_success() => {}
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let text = resp.text().await.unwrap_or_default();
-                        tracing::warn!(host = %r.host, service = %r.service, %status, "Icinga 2 refused the result: {}", text.chars().take(300).collect::<String>());
-                    }
-                    // reqwest's error names the URL, which holds no credentials.
-                    Err(e) => {
-                        tracing::warn!(host = %r.host, service = %r.service, error = %e, "result not pushed to Icinga 2");
-                    }
-                }
-            }
-        });
-        Ok(IcingaSender { tx })
-    }
-
-    fn send(&self, r: IcingaResult) {
-        if self.tx.try_send(r).is_err() {
-            tracing::warn!("Icinga 2 push queue full; a result was dropped");
-        }
-    }
-}
+// The `push:` config, at the path the config module reads it from.
+pub use super::push::{IcingaPush, PushConfig, RawIcinga, RawPush};
 
 struct Slot {
     inst: Instance,
@@ -396,7 +236,7 @@ impl Engine {
     ) {
         {
             // Said once per check, not again at every reload or discovery.
-            let board = self.board.read().unwrap_or_else(|e| e.into_inner());
+            let board = self.board.read();
             for i in inactive.iter().filter(|i| !board.inactive.contains(i)) {
                 tracing::warn!(check = %i.name, source = %i.source, "check inactive: {}", i.reason);
             }
@@ -481,10 +321,7 @@ impl Engine {
         for ((check, host), _) in old {
             self.metrics.remove(&CheckLabels { check, host });
         }
-        self.board
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .inactive = inactive;
+        self.board.write().inactive = inactive;
         self.publish();
     }
 
@@ -526,7 +363,7 @@ impl Engine {
                 tracing::warn!(check = %slot.inst.def.name, host = %slot.inst.host, "started flapping ({:.1}% change)", slot.state.percent_state_change);
             }
             if let Some(cmd) = &self.push.nagios_command_file
-                && let Err(e) = push_nagios(cmd, &slot.inst.host, &slot.inst.def.name, &ev, unix)
+                && let Err(e) = nagios::write(cmd, &slot.inst.host, &slot.inst.def.name, &ev, unix)
             {
                 tracing::warn!(file = %cmd.display(), error = %e, "result not pushed to Nagios");
             }
@@ -585,7 +422,7 @@ impl Engine {
             if snap.error.is_some() {
                 continue;
             }
-            let found = super::resources(&t.def, &snap);
+            let found = resources(&t.def, &snap);
             let before = self.slots.len();
             self.slots.retain(|s| {
                 let mine = s.inst.def.name == t.def.name && s.inst.target == t.target && !s.inst.filter.is_empty();
@@ -674,7 +511,7 @@ impl Engine {
                 percent_state_change: s.state.percent_state_change,
             })
             .collect();
-        self.board.write().unwrap_or_else(|e| e.into_inner()).checks = checks;
+        self.board.write().checks = checks;
     }
 
     /// Runs until cancelled.
@@ -710,30 +547,379 @@ pub fn record(
     t
 }
 
-/// Writes one passive result to a Nagios external command file. The file is a named pipe
-/// that Nagios reads; opening it without blocking fails at once when Nagios is not running.
-fn push_nagios(
-    path: &std::path::Path,
-    host: &str,
-    service: &str,
-    ev: &Evaluation,
-    now: i64,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let line = format!(
-        "[{now}] PROCESS_SERVICE_CHECK_RESULT;{host};{service};{};{}\n",
-        ev.status.code(),
-        ev.line().replace('\n', "\\n")
-    );
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .custom_flags(libc_o_nonblock())
-        .open(path)?;
-    f.write_all(line.as_bytes())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{CheckDef, instances, parse_list};
+    use crate::model::{ErrorKind, PollError};
+    use crate::model::{Family as MetricFamily, Kind};
+    use crate::sources::memcached;
+    use crate::sources::{SourceConfig, Target};
+    use crate::store::TargetSnapshot;
+    use std::path::Path;
+    use std::time::SystemTime;
 
-/// `O_NONBLOCK` on Linux x86_64 and aarch64 (asm-generic/fcntl.h); spelled out to avoid a
-/// libc dependency for one flag.
-const fn libc_o_nonblock() -> i32 {
-    0o4000
+    fn target(name: &str) -> Target {
+        Target {
+            name: Arc::from(name),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            source: SourceConfig::Memcached(memcached::Settings {
+                address: "127.0.0.1:1".into(),
+            }),
+        }
+    }
+
+    fn defs(yaml: &str) -> Vec<CheckDef> {
+        parse_list(Path::new("t.yaml"), yaml, "").unwrap()
+    }
+
+    /// A memcached check going CRITICAL above 0.5, HARD at the third result in a row.
+    const RESP: &str = "- {name: RESP, source: memcached, metric: rtt, critical: \"0.5\", \
+                        max_check_attempts: 3, check_interval: 60s, retry_interval: 10s}\n";
+
+    fn engine(store: &Arc<SnapshotStore>, retention: Option<Retention>) -> Engine {
+        Engine::new(store.clone(), CheckMetrics::default(), retention)
+    }
+
+    fn bind(e: &mut Engine, defs: &[CheckDef], targets: &[Target], push: PushConfig) {
+        let (inst, inactive) = instances(defs, targets);
+        e.set_instances(inst, inactive, push);
+    }
+
+    fn put(
+        store: &SnapshotStore,
+        target: &str,
+        families: Vec<MetricFamily>,
+        error: Option<PollError>,
+    ) {
+        store.put(TargetSnapshot {
+            source: memcached::KIND,
+            target: Arc::from(target),
+            families,
+            taken_at: SystemTime::now(),
+            error,
+        });
+    }
+
+    fn rtt(store: &SnapshotStore, target: &str, v: f64) {
+        put(
+            store,
+            target,
+            vec![MetricFamily::single("rtt", "", Kind::Gauge, v)],
+            None,
+        );
+    }
+
+    /// Makes every check due now, as if its interval had passed.
+    fn due(e: &mut Engine) {
+        let now = Instant::now();
+        for s in &mut e.slots {
+            s.next_due = now;
+        }
+    }
+
+    fn row(e: &Engine, check: &str, host: &str) -> CheckView {
+        let b = e.board.read();
+        b.checks
+            .iter()
+            .find(|v| v.check == check && v.host == host)
+            .unwrap_or_else(|| panic!("no {check} on {host} in {:?}", b.checks))
+            .clone()
+    }
+
+    fn hosts(e: &Engine) -> Vec<String> {
+        let b = e.board.read();
+        b.checks
+            .iter()
+            .map(|v| format!("{}@{}", v.check, v.host))
+            .collect()
+    }
+
+    fn progress(v: &CheckView) -> (Status, StateType, u32) {
+        (v.status, v.state_type, v.attempt)
+    }
+
+    #[test]
+    fn a_problem_turns_hard_on_the_retry_schedule_and_recovers() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        bind(&mut e, &defs(RESP), &[target("m1")], PushConfig::default());
+        rtt(&store, "m1", 0.7);
+
+        let before = Instant::now();
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(progress(&v), (Status::Critical, StateType::Soft, 1));
+        assert_eq!((v.max_attempts, v.has_been_checked), (3, true));
+        assert_eq!(v.output, "CRITICAL: RESP = 0.7");
+        assert_eq!(v.perfdata, "'resp'=0.7;;0.5");
+        // SOFT: the next evaluation is a retry_interval away, and not earlier.
+        let next = e.slots[0].next_due;
+        assert!(next >= before + Duration::from_secs(10), "{next:?}");
+        assert!(next < before + Duration::from_secs(11), "{next:?}");
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")).2,
+            1,
+            "evaluated before due"
+        );
+
+        due(&mut e);
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Soft, 2)
+        );
+        due(&mut e);
+        let before = Instant::now();
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Hard, 3)
+        );
+        // HARD: back to check_interval.
+        assert!(e.slots[0].next_due >= before + Duration::from_secs(60));
+        let labels = CheckLabels {
+            check: "RESP".into(),
+            host: "m1".into(),
+        };
+        assert_eq!(e.metrics.state.get(&labels).unwrap().get(), 2);
+        assert_eq!(e.metrics.state_type.get(&labels).unwrap().get(), 1);
+        assert_eq!(e.metrics.value.get(&labels).unwrap().get(), 0.7);
+
+        rtt(&store, "m1", 0.02);
+        due(&mut e);
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(progress(&v), (Status::Ok, StateType::Hard, 1));
+        assert_eq!(v.output, "OK: RESP = 0.02");
+        assert_eq!(e.metrics.state.get(&labels).unwrap().get(), 0);
+    }
+
+    #[test]
+    fn a_target_that_cannot_be_polled_fails_its_checks_with_the_reason() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        let two = format!(
+            "{RESP}- {{name: SOFTER, source: memcached, metric: rtt, unreachable: unknown}}\n"
+        );
+        bind(&mut e, &defs(&two), &[target("m1")], PushConfig::default());
+        put(
+            &store,
+            "m1",
+            vec![],
+            Some(PollError::new(ErrorKind::Connect, "refused")),
+        );
+        // First evaluations are spread over a second; both at once here.
+        due(&mut e);
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(v.status, Status::Critical);
+        assert_eq!(
+            v.output,
+            "CRITICAL: m1 could not be polled: connect: refused"
+        );
+        assert_eq!(v.perfdata, "");
+        let v = row(&e, "SOFTER", "m1");
+        assert_eq!(v.status, Status::Unknown);
+        assert_eq!(
+            v.output,
+            "UNKNOWN: m1 could not be polled: connect: refused"
+        );
+        // A timeout says nothing about the target's state.
+        put(
+            &store,
+            "m1",
+            vec![],
+            Some(PollError::new(ErrorKind::Timeout, "no answer")),
+        );
+        due(&mut e);
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(v.status, Status::Unknown);
+        assert_eq!(
+            v.output,
+            "UNKNOWN: m1 could not be polled: timeout: no answer"
+        );
+    }
+
+    #[test]
+    fn a_check_stays_pending_until_its_target_is_polled_or_max_age_passes() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        bind(&mut e, &defs(RESP), &[target("m1")], PushConfig::default());
+        let before = Instant::now();
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert!(!v.has_been_checked);
+        assert_eq!(v.output, "");
+        // Looked at again shortly, not after a whole interval.
+        assert!(e.slots[0].next_due < before + Duration::from_secs(1));
+        // No first poll within max_age (3 intervals + the timeout): UNKNOWN.
+        e.slots[0].waiting_since = Instant::now() - Duration::from_secs(33);
+        due(&mut e);
+        e.tick();
+        let v = row(&e, "RESP", "m1");
+        assert_eq!(v.status, Status::Unknown);
+        assert_eq!(
+            v.output,
+            "UNKNOWN: no data yet: target 'm1' has not been polled"
+        );
+    }
+
+    #[test]
+    fn checks_follow_targets_that_come_and_go_and_keep_their_state() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        let d = defs(RESP);
+        bind(
+            &mut e,
+            &d,
+            &[target("m1"), target("m2")],
+            PushConfig::default(),
+        );
+        rtt(&store, "m1", 0.7);
+        rtt(&store, "m2", 0.7);
+        e.tick();
+        due(&mut e);
+        e.tick();
+        assert_eq!(hosts(&e), ["RESP@m1", "RESP@m2"]);
+        assert_eq!(progress(&row(&e, "RESP", "m1")).2, 2);
+
+        bind(
+            &mut e,
+            &d,
+            &[target("m1"), target("m3")],
+            PushConfig::default(),
+        );
+        assert_eq!(hosts(&e), ["RESP@m1", "RESP@m3"]);
+        // m1 keeps its attempt count; m3 is new and pending; m2's series are gone.
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Soft, 2)
+        );
+        assert!(!row(&e, "RESP", "m3").has_been_checked);
+        let m2 = CheckLabels {
+            check: "RESP".into(),
+            host: "m2".into(),
+        };
+        assert!(e.metrics.state.get(&m2).is_none());
+
+        bind(&mut e, &d, &[], PushConfig::default());
+        let b = e.board.read();
+        assert!(b.checks.is_empty(), "{:?}", b.checks);
+        assert_eq!(
+            b.inactive,
+            [InactiveCheck {
+                name: "RESP".into(),
+                source: "memcached".into(),
+                reason: "no memcached target is configured".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn per_resource_checks_follow_the_resources_in_the_snapshot() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        let d = defs(
+            "- {name: LB_HEALTHY, source: memcached, metric: healthy, per: [lb], critical: \"1:\"}\n",
+        );
+        bind(&mut e, &d, &[target("m1")], PushConfig::default());
+        let lbs = |values: &[(&str, f64)]| {
+            let mut f = MetricFamily::new("healthy", "", Kind::Gauge);
+            for (lb, v) in values {
+                f.push("lb", *lb, *v);
+            }
+            vec![f]
+        };
+        put(&store, "m1", lbs(&[("a", 2.0), ("b", 0.0)]), None);
+        e.tick();
+        assert_eq!(hosts(&e), ["LB_HEALTHY@a", "LB_HEALTHY@b"]);
+        assert_eq!(row(&e, "LB_HEALTHY", "a").status, Status::Ok);
+        assert_eq!(row(&e, "LB_HEALTHY", "b").status, Status::Critical);
+
+        put(&store, "m1", lbs(&[("a", 2.0)]), None);
+        e.tick();
+        assert_eq!(hosts(&e), ["LB_HEALTHY@a"]);
+        // A failed poll keeps the resources' checks, which report it.
+        put(
+            &store,
+            "m1",
+            vec![],
+            Some(PollError::new(ErrorKind::Connect, "refused")),
+        );
+        due(&mut e);
+        e.tick();
+        assert_eq!(hosts(&e), ["LB_HEALTHY@a"]);
+        assert_eq!(row(&e, "LB_HEALTHY", "a").status, Status::Critical);
+    }
+
+    #[test]
+    fn states_survive_a_restart_through_the_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state.json");
+        let d = defs(RESP);
+        {
+            let store = Arc::new(SnapshotStore::new());
+            let mut e = engine(&store, Some(Retention::new(&file)));
+            bind(&mut e, &d, &[target("m1")], PushConfig::default());
+            rtt(&store, "m1", 0.7);
+            e.tick();
+            due(&mut e);
+            e.tick();
+            e.save();
+        }
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, Some(Retention::new(&file)));
+        bind(&mut e, &d, &[target("m1")], PushConfig::default());
+        // Restored before any evaluation, with the target not polled yet.
+        let v = row(&e, "RESP", "m1");
+        assert!(v.has_been_checked);
+        assert_eq!(progress(&v), (Status::Critical, StateType::Soft, 2));
+        assert_eq!(v.output, "CRITICAL: RESP = 0.7");
+        // And the next result carries on from there: the third in a row is HARD.
+        rtt(&store, "m1", 0.7);
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Hard, 3)
+        );
+    }
+
+    #[test]
+    fn each_result_goes_to_the_nagios_command_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cmd = dir.path().join("nagios.cmd");
+        std::fs::write(&cmd, "").unwrap();
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        let push = PushConfig {
+            nagios_command_file: Some(cmd.clone()),
+            icinga2: None,
+        };
+        bind(&mut e, &defs(RESP), &[target("m1")], push);
+        rtt(&store, "m1", 0.7);
+        let before = unix_now();
+        e.tick();
+        due(&mut e);
+        e.tick();
+        let after = unix_now();
+        let written = std::fs::read_to_string(&cmd).unwrap();
+        let lines: Vec<&str> = written.lines().collect();
+        assert_eq!(lines.len(), 2, "{written:?}");
+        for line in lines {
+            let (ts, rest) = line
+                .strip_prefix('[')
+                .and_then(|l| l.split_once("] "))
+                .unwrap_or_else(|| panic!("{line:?}"));
+            let ts: i64 = ts.parse().unwrap();
+            assert!((before..=after).contains(&ts), "{line:?}");
+            assert_eq!(
+                rest,
+                "PROCESS_SERVICE_CHECK_RESULT;m1;RESP;2;CRITICAL: RESP = 0.7 | 'resp'=0.7;;0.5"
+            );
+        }
+    }
 }

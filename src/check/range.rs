@@ -120,7 +120,8 @@ impl<'de> serde::Deserialize<'de> for Range {
 mod tests {
     use super::*;
 
-    /// The guideline's table (shared/reference/nagios-semantics.md §1), row by row: for each
+    /// The guideline's ranges as monitoring-plugins' `check_range()` judges them (its
+    /// `lib/tests/test_utils.c`), row by row: for each
     /// range, whether x = 0, 5, 9, 10, 11, 20, 21, -1 alerts.
     #[test]
     fn guideline_table() {

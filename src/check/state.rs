@@ -1,8 +1,8 @@
 //! The state machine of a Nagios 4 service, result by result: soft and hard states,
 //! attempts, state-change times and flap detection. It follows Nagios Core 4.4's
 //! `handle_async_service_check_result()` (base/checks.c) and `check_for_service_flapping()`
-//! (base/flapping.c) for a service whose host is up; shared/reference/nagios-semantics.md §2
-//! has the rules with their sources. The integration test feeds the same 100 results to this
+//! (base/flapping.c) in NagiosEnterprises/nagioscore, for a service whose host is up. The
+//! integration test feeds the same 100 results to this
 //! and to a real Nagios 4 and compares every step.
 
 use serde::{Deserialize, Serialize};
@@ -153,7 +153,7 @@ impl CheckState {
         if self.first_check == 0 {
             self.first_check = now;
         }
-        // A hard state change moves last_state_change too (nagios-semantics.md §2), even
+        // A hard state change moves last_state_change too (Nagios Core base/checks.c), even
         // when the state itself stayed the same (SOFT 2/3 -> HARD 3/3).
         if state_change || hard_state_change {
             self.last_state_change = now;
@@ -263,7 +263,7 @@ mod tests {
             .collect()
     }
 
-    /// The sequence tested against Nagios 4 in nagios-semantics.md §2 (max 3).
+    /// The sequence a real Nagios 4.4 logs with max_check_attempts 3 (base/checks.c).
     #[test]
     fn soft_hard_and_soft_recovery() {
         use StateType::*;

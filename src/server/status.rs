@@ -75,7 +75,7 @@ fn when(unix: i64) -> String {
 }
 
 pub async fn api(State(board): State<SharedBoard>, Query(f): Query<Filter>) -> Response {
-    let b = board.read().unwrap_or_else(|e| e.into_inner());
+    let b = board.read();
     let checks: Vec<&CheckView> = b.checks.iter().filter(|c| f.keep(c)).collect();
     let inactive: Vec<serde_json::Value> = b
         .inactive
@@ -86,7 +86,7 @@ pub async fn api(State(board): State<SharedBoard>, Query(f): Query<Filter>) -> R
 }
 
 pub async fn page(State(board): State<SharedBoard>, Query(f): Query<Filter>) -> Html<String> {
-    let b = board.read().unwrap_or_else(|e| e.into_inner());
+    let b = board.read();
     let refresh = f.refresh.unwrap_or(10);
     let mut h = String::with_capacity(16 * 1024);
     h.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>headroom: service status</title>");

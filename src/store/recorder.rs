@@ -9,8 +9,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+
+use parking_lot::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::metrics::counter::Counter;
@@ -207,7 +209,7 @@ impl Recorder {
 
     /// Adds every MySQL snapshot taken since the last call.
     pub fn sample(&mut self, snaps: &[Arc<TargetSnapshot>]) {
-        let rds = self.rds.read().map(|m| m.clone()).unwrap_or_default();
+        let rds = self.rds.read().clone();
         for s in snaps.iter().filter(|s| s.source == self.kinds.mysql) {
             let db: &str = &s.target;
             let state = self.dbs.entry(db.to_owned()).or_default();

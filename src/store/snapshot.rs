@@ -7,7 +7,9 @@
 //! target that is removed takes its series with it: nothing stays behind as a stale series.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::SystemTime;
 
 use prometheus_client::collector::Collector;
@@ -72,14 +74,14 @@ impl SnapshotStore {
         self.read().values().cloned().collect()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Arc<TargetSnapshot>>> {
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<Key, Arc<TargetSnapshot>>> {
         // A writer that panicked cannot leave a half-written map: insert/remove are atomic
         // with respect to the map's invariants, so a poisoned lock is still consistent.
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        self.inner.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Arc<TargetSnapshot>>> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<Key, Arc<TargetSnapshot>>> {
+        self.inner.write()
     }
 }
 

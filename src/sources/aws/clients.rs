@@ -14,8 +14,10 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 use aws_config::SdkConfig;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
@@ -79,7 +81,6 @@ impl Clients {
             .inner
             .configs
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .entry(access.clone())
             .or_default()
             .clone();
@@ -302,8 +303,8 @@ impl Limiter {
 }
 
 impl LimiterInner {
-    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    fn counts(&self) -> parking_lot::MutexGuard<'_, Counts> {
+        self.counts.lock()
     }
 }
 

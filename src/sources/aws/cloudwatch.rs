@@ -5,8 +5,8 @@
 //! series is the newest datapoint of its window; its age is exported beside it so checks and
 //! alerts can tell settled data from fresh, still-revised points.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
@@ -455,7 +455,7 @@ impl Poller for CloudwatchPoller {
                     .await;
                 self.api.request("cloudwatch", "GetMetricData");
                 {
-                    let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut c = self.counters.lock();
                     if token.is_none() {
                         c.metrics_requested += call.queries.len() as f64;
                     }
@@ -581,7 +581,7 @@ impl CloudwatchPoller {
                 }
             }
         }
-        let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let c = self.counters.lock();
         let mut out: Vec<Family> = fams.into_values().collect();
         out.push(Family::single(
             "headroom_cloudwatch_up",

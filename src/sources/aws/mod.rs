@@ -13,8 +13,10 @@ pub mod plan;
 pub mod rds;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 pub use clients::{Clients, Limited};
 
@@ -247,8 +249,8 @@ impl ApiCounters {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tallies> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Tallies> {
+        self.inner.lock()
     }
 
     pub fn families(&self) -> Vec<Family> {
@@ -341,11 +343,7 @@ impl Intercept for RetryCounter {
                 .load::<Metadata>()
                 .map(|m| m.name())
                 .unwrap_or("unknown");
-            let code = self
-                .last_code
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let code = self.last_code.lock().clone();
             self.api.retry(self.service, op, &code);
         }
         Ok(())
@@ -366,7 +364,7 @@ impl Intercept for RetryCounter {
                 r.body().bytes().unwrap_or_default(),
             ),
         };
-        *self.last_code.lock().unwrap_or_else(|e| e.into_inner()) = code;
+        *self.last_code.lock() = code;
         Ok(())
     }
 }

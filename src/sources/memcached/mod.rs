@@ -10,7 +10,7 @@ mod parse;
 
 pub use parse::{ParseError, Previous, Stats, families};
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Instant;
 
 use serde::Deserialize;
@@ -148,7 +148,7 @@ impl Poller for MemcachedPoller {
     async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
         let (stats, settings, rtt) = self.fetch().await?;
         let prev = {
-            let mut guard = self.prev.lock().unwrap_or_else(|e| e.into_inner());
+            let mut guard = self.prev.lock();
             std::mem::replace(&mut *guard, Previous::of(&stats))
         };
         Ok(families(&stats, settings.as_ref(), rtt, prev).into())
