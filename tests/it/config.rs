@@ -1,7 +1,7 @@
 //! Config fixtures: every `*.ok.yaml` loads, every `*.bad.yaml` fails with exactly the errors
 //! its `# expect:` lines give (`{file}` stands for its path). Also `headroom config check`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! their facts as `headroom_rds_*` series, and the shipped RDS_* checks judging each
 //! instance (the seed's backup, DR and security policy).
 
-mod common;
+use crate::common;
 
 use common::moto::{AWS_ENV, boto, reset};
 
@@ -12,6 +12,7 @@ use common::{Daemon, env, free_port, series_value, wait_for};
 
 #[test]
 fn rds_facts_and_policy_checks_in_two_regions() {
+    let _moto = common::lock::moto();
     let moto = env("HEADROOM_TEST_MOTO");
     // A fresh account: moto keeps state between runs of the suite.
     reset();

@@ -10,7 +10,7 @@
 //! memcached servers. The nodes' CPUUtilization comes from moto's CloudWatch, which does
 //! serve it.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -173,12 +173,9 @@ fn check<'a>(
         .find(|c| c["check"] == name && c["host"] == host && c["has_been_checked"] == true)
 }
 
-/// Both tests reset moto; they take turns.
-static MOTO: Mutex<()> = Mutex::new(());
-
 #[test]
 fn documented_nodes_become_memcached_targets_and_vanish_with_their_node() {
-    let _moto = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _moto = common::lock::moto();
     reset();
     put_cpu("my-mem-cluster", "0001", 95.0);
     put_cpu("my-mem-cluster", "0002", 12.0);
@@ -299,7 +296,7 @@ fn documented_nodes_become_memcached_targets_and_vanish_with_their_node() {
 
 #[test]
 fn moto_lists_clusters_without_nodes() {
-    let _moto = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _moto = common::lock::moto();
     reset();
     boto(&format!(
         "import boto3\n\

@@ -2,7 +2,7 @@
 //! CBOR-to-JSON proxy (scripts/lib/cw_cbor_proxy.py): moto does not speak the CBOR protocol
 //! of the current aws-sdk-cloudwatch (moto issue 9195); real AWS speaks both.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -44,13 +44,10 @@ fn poller(t: &config::Target) -> CloudwatchPoller {
     }
 }
 
-/// moto is one shared account: the tests of this file take turns.
-static MOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// One test function: the AWS credentials come from the environment it sets.
 #[test]
 fn cloudwatch_against_moto() {
-    let _turn = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _moto = common::lock::moto();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -289,7 +286,7 @@ async fn percentiles() {
 /// series (the seed's host column is the ELB), with the seed's output.
 #[test]
 fn per_resource_checks_follow_the_load_balancers() {
-    let _turn = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _moto = common::lock::moto();
     reset();
     put(
         "AWS/ELB",
