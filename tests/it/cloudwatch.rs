@@ -44,7 +44,8 @@ fn poller(t: &config::Target) -> CloudwatchPoller {
     }
 }
 
-/// One test function: the AWS credentials come from the environment it sets.
+/// One test function: the AWS credentials come from the environment (`AWS_ENV`, which
+/// main.rs sets for the whole test binary).
 #[test]
 fn cloudwatch_against_moto() {
     let _moto = common::lock::moto();
@@ -56,12 +57,6 @@ fn cloudwatch_against_moto() {
 }
 
 async fn against_moto() {
-    // SAFETY (edition 2024): set before any thread of this test binary reads them.
-    unsafe {
-        for (k, v) in AWS_ENV {
-            std::env::set_var(k, v);
-        }
-    }
     reset();
     put(
         "AWS/ELB",

@@ -133,13 +133,8 @@ fn rds_facts_and_policy_checks_in_two_regions() {
         },
         instances: None,
     });
-    // SAFETY (edition 2024): this test is the only one in this binary, and no other thread
-    // reads the environment now. Credentials for the signer; nothing leaves loopback.
-    unsafe {
-        for (k, v) in AWS_ENV {
-            std::env::set_var(k, v);
-        }
-    }
+    // Credentials for the signer come from the environment: `AWS_ENV`, which main.rs sets
+    // for the whole test binary. Nothing leaves loopback.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
