@@ -8,7 +8,7 @@
 //! never reports `unhealthy`, so the unhealthy count is 0 here and its arithmetic is covered
 //! by the unit test in src/sources/aws/elbv2.rs.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use common::{Daemon, env, free_port, series_value, wait_for};
 
 #[test]
 fn target_groups_listeners_and_checks() {
+    let _moto = common::lock::moto();
     let moto = env("HEADROOM_TEST_MOTO");
     reset();
     let out = boto(&format!(

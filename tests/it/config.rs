@@ -1,7 +1,7 @@
 //! Config fixtures: every `*.ok.yaml` loads, every `*.bad.yaml` fails with exactly the errors
 //! its `# expect:` lines give (`{file}` stands for its path). Also `headroom config check`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -11,13 +11,6 @@ const SECRETS: [&str; 3] = [
     "hunter2-inline-secret",
     "env-fixture-secret",
 ];
-
-#[allow(unsafe_code)]
-fn set_env() {
-    // SAFETY-free in edition 2024 terms: set before any thread reads the environment in this
-    // process; every test sets the same value.
-    unsafe { std::env::set_var("HEADROOM_FIXTURE_PASSWORD", "env-fixture-secret") };
-}
 
 fn fixtures(suffix: &str) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(common::fixture("config"))
@@ -32,7 +25,7 @@ fn fixtures(suffix: &str) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn ok_fixtures_load() {
-    set_env();
+    // HEADROOM_FIXTURE_PASSWORD=env-fixture-secret: set for the whole test binary by main.rs.
     for path in fixtures(".ok.yaml") {
         if let Err(e) = headroom::config_file::load(&path) {
             panic!("{} should load:\n{e}", path.display());
@@ -48,7 +41,7 @@ fn ok_fixtures_load() {
 
 #[test]
 fn bad_fixtures_fail_with_their_expected_errors() {
-    set_env();
+    // HEADROOM_FIXTURE_PASSWORD=env-fixture-secret: set for the whole test binary by main.rs.
     for path in fixtures(".bad.yaml") {
         let src = std::fs::read_to_string(&path).unwrap();
         let expected: Vec<String> = src
@@ -134,7 +127,7 @@ fn config_check_command_reports_and_exits() {
 #[test]
 #[allow(unsafe_code)]
 fn shipped_examples_parse() {
-    unsafe { std::env::set_var("HEADROOM_DEMO_MYSQL_PASSWORD", "demo") };
+    // HEADROOM_DEMO_MYSQL_PASSWORD=demo: set for the whole test binary by main.rs.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap() {

@@ -1,6 +1,5 @@
 //! Test certificates (generated with rcgen, RSA-2048 / SHA-256 like the seed's
 //! `sha256WithRSAEncryption`) and a real TLS server to present them: `openssl s_server`.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

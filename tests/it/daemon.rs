@@ -1,7 +1,7 @@
 //! The daemon end to end: the real binary against the real services, scraped by a real
 //! Prometheus, checked by promtool; faults, slow targets, reload and shutdown.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -38,9 +38,11 @@ fn prom_query(q: &str) -> Option<f64> {
 }
 
 /// The Prometheus that scripts/services starts scrapes 127.0.0.1:$HEADROOM_TEST_DAEMON_PORT
-/// every second; this is the only test that listens there.
+/// every second; this test listens there, in turn with capacity's report test.
 #[test]
 fn prometheus_scrapes_the_daemon_and_promtool_accepts_the_output() {
+    let _mariadb = common::lock::mariadb_shared(); // db-1 is polled
+    let _scrape = common::lock::scrape_port();
     let port: u16 = env("HEADROOM_TEST_DAEMON_PORT").parse().unwrap();
     let config = format!(
         "defaults: {{interval: 1s, timeout: 2s}}\nmemcached:\n  - {{name: memc-1, address: {}}}\nmysql:\n{}",
@@ -233,6 +235,7 @@ fn a_slow_target_is_skipped_and_times_out_without_delaying_others() {
 
 #[test]
 fn a_wrong_password_is_reported_without_the_secret() {
+    let _mariadb = common::lock::mariadb_shared();
     let secret = "N0t-the-R1ght-password";
     let config = format!(
         "defaults: {{interval: 300ms}}\nmysql:\n{}",

@@ -1,6 +1,6 @@
 //! The memcached source against a real memcached.
 
-mod common;
+use crate::common;
 
 use common::Memcached;
 use headroom::model::find_value as value;

@@ -2,7 +2,7 @@
 //! REST API, set up as in shared/reference/nagios-semantics.md §6: a private CA, an API
 //! listener on a free loopback port, an ApiUser, and the objects the results are for.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,5 @@
 //! Helpers for the tests that run against moto (scripts/services starts it): boto3 scripts
 //! with moto's own client, a reset between tests, and the credentials the daemon signs with.
-#![allow(dead_code)]
 
 use std::process::Command;
 

@@ -10,7 +10,7 @@
 //! memcached servers. The nodes' CPUUtilization comes from moto's CloudWatch, which does
 //! serve it.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -77,8 +77,8 @@ const THROTTLED: &str = "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com
     <RequestId>5e3d6a2c-0000-4000-8000-000000000001</RequestId></ErrorResponse>";
 
 /// Serves `body` (changeable) to every POST, after `throttle` throttling errors; records the
-/// request bodies and the most requests it had in hand at once. Each connection has a thread
-/// of its own, and each answer waits `delay_ms`.
+/// request bodies and the most requests it had in hand at once (read and not yet answered).
+/// Each connection has a thread of its own, and each answer waits `delay_ms`.
 struct ExampleServer {
     port: u16,
     body: Arc<Mutex<String>>,
@@ -126,12 +126,17 @@ impl ExampleServer {
                     } else {
                         ("200 OK", b.lock().unwrap().clone())
                     };
+                    // No longer in flight before the answer goes out: once the client has it,
+                    // it releases its permit and may send the next request at once, and that
+                    // one must not find this one still counted. So the count is always at most
+                    // what the client holds (a request is counted only between reading it
+                    // whole and answering it).
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
                     let _ = write!(
                         stream,
                         "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     );
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -173,12 +178,9 @@ fn check<'a>(
         .find(|c| c["check"] == name && c["host"] == host && c["has_been_checked"] == true)
 }
 
-/// Both tests reset moto; they take turns.
-static MOTO: Mutex<()> = Mutex::new(());
-
 #[test]
 fn documented_nodes_become_memcached_targets_and_vanish_with_their_node() {
-    let _moto = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _moto = common::lock::moto();
     reset();
     put_cpu("my-mem-cluster", "0001", 95.0);
     put_cpu("my-mem-cluster", "0002", 12.0);
@@ -299,7 +301,7 @@ fn documented_nodes_become_memcached_targets_and_vanish_with_their_node() {
 
 #[test]
 fn moto_lists_clusters_without_nodes() {
-    let _moto = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _moto = common::lock::moto();
     reset();
     boto(&format!(
         "import boto3\n\

@@ -1,7 +1,6 @@
 //! A real Nagios 4 (Debian's nagios4-core) in a private directory, configured as in
 //! shared/reference/nagios-semantics.md §6 (`interval_length=1`, so intervals are seconds),
 //! with `status.dat` read back after each step.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -97,10 +96,6 @@ impl Nagios {
         n
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub fn command_file(&self) -> PathBuf {
         self.dir.path().join("rw/nagios.cmd")
     }
@@ -121,10 +116,6 @@ impl Nagios {
             b.get("host_name").map(String::as_str) == Some(host)
                 && b.get("service_description").map(String::as_str) == Some(service)
         })
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("var/nagios.log")).unwrap_or_default()
     }
 }
 

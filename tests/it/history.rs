@@ -8,7 +8,7 @@
 //! too.
 //!
 //! The child is this test binary run again with HEADROOM_HISTORY_CHILD set (the test
-//! `child_writer`, ignored otherwise).
+//! `history::child_writer`, ignored otherwise).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -66,10 +66,15 @@ fn kill9_loses_at_most_the_rollup_in_progress() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.sqlite");
     let exe = std::env::current_exe().unwrap();
+    // The child's name as the test binary knows it: its path without the crate's name.
+    let child_writer = format!(
+        "{}::child_writer",
+        module_path!().split_once("::").unwrap().1
+    );
     let mut reported = -1i64;
     for round in 0..20u64 {
         let mut child = Command::new(&exe)
-            .args(["--ignored", "--exact", "child_writer", "--nocapture"])
+            .args(["--ignored", "--exact", &child_writer, "--nocapture"])
             .env("HEADROOM_HISTORY_CHILD", &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

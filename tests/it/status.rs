@@ -2,7 +2,7 @@
 //! (screenshot kept as a test artifact, rows checked in the DOM), `/api/checks`, the
 //! `headroom_check_*` metrics, and check state that survives `kill -9`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

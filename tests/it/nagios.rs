@@ -2,7 +2,7 @@
 //! receives headroom's pushed passive results, and processes the same 100 results as
 //! headroom's own state machine, with the same outcome at every step.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

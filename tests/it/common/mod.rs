@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests. The services themselves are real and started by
 //! `scripts/services` (through `scripts/test`), which exports `HEADROOM_TEST_*`; a test that
 //! needs a private instance (to stop it, say) starts its own real process here.
-#![allow(dead_code)]
 
 pub mod certs;
+pub mod lock;
 pub mod moto;
 pub mod nagios;
 

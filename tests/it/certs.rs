@@ -1,7 +1,7 @@
 //! Certificates: `headroom check cert` against a real TLS server (`openssl s_server`) with
 //! certificates the test generates, for every case the checks issue names.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! The MySQL source against the real MariaDB that scripts/services starts.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -79,9 +79,15 @@ async fn generate_load(
 
 /// TPS over one window must match what the test committed within 5%, for every counter that
 /// counts autocommit statements; `com_commit` shows the trap it is documented to have.
-/// One test function, so that no other test's load runs in the same window.
+/// One test function, and the server to itself, so that no other test's load runs in the
+/// same window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::await_holding_lock,
+    reason = "the guard is a turn at the shared MariaDB for the whole test; the test's own runtime runs nothing else that takes it"
+)]
 async fn tps_counts_explicit_and_autocommit_transactions() {
+    let _mariadb = common::lock::mariadb_alone();
     let mut conn = load_conn().await;
     conn.query_drop(
         "CREATE TABLE IF NOT EXISTS tps (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB",
@@ -154,7 +160,12 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
 }
 
 #[tokio::test]
+#[allow(
+    clippy::await_holding_lock,
+    reason = "the guard is a turn at the shared MariaDB for the whole test; the test's own runtime runs nothing else that takes it"
+)]
 async fn exports_status_variables_and_derived_series() {
+    let _mariadb = common::lock::mariadb_shared();
     let poller = MysqlPoller::new(&settings(&env("HEADROOM_TEST_MYSQL_PASSWORD"), None));
     let f = poller.poll().await.unwrap().families;
     assert_eq!(value(&f, "mysql_up", &[]), Some(1.0));
@@ -186,7 +197,12 @@ async fn exports_status_variables_and_derived_series() {
 }
 
 #[tokio::test]
+#[allow(
+    clippy::await_holding_lock,
+    reason = "the guard is a turn at the shared MariaDB for the whole test; the test's own runtime runs nothing else that takes it"
+)]
 async fn wrong_password_is_an_auth_error_without_the_password() {
+    let _mariadb = common::lock::mariadb_shared();
     let secret = "Wr0ng-Pa55word-for-headroom";
     let poller = MysqlPoller::new(&settings(secret, None));
     let err = poller.poll().await.unwrap_err();

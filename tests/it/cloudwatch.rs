@@ -2,7 +2,7 @@
 //! CBOR-to-JSON proxy (scripts/lib/cw_cbor_proxy.py): moto does not speak the CBOR protocol
 //! of the current aws-sdk-cloudwatch (moto issue 9195); real AWS speaks both.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -46,13 +46,11 @@ fn poller(t: &Target) -> CloudwatchPoller {
     }
 }
 
-/// moto is one shared account: the tests of this file take turns.
-static MOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// One test function: the AWS credentials come from the environment it sets.
+/// One test function: the AWS credentials come from the environment (`AWS_ENV`, which
+/// main.rs sets for the whole test binary).
 #[test]
 fn cloudwatch_against_moto() {
-    let _turn = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _moto = common::lock::moto();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,14 +58,7 @@ fn cloudwatch_against_moto() {
         .block_on(against_moto());
 }
 
-#[allow(unsafe_code)]
 async fn against_moto() {
-    // SAFETY (edition 2024): set before any thread of this test binary reads them.
-    unsafe {
-        for (k, v) in AWS_ENV {
-            std::env::set_var(k, v);
-        }
-    }
     reset();
     put(
         "AWS/ELB",
@@ -292,7 +283,7 @@ async fn percentiles() {
 /// series (the seed's host column is the ELB), with the seed's output.
 #[test]
 fn per_resource_checks_follow_the_load_balancers() {
-    let _turn = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let _moto = common::lock::moto();
     reset();
     put(
         "AWS/ELB",

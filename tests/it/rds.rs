@@ -2,7 +2,7 @@
 //! their facts as `headroom_rds_*` series, and the shipped RDS_* checks judging each
 //! instance (the seed's backup, DR and security policy).
 
-mod common;
+use crate::common;
 
 use common::moto::{AWS_ENV, boto, reset};
 
@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::{Daemon, env, free_port, series_value, wait_for};
 
 #[test]
-#[allow(unsafe_code)]
 fn rds_facts_and_policy_checks_in_two_regions() {
+    let _moto = common::lock::moto();
     let moto = env("HEADROOM_TEST_MOTO");
     // A fresh account: moto keeps state between runs of the suite.
     reset();
@@ -136,13 +136,8 @@ fn rds_facts_and_policy_checks_in_two_regions() {
         },
         &headroom::sources::aws::Clients::default(),
     );
-    // SAFETY (edition 2024): this test is the only one in this binary, and no other thread
-    // reads the environment now. Credentials for the signer; nothing leaves loopback.
-    unsafe {
-        for (k, v) in AWS_ENV {
-            std::env::set_var(k, v);
-        }
-    }
+    // Credentials for the signer come from the environment: `AWS_ENV`, which main.rs sets
+    // for the whole test binary. Nothing leaves loopback.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

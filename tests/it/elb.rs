@@ -5,7 +5,7 @@
 //! (with `connect_to`, as moto's DNS names resolve nowhere) at a real TLS server, and goes
 //! away with the listener.
 
-mod common;
+use crate::common;
 
 use common::moto::{AWS_ENV, boto, reset};
 
@@ -15,6 +15,7 @@ use common::{Daemon, env, free_port, series_value, wait_for};
 
 #[test]
 fn load_balancers_health_listeners_and_checks() {
+    let _moto = common::lock::moto();
     let moto = env("HEADROOM_TEST_MOTO");
     reset();
     let out = boto(&format!(

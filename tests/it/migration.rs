@@ -1,7 +1,7 @@
 //! `headroom migration plan`, the binary: the seed's arithmetic, JSON for scripts, and bad
 //! units refused with the flag named and exit status 2.
 
-mod common;
+use crate::common;
 
 /// `headroom migration plan ARGS`.
 fn run(args: &[&str]) -> (i32, String, String) {
