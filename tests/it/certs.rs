@@ -1,5 +1,6 @@
 //! Certificates: `headroom check cert` against a real TLS server (`openssl s_server`) with
-//! certificates the test generates, for every case the checks issue names.
+//! certificates the test generates: OK, WARNING and CRITICAL by days left, expired, not yet
+//! valid, another host name, untrusted, self-signed, and nothing listening.
 
 use crate::common;
 

@@ -280,7 +280,7 @@ async fn percentiles() {
 }
 
 /// The daemon: the shipped LATENCY check runs once per load balancer found in the CloudWatch
-/// series (the seed's host column is the ELB), with the seed's output.
+/// series (the ELB is the host, as on a Nagios status screen), with `Latency = <value>s` output.
 #[test]
 fn per_resource_checks_follow_the_load_balancers() {
     let _moto = common::lock::moto();

@@ -1,6 +1,6 @@
 //! headroom pushing check results to a real Icinga 2 (Debian's icinga2-bin) through its
-//! REST API, set up as in shared/reference/nagios-semantics.md §6: a private CA, an API
-//! listener on a free loopback port, an ApiUser, and the objects the results are for.
+//! REST API, set up as Icinga 2's documentation (doc/12-icinga2-api.md) describes: a private
+//! CA, an API listener on a free loopback port, an ApiUser, and the objects the results are for.
 
 use crate::common;
 

@@ -1,4 +1,4 @@
-//! `headroom migration plan`, the binary: the seed's arithmetic, JSON for scripts, and bad
+//! `headroom migration plan`, the binary: 2 PB over 100 Mbps, JSON for scripts, and bad
 //! units refused with the flag named and exit status 2.
 
 use crate::common;
@@ -9,7 +9,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
-fn the_seeds_two_petabytes() {
+fn two_petabytes_over_100_mbps() {
     let (code, out, err) = run(&[
         "--size",
         "2PB",
@@ -21,7 +21,7 @@ fn the_seeds_two_petabytes() {
         "0.8",
     ]);
     assert_eq!(code, 0, "{err}");
-    // The seed: "2PB / 100 Mbps = 2400 days"; exactly 2,315 at 80% and 1,852 at 100%.
+    // The rounded "2PB / 100 Mbps = 2400 days"; exactly 2,315 at 80% and 1,852 at 100%.
     assert!(
         out.contains("transfer: 2,315 days (6.34 years); at the full nominal rate 1,852 days"),
         "{out}"

@@ -125,7 +125,8 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
         let tps = value(&second, "headroom_mysql_transactions_per_second", &[]).unwrap();
         let counted = value(&second, "headroom_mysql_transactions", &[]).unwrap() - total_before;
         if counter == Some(TpsCounter::ComCommit) {
-            // Only the explicit COMMITs: the autocommit trap of capacity-model.md §3.
+            // Only the explicit COMMITs: Com_commit counts COMMIT statements, not autocommit
+            // ones (docs/capacity.md#transactions-per-second).
             assert_eq!(counted, explicit as f64);
             continue;
         }

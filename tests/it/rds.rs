@@ -1,6 +1,7 @@
 //! The RDS source against moto (server mode): instances in two regions created with boto3,
 //! their facts as `headroom_rds_*` series, and the shipped RDS_* checks judging each
-//! instance (the seed's backup, DR and security policy).
+//! instance (a production backup, DR and security policy: daily snapshots, Multi-AZ,
+//! encryption, no public access).
 
 use crate::common;
 

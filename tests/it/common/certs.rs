@@ -1,5 +1,5 @@
-//! Test certificates (generated with rcgen, RSA-2048 / SHA-256 like the seed's
-//! `sha256WithRSAEncryption`) and a real TLS server to present them: `openssl s_server`.
+//! Test certificates (generated with rcgen, RSA-2048 / SHA-256, the
+//! `sha256WithRSAEncryption` of checks/tls.yaml's example OK line) and a real TLS server to present them: `openssl s_server`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -166,7 +166,7 @@ pub fn openssl_enddate(cert: &Path) -> String {
         .to_owned()
 }
 
-/// The seed's certificate: `storage.example.com`, 461 whole days left (plus an hour, so the
+/// checks/tls.yaml's example: `storage.example.com`, 461 whole days left (plus an hour, so the
 /// count holds for the test's length), signed by a fresh CA, presented by `openssl s_server`.
 pub fn storage_server(dir: &Path) -> (Ca, PathBuf, TlsServer) {
     let ca = Ca::new(dir);

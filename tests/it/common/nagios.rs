@@ -1,5 +1,5 @@
-//! A real Nagios 4 (Debian's nagios4-core) in a private directory, configured as in
-//! shared/reference/nagios-semantics.md §6 (`interval_length=1`, so intervals are seconds),
+//! A real Nagios 4 (Debian's nagios4-core) in a private directory, configured as Nagios Core's
+//! "Main Configuration File Options" allow (`interval_length=1`, so intervals are seconds),
 //! with `status.dat` read back after each step.
 
 use std::collections::HashMap;
