@@ -164,7 +164,7 @@ impl CheckState {
         if self.status == Status::Ok {
             // Hard recovery, soft recovery or still OK: all end as OK, HARD, attempt 1.
             // Nagios 4.4 stamps a soft recovery's return to HARD as a hard state change
-            // time too (seen against nagios4 4.4.6 in tests/nagios.rs).
+            // time too (seen against nagios4 4.4.6 in tests/it/nagios.rs).
             if state_change && !hard_state_change && self.state_type == StateType::Soft {
                 self.last_hard_state_change = now;
             }
