@@ -249,16 +249,16 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         }
     }
     let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-    let listen = match listen.parse::<SocketAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            v.error(
-                "listen",
-                format!("invalid listen address {listen:?}: expected ip:port, e.g. 127.0.0.1:9469"),
-            );
-            None
-        }
-    };
+    // An invalid address is an error; the default stands in while the rest is checked.
+    let listen = listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+        v.error(
+            "listen",
+            format!("invalid listen address {listen:?}: expected ip:port, e.g. 127.0.0.1:9469"),
+        );
+        DEFAULT_LISTEN
+            .parse()
+            .expect("DEFAULT_LISTEN is an ip:port")
+    });
     let interval = v.positive("defaults.interval", raw.defaults.interval, DEFAULT_INTERVAL);
     let timeout = v.positive("defaults.timeout", raw.defaults.timeout, DEFAULT_TIMEOUT);
     v.set_default_schedule((interval, timeout));
@@ -305,9 +305,6 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     let state_file = raw.state_file.as_ref().map(|p| v.relative(p));
     let push = raw.push.validate(&mut v);
     v.finish()?;
-    let Some(listen) = listen else {
-        unreachable!("an invalid listen address is an error");
-    };
     Ok(Config {
         listen,
         targets,

@@ -15,6 +15,7 @@ pub use sqlite::{
 /// File name of the embedded history when `history.sqlite` is not set, beside the config
 /// file.
 pub const DEFAULT_FILE: &str = "headroom-history.sqlite";
+
 /// `history:` in the config.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
