@@ -4,6 +4,9 @@
 //!
 //!   cargo run --release --example synth_history -- FILE [DATABASES] [DAYS]
 //!
+//! DATABASES is a count (named `db000`, `db001`, ...; default 100) or a comma-separated list
+//! of names (the tests give a configured mysql target's name).
+//!
 //! Each database gets a daily cycle, a growth trend and noise, a concurrency that follows a
 //! USL curve (so the model has something to fit), CPU proportional to TPS, and the facts of
 //! an RDS instance (db.r5.large .. db.r5.4xlarge, gp3).
@@ -31,10 +34,14 @@ fn main() -> Result<(), String> {
         args.next()
             .ok_or("usage: synth_history FILE [DATABASES] [DAYS]")?,
     );
-    let dbs: usize = args
-        .next()
-        .map_or(Ok(100), |s| s.parse())
-        .map_err(|e| format!("{e}"))?;
+    let names: Vec<String> = match args.next() {
+        None => (0..100).map(|d| format!("db{d:03}")).collect(),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) => (0..n).map(|d| format!("db{d:03}")).collect(),
+            Err(_) => s.split(',').map(str::to_owned).collect(),
+        },
+    };
+    let dbs = names.len();
     let days: i64 = args
         .next()
         .map_or(Ok(365), |s| s.parse())
@@ -55,8 +62,7 @@ fn main() -> Result<(), String> {
         "db.r5.4xlarge",
     ];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for d in 0..dbs {
-        let db = format!("db{d:03}");
+    for (d, db) in names.into_iter().enumerate() {
         let base = 200.0 + 40.0 * d as f64;
         let growth = 0.002 + 0.00002 * d as f64; // per day, relative
         let lambda = base / 2.0;

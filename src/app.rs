@@ -27,10 +27,17 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// Puts the config's checks on `targets` (configured and discovered).
 async fn install_checks(engine: &tokio::sync::Mutex<Engine>, cfg: &Config, targets: &[Target]) {
     let (instances, inactive) = check::instances(&cfg.checks, targets);
-    engine
-        .lock()
-        .await
-        .set_instances(instances, inactive, cfg.push.clone());
+    let mut engine = engine.lock().await;
+    {
+        let board = engine.board();
+        let mut b = board.write();
+        b.dday = cfg.dday;
+        b.criteria = cfg
+            .dday_criteria
+            .clone()
+            .unwrap_or_else(check::dday::default_criteria);
+    }
+    engine.set_instances(instances, inactive, cfg.push.clone());
 }
 
 /// `mysql[].rds_instance` by target name.

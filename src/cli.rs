@@ -5,14 +5,16 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// headroom polls memcached, MySQL/MariaDB, TLS endpoints and AWS (CloudWatch, classic and
-/// v2 load balancers, ElastiCache, RDS), keeps the latest values in memory, serves them as
-/// Prometheus metrics on /metrics (a scrape never triggers a poll), runs Nagios-style checks
-/// on them, and plans capacity.
+/// headroom polls memcached, MySQL/MariaDB (and its replicas), TLS endpoints, DNS, a
+/// migration's copy job and AWS (CloudWatch, classic and v2 load balancers, ElastiCache, RDS),
+/// keeps the latest values in memory, serves them as Prometheus metrics on /metrics (a scrape
+/// never triggers a poll), runs Nagios-style checks on them, says GO or NO-GO for D-day
+/// (/dday), and plans capacity.
 ///
 /// Quick start:  headroom run --config examples/demo.yaml
 /// Check a file: headroom config check /etc/headroom/config.yaml
 /// A migration:  headroom migration plan --size 2PB --files 1e9 --bandwidth 100Mbps --efficiency 0.8
+/// D-day:        headroom dday --config /etc/headroom/config.yaml   (exit 0 GO, 2 NO-GO, 3 cannot tell)
 /// Logging:      RUST_LOG=debug headroom run ...   (default: info, to stderr)
 #[derive(Debug, Parser)]
 #[command(
@@ -29,7 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: poll every configured target and serve /metrics, /healthz and /-/ready.
+    /// Run the daemon: poll every configured target and serve /metrics, /status, /dday,
+    /// /healthz and /-/ready.
     ///
     /// SIGTERM or SIGINT stop it cleanly; SIGHUP re-reads the config file (a bad file is
     /// reported and the running config kept).
@@ -53,6 +56,14 @@ pub enum Command {
         #[command(subcommand)]
         mode: CheckMode,
     },
+    /// GO or NO-GO for D-day, as the running daemon judges it (its /api/dday): one line per
+    /// criterion with the reason, and the exit code a runbook gates on: 0 GO, 2 NO-GO,
+    /// 3 when it cannot tell (no daemon answers, a bad config or answer).
+    ///
+    ///   headroom dday --config /etc/headroom/config.yaml     # the daemon at the config's listen:
+    ///   headroom dday --url http://agent-eu:9469 --phase cutover --format json
+    #[command(verbatim_doc_comment)]
+    Dday(DdayArgs),
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -78,6 +89,33 @@ pub enum Command {
         #[command(subcommand)]
         command: MigrationCommand,
     },
+}
+
+/// `headroom dday`.
+#[derive(Debug, clap::Args)]
+pub struct DdayArgs {
+    /// The daemon's config file: ask the daemon at its `listen:` address (only `listen:` is
+    /// read).
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        env = "HEADROOM_CONFIG",
+        conflicts_with = "url"
+    )]
+    pub config: Option<PathBuf>,
+    /// The daemon's base URL, e.g. http://127.0.0.1:9469.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Judge in this phase instead of the configured one: before, freeze, cutover, after.
+    #[arg(long, value_name = "PHASE")]
+    pub phase: Option<String>,
+    /// `text` (one line per criterion) or `json` (the board as /api/dday gives it).
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    pub format: String,
+    /// How long to wait for the daemon's answer, in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,7 +375,8 @@ pub enum CheckMode {
         thresholds: Thresholds,
     },
     /// MySQL / MariaDB: connections in use (% of max_connections, default), replica lag (s),
-    /// threads running, or transactions per second (two polls one second apart).
+    /// replica threads running (IO and SQL: CRITICAL below 2 unless -c says otherwise), threads
+    /// running, or transactions per second (two polls one second apart).
     Mysql {
         /// host:port (port 3306 if omitted).
         #[arg(short = 'H', long)]
@@ -370,6 +409,7 @@ pub enum MemcachedMetric {
 pub enum MysqlMetric {
     Connections,
     ReplicaLag,
+    ReplicaRunning,
     ThreadsRunning,
     Tps,
 }

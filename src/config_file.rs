@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::capacity::catalog::{self, Class};
 use crate::check;
+use crate::config::dday::{Criterion, DDay, RawDDay};
 use crate::config::{CommonTarget, ConfigError, ConfigErrors, Duration, Pos, Positions, Validator};
 use crate::sources::source::{Context, SourceTarget};
 use crate::sources::{KINDS, SourceConfig, Target, aws, sources};
@@ -67,6 +68,10 @@ macro_rules! schema {
             /// Where check results are pushed besides headroom's own outputs.
             #[serde(default)]
             pub push: check::engine::RawPush,
+            /// The cut-over the migration is planned around: when, the phase now, the
+            /// margin a projection must keep.
+            #[serde(default)]
+            pub dday: RawDDay,
         }
 
         impl RawConfig {
@@ -111,6 +116,10 @@ pub struct Config {
     pub catalog: Arc<Vec<Class>>,
     /// What the daemon decided on the user's behalf (a stretched interval), said at start.
     pub notices: Vec<String>,
+    /// `dday:`, when set.
+    pub dday: Option<DDay>,
+    /// `dday.criteria`; `None` for the board's defaults.
+    pub dday_criteria: Option<Vec<Criterion>>,
 }
 
 impl Config {
@@ -139,6 +148,19 @@ impl Config {
                 s.push_str(&format!("\nhistory: read from {u}; nothing recorded here"));
             }
             None => s.push_str("\nhistory: off"),
+        }
+        if let Some(d) = &cfg.dday {
+            let days = (d.at - crate::time::unix_now()) as f64 / 86_400.0;
+            s.push_str(&format!(
+                "\ndday: {} ({}), phase {}",
+                d.format(d.at),
+                if days >= 0.0 {
+                    format!("in {days:.1} days")
+                } else {
+                    format!("{:.1} days ago", -days)
+                },
+                d.phase.as_str()
+            ));
         }
         for i in inactive {
             s.push_str(&format!(
@@ -195,15 +217,49 @@ fn add<T: SourceTarget>(
         let interval = v.positive(&format!("{path}.interval"), c.interval, interval);
         let timeout = v.positive(&format!("{path}.timeout"), c.timeout, timeout);
         let name = Arc::<str>::from(c.name);
+        if c.region.is_some_and(|r| r.trim().is_empty()) {
+            v.error(&format!("{path}.region"), "region must not be empty");
+        }
         if let Some(settings) = raw.validate(v, &path, cx) {
             out.push(Target {
                 name,
                 interval,
                 timeout,
+                region: c.region.map(Arc::from),
                 source: settings.into(),
             });
         }
     }
+}
+
+/// Only the `listen:` address of a configuration file (the default when it has none), for a
+/// command that asks the daemon running with it: the rest (secrets in the daemon's
+/// environment, say) is not this command's to validate.
+pub fn listen_of(path: &Path) -> Result<SocketAddr, String> {
+    #[derive(Deserialize)]
+    struct ListenOnly {
+        listen: Option<String>,
+    }
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let raw: ListenOnly = serde_yaml_ng::from_str(&src).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
+        format!(
+            "{}{at}: {}",
+            path.display(),
+            crate::config::strip_location(&e.to_string())
+        )
+    })?;
+    let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    listen.parse().map_err(|_| {
+        format!(
+            "{}: listen: invalid listen address {listen:?}: expected ip:port, e.g. 127.0.0.1:9469",
+            path.display()
+        )
+    })
 }
 
 /// Reads and validates a configuration file.
@@ -241,8 +297,11 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             .iter()
             .filter_map(|m| Some((m.name.clone(), m.rds_instance.clone()?)))
             .collect::<HashMap<_, _>>(),
+        dday: None,
     };
     cx.history = raw.history.validate(&mut v, "history");
+    cx.dday = raw.dday.validate(&mut v, "dday");
+    let dday_criteria = raw.dday.criteria(&mut v, "dday");
     for (i, c) in raw.catalog.iter().enumerate() {
         if let Err(e) = c.check() {
             v.error(&format!("catalog[{i}]"), e);
@@ -315,6 +374,8 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         history: cx.history,
         catalog: cx.catalog,
         notices,
+        dday: cx.dday,
+        dday_criteria,
     })
 }
 
@@ -356,7 +417,7 @@ mod tests {
     fn unknown_key_is_located() {
         assert_eq!(
             errs("listen: 127.0.0.1:1\nmemcached:\n  - name: a\n    adress: x:1\n"),
-            "t.yaml:4:5: memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval`, `timeout`"
+            "t.yaml:4:5: memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval`, `timeout`, `region`"
         );
     }
 

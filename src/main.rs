@@ -70,6 +70,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Dday(args) => {
+            let rt = match runtime(false) {
+                Ok(rt) => rt,
+                Err(e) => {
+                    println!("UNKNOWN: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            let (text, code) = rt.block_on(headroom::commands::dday::run(&args));
+            let _ = writeln!(std::io::stdout(), "{text}");
+            ExitCode::from(code)
+        }
         Command::Check { mode } => {
             let rt = match runtime(false) {
                 Ok(rt) => rt,

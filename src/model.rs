@@ -211,6 +211,10 @@ pub struct TargetOf<S> {
     pub name: Arc<str>,
     pub interval: Duration,
     pub timeout: Duration,
+    /// Where the target is: its AWS region, or the `region:` of its config entry (a
+    /// discovered target inherits its parent's). The `region` label of
+    /// `headroom_target_info`, which dashboards select targets by.
+    pub region: Option<Arc<str>>,
     pub source: S,
 }
 
@@ -221,6 +225,7 @@ impl<S> TargetOf<S> {
             name: self.name,
             interval: self.interval,
             timeout: self.timeout,
+            region: self.region,
             source: f(self.source),
         }
     }

@@ -176,7 +176,8 @@ impl Scheduler {
                 r.cancel.cancel();
                 let _ = r.task.await;
                 self.store.remove(key.0, &key.1);
-                self.metrics.remove_target(key.0, &key.1);
+                self.metrics
+                    .remove_target(key.0, &key.1, r.target.region.as_deref());
                 tracing::info!(source = %key.0, target = %key.1, "target stopped");
             }
         }
@@ -184,7 +185,8 @@ impl Scheduler {
             if self.running.contains_key(&key) {
                 continue;
             }
-            self.metrics.add_target(key.0, &key.1);
+            self.metrics
+                .add_target(key.0, &key.1, target.region.as_deref());
             self.readiness.pending.fetch_add(1, Ordering::AcqRel);
             let cancel = CancellationToken::new();
             let task = tokio::spawn(run_target(
@@ -331,6 +333,7 @@ impl PollCtx {
                         .into_iter()
                         .map(|t| Target {
                             name: child_name(&self.target.name, &t.name),
+                            region: t.region.or_else(|| self.target.region.clone()),
                             ..t
                         })
                         .collect();

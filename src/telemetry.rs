@@ -31,6 +31,15 @@ pub struct TargetLabels {
     pub target: String,
 }
 
+/// `headroom_target_info`: where a target is, for selecting targets by region.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetInfoLabels {
+    pub source: SourceKind,
+    pub target: String,
+    /// Empty when the target has none.
+    pub region: String,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub source: SourceKind,
@@ -56,6 +65,7 @@ pub struct SelfMetrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub skipped: Family<TargetLabels, Counter>,
     pub last_success: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    pub info: Family<TargetInfoLabels, Gauge>,
 }
 
 impl SelfMetrics {
@@ -67,6 +77,7 @@ impl SelfMetrics {
             errors: Family::default(),
             skipped: Family::default(),
             last_success: Family::default(),
+            info: Family::default(),
         };
         registry.register(
             "headroom_up",
@@ -101,6 +112,11 @@ impl SelfMetrics {
             m.last_success.clone(),
         );
         registry.register(
+            "headroom_target_info",
+            "1 for every target polled, configured or discovered, with its region (AWS region or the target's region: setting; empty when it has none)",
+            m.info.clone(),
+        );
+        registry.register(
             "headroom_build",
             "headroom's version",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
@@ -110,11 +126,18 @@ impl SelfMetrics {
 
     /// Creates every series of a target at zero, so that `rate()` and alerts see them from
     /// the first scrape rather than from the first error.
-    pub fn add_target(&self, source: SourceKind, target: &str) {
+    pub fn add_target(&self, source: SourceKind, target: &str, region: Option<&str>) {
         let l = TargetLabels {
             source,
             target: target.to_owned(),
         };
+        self.info
+            .get_or_create(&TargetInfoLabels {
+                source,
+                target: target.to_owned(),
+                region: region.unwrap_or_default().to_owned(),
+            })
+            .set(1);
         let _ = self.up.get_or_create(&l);
         let _ = self.polls.get_or_create(&l);
         let _ = self.poll_duration.get_or_create(&l);
@@ -130,11 +153,16 @@ impl SelfMetrics {
     }
 
     /// Drops every series of a target that was removed from the config.
-    pub fn remove_target(&self, source: SourceKind, target: &str) {
+    pub fn remove_target(&self, source: SourceKind, target: &str, region: Option<&str>) {
         let l = TargetLabels {
             source,
             target: target.to_owned(),
         };
+        self.info.remove(&TargetInfoLabels {
+            source,
+            target: target.to_owned(),
+            region: region.unwrap_or_default().to_owned(),
+        });
         self.up.remove(&l);
         self.polls.remove(&l);
         self.poll_duration.remove(&l);

@@ -3,7 +3,7 @@
 keeps CloudWatch datapoints coming: an ELB with four instances (one stopped), an ALB whose
 target group has the three running ones, a memcached ElastiCache cluster (moto lists it but
 gives no nodes), an RDS MySQL instance, and Latency / CPUUtilization datapoints every 30
-seconds. Runs until killed.
+seconds (ELB latency and response codes, cache and database CPU). Runs until killed.
 
 usage: demo_aws.py MOTO_URL
 """
@@ -56,6 +56,12 @@ while True:
     cw.put_metric_data(Namespace="AWS/ELB", MetricData=[{
         "MetricName": "Latency", "Timestamp": t, "Value": random.uniform(0.05, 0.4), "Unit": "Seconds",
         "Dimensions": [{"Name": "LoadBalancerName", "Value": "osdp-storage-elb-proddc1"}]}])
+    # Responses by class, as the load balancer counts them per minute.
+    cw.put_metric_data(Namespace="AWS/ELB", MetricData=[{
+        "MetricName": name, "Timestamp": t, "Value": float(random.randint(lo, hi)), "Unit": "Count",
+        "Dimensions": [{"Name": "LoadBalancerName", "Value": "osdp-storage-elb-proddc1"}]}
+        for name, lo, hi in (("HTTPCode_Backend_2XX", 900, 1100), ("HTTPCode_Backend_4XX", 5, 30),
+                             ("HTTPCode_Backend_5XX", 0, 3), ("HTTPCode_ELB_5XX", 0, 2))])
     cw.put_metric_data(Namespace="AWS/ElastiCache", MetricData=[{
         "MetricName": "CPUUtilization", "Timestamp": t, "Value": random.uniform(2, 6), "Unit": "Percent",
         "Dimensions": [{"Name": "CacheClusterId", "Value": "osdp-memc-proddc1"}, {"Name": "CacheNodeId", "Value": "0001"}]}])

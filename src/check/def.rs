@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::range::Range;
 use super::state::{self, Status};
+use super::template;
 use crate::config::{Duration, Pos, Positions};
 use crate::model::SourceKind;
 
@@ -25,6 +26,62 @@ pub enum CheckKind {
     /// The `tls` source's certificate: expiry in days against the ranges, and CRITICAL for an
     /// expired, not yet valid, misnamed or untrusted certificate.
     Certificate,
+    /// A mysql replication connection's IO and SQL threads: the number running (0 to 2)
+    /// against the ranges, the output naming a stopped thread and its last error.
+    ReplicaThreads,
+    /// A mysql replication connection's lag in seconds against the ranges: the pt-heartbeat
+    /// lag when the target has a heartbeat for the connection, else Seconds_Behind_Master.
+    ReplicaLag,
+    /// A mysql target's `read_only` against what the phase of `dday:` expects of its `role`:
+    /// CRITICAL when they differ. Runs only on targets with a role and a phase.
+    ReadOnly,
+    /// The `migration` source's projection against D-day: OK when the target ratio is
+    /// reached or projected before D-day minus `dday.margin`, WARNING inside the margin,
+    /// CRITICAL after D-day or without progress, UNKNOWN without `dday:`. Its thresholds come
+    /// from `dday:`, not from ranges.
+    Migration,
+}
+
+impl CheckKind {
+    /// The source a kind other than `metric` judges.
+    fn source(self) -> Option<&'static str> {
+        match self {
+            CheckKind::Metric => None,
+            CheckKind::Certificate => Some("tls"),
+            CheckKind::Migration => Some("migration"),
+            CheckKind::ReplicaThreads | CheckKind::ReplicaLag | CheckKind::ReadOnly => {
+                Some("mysql")
+            }
+        }
+    }
+
+    /// The series a kind other than `metric` reads first: for a per-resource check, the one
+    /// whose label values make its resources.
+    fn metric(self) -> &'static str {
+        match self {
+            CheckKind::Metric | CheckKind::Certificate => "headroom_tls_certificate_expiry_seconds",
+            CheckKind::Migration => "headroom_migration_schedule_slack_seconds",
+            CheckKind::ReplicaThreads | CheckKind::ReplicaLag => {
+                "headroom_mysql_replica_io_running"
+            }
+            CheckKind::ReadOnly => "headroom_mysql_read_only_expected",
+        }
+    }
+}
+
+/// The host a per-resource check reports as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PerHost {
+    /// The resource's label values joined with `-` (load balancers, cache nodes: names that
+    /// mean something on their own).
+    #[default]
+    Values,
+    /// `<target>/<values>`, and the target itself for empty values (MariaDB's default
+    /// replication connection is named ""): for resources named only within their target,
+    /// such as replication channels. A target with no resource still gets one check, named
+    /// after it, which finds its series absent (`if_absent`).
+    Target,
 }
 
 /// What a check does when its target's latest poll failed.
@@ -48,7 +105,7 @@ pub struct RawCheck {
     pub source: String,
     /// Target names to run on. Default: every target of the source.
     pub targets: Option<Vec<String>>,
-    /// `metric` (default) or `certificate`.
+    /// `metric` (default), `certificate` or `migration`.
     #[serde(default)]
     pub kind: CheckKind,
     /// Series to read (`metric` checks), e.g. `headroom_memcached_hit_ratio`.
@@ -62,6 +119,10 @@ pub struct RawCheck {
     /// Resources that appear get a check; ones that vanish lose theirs.
     #[serde(default)]
     pub per: Vec<String>,
+    /// The host of a per-resource check: `values` (default: the label values joined with
+    /// `-`) or `target` (`<target>/<values>`, the target itself for empty values, and one
+    /// check named after a target that has no resource).
+    pub per_host: Option<PerHost>,
     /// Multiplies the value before it is compared and shown (100 turns a ratio into percent).
     pub scale: Option<f64>,
     /// Range whose violation is WARNING (plugin guideline syntax: `10`, `10:`, `~:10`, `@10:20`).
@@ -92,12 +153,30 @@ pub struct RawCheck {
     /// Perfdata minimum and maximum.
     pub min: Option<f64>,
     pub max: Option<f64>,
-    /// Status text. `{value}`, `{unit}`, `{target}` and `{name}` are replaced. Default:
-    /// `<name> = <value><unit>`.
+    /// Status text. `{value}`, `{unit}`, `{target}`, `{name}`, `{label:KEY}` (a label of the
+    /// series judged) and `{value:METRIC}` (another series of the target) are replaced.
+    /// Default: `<name> = <value><unit>`.
     pub output: Option<String>,
+    /// OK whatever the value while another series of the target is within a range: DNS_TTL
+    /// judges the time left to lower a TTL only while the TTL is still above the plan.
+    pub ok_if: Option<OkIf>,
     /// Flap detection thresholds in percent state change (Nagios defaults 20 and 30).
     pub flap_low: Option<f64>,
     pub flap_high: Option<f64>,
+}
+
+/// `ok_if`: the check is OK, whatever its value, while `metric` (a series of the same target,
+/// with the check's labels and resource) does not violate `range`, read as a threshold reads
+/// it (`1:` holds for 1 and above). Absent, the condition does not hold.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OkIf {
+    /// The series, e.g. `headroom_dns_ttl_lowered`.
+    pub metric: String,
+    /// Where it must lie for the check to be OK.
+    pub range: Range,
+    /// Status text while it holds (placeholders as in `output`). Default: `output`'s.
+    pub output: Option<String>,
 }
 
 /// A validated check definition.
@@ -110,6 +189,7 @@ pub struct CheckDef {
     pub metric: String,
     pub labels: Vec<(String, String)>,
     pub per: Vec<String>,
+    pub per_host: PerHost,
     pub scale: f64,
     pub warning: Option<Range>,
     pub critical: Option<Range>,
@@ -125,9 +205,29 @@ pub struct CheckDef {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub output: Option<String>,
+    pub ok_if: Option<OkIf>,
     pub flap: state::FlapThresholds,
     /// Where it was defined, for messages.
     pub origin: String,
+}
+
+impl CheckDef {
+    /// Its thresholds as `warning 30:, critical 15:` (plugin range syntax); empty without.
+    /// For the kinds judged without ranges, what they are judged against.
+    pub fn thresholds_text(&self) -> String {
+        match self.kind {
+            CheckKind::Migration => {
+                return "projected by D-day minus dday.margin (WARNING after it, CRITICAL after D-day)".into();
+            }
+            CheckKind::ReadOnly => return "read_only as dday.phase expects of the role".into(),
+            _ => {}
+        }
+        let parts: Vec<String> = [("warning", &self.warning), ("critical", &self.critical)]
+            .into_iter()
+            .filter_map(|(level, r)| r.as_ref().map(|r| format!("{level} {r}")))
+            .collect();
+        parts.join(", ")
+    }
 }
 
 const UNITS: &[&str] = &["", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"];
@@ -155,17 +255,64 @@ pub fn validate_check(raw: &RawCheck, origin: &str) -> Result<CheckDef, Vec<(Str
     if raw.kind == CheckKind::Metric && raw.metric.is_none() {
         errors.push(("metric".into(), "a metric check needs `metric:`".into()));
     }
-    if !raw.per.is_empty() && raw.kind != CheckKind::Metric {
+    if !raw.per.is_empty() && matches!(raw.kind, CheckKind::Certificate | CheckKind::Migration) {
         errors.push((
             "per".into(),
-            "only metric checks can run per label value".into(),
+            format!("{} checks cannot run per label value", kind_name(raw.kind)),
         ));
     }
-    if raw.kind == CheckKind::Certificate && raw.source != "tls" {
+    if raw.ok_if.is_some() && raw.kind != CheckKind::Metric {
+        errors.push((
+            "ok_if".into(),
+            "only metric checks have a condition to be OK".into(),
+        ));
+    }
+    for (field, t) in [
+        ("output", &raw.output),
+        ("absent_output", &raw.absent_output),
+        (
+            "ok_if.output",
+            &raw.ok_if.as_ref().and_then(|o| o.output.clone()),
+        ),
+    ] {
+        if let Some(Err(e)) = t.as_deref().map(template::check) {
+            errors.push((field.into(), e));
+        }
+    }
+    if raw.per_host.is_some() && raw.per.is_empty() {
+        errors.push((
+            "per_host".into(),
+            "per_host names the hosts of a per-resource check: give `per:` too".into(),
+        ));
+    }
+    if let Some(src) = raw.kind.source()
+        && raw.source != src
+    {
         errors.push((
             "kind".into(),
-            "certificate checks run on the tls source".into(),
+            format!("{} checks run on the {src} source", kind_name(raw.kind)),
         ));
+    }
+    if raw.kind == CheckKind::Migration {
+        for (field, given) in [
+            ("warning", raw.warning.is_some()),
+            ("critical", raw.critical.is_some()),
+        ] {
+            if given {
+                errors.push((
+                    field.into(),
+                    "a migration check's thresholds are D-day (CRITICAL after it) and dday.margin (WARNING inside it): set them in dday:".into(),
+                ));
+            }
+        }
+        if let Some((k, v)) = raw.labels.iter().find(|(k, v)| {
+            *k != "by" || crate::sources::migration::progress::By::parse(v).is_none()
+        }) {
+            errors.push((
+                "labels".into(),
+                format!("{k}: {v:?}: a migration check takes only `by: files` or `by: bytes` (default: both)"),
+            ));
+        }
     }
     if !UNITS.contains(&raw.unit.as_str()) {
         errors.push((
@@ -213,7 +360,7 @@ pub fn validate_check(raw: &RawCheck, origin: &str) -> Result<CheckDef, Vec<(Str
             raw.warning.clone().or_else(|| "30:".parse().ok()),
             raw.critical.clone().or_else(|| "15:".parse().ok()),
         ),
-        CheckKind::Metric => (raw.warning.clone(), raw.critical.clone()),
+        _ => (raw.warning.clone(), raw.critical.clone()),
     };
     Ok(CheckDef {
         name: raw.name.clone(),
@@ -223,13 +370,14 @@ pub fn validate_check(raw: &RawCheck, origin: &str) -> Result<CheckDef, Vec<(Str
         metric: raw
             .metric
             .clone()
-            .unwrap_or_else(|| "headroom_tls_certificate_expiry_seconds".into()),
+            .unwrap_or_else(|| raw.kind.metric().into()),
         labels: raw
             .labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         per: raw.per.clone(),
+        per_host: raw.per_host.unwrap_or_default(),
         scale: raw.scale.unwrap_or(1.0),
         warning,
         critical,
@@ -242,15 +390,29 @@ pub fn validate_check(raw: &RawCheck, origin: &str) -> Result<CheckDef, Vec<(Str
         absent_output: raw.absent_output.clone(),
         perf_label: raw.perf_label.clone().unwrap_or_else(|| match raw.kind {
             CheckKind::Certificate => "days_remaining".into(),
-            CheckKind::Metric => raw.name.to_ascii_lowercase(),
+            CheckKind::Migration => "slack".into(),
+            _ => raw.name.to_ascii_lowercase(),
         }),
         unit: raw.unit.clone(),
         min: raw.min,
         max: raw.max,
         output: raw.output.clone(),
+        ok_if: raw.ok_if.clone(),
         flap,
         origin: origin.to_owned(),
     })
+}
+
+/// A kind as written in YAML.
+fn kind_name(k: CheckKind) -> &'static str {
+    match k {
+        CheckKind::Metric => "metric",
+        CheckKind::Certificate => "certificate",
+        CheckKind::ReplicaThreads => "replica_threads",
+        CheckKind::ReplicaLag => "replica_lag",
+        CheckKind::ReadOnly => "read_only",
+        CheckKind::Migration => "migration",
+    }
 }
 
 /// The shipped check files, compiled into the binary so an installed headroom has them.
@@ -266,6 +428,11 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "checks/capacity.yaml",
         include_str!("../../checks/capacity.yaml"),
     ),
+    (
+        "checks/migration.yaml",
+        include_str!("../../checks/migration.yaml"),
+    ),
+    ("checks/dns.yaml", include_str!("../../checks/dns.yaml")),
 ];
 
 /// The shipped checks, parsed. A test loads every file, so an error here is a build bug.
@@ -365,6 +532,7 @@ mod tests {
         }
         for name in [
             "CPU_UTILIZATION",
+            "DNS_TTL",
             "MEMCACHE_HITRATE",
             "MEMCACHE_RESPONSE",
             "ELB_CERTIFICATE",
@@ -375,6 +543,7 @@ mod tests {
             "MYSQL_CONNECTIONS",
             "MYSQL_REPLICA_LAG",
             "MYSQL_TPS",
+            "MIGRATION_PROGRESS",
         ] {
             assert!(names.iter().any(|n| n == name), "{name} not shipped");
         }

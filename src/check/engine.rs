@@ -7,14 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use parking_lot::RwLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
-use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +29,19 @@ use crate::time::unix_now;
 pub struct CheckLabels {
     pub check: String,
     pub host: String,
+    /// The target whose data the check judged (a per-resource check's host is a resource of
+    /// it), so dashboards and alerts can select checks by target as they select its series.
+    pub target: String,
+}
+
+impl CheckLabels {
+    fn of(inst: &Instance) -> Self {
+        CheckLabels {
+            check: inst.def.name.clone(),
+            host: inst.host.to_string(),
+            target: inst.target.to_string(),
+        }
+    }
 }
 
 /// `headroom_check_*`, one series per check and host.
@@ -43,6 +54,22 @@ pub struct CheckMetrics {
     pub percent_state_change: Family<CheckLabels, Gauge<f64, AtomicU64>>,
     pub value: Family<CheckLabels, Gauge<f64, AtomicU64>>,
     pub last_state_change: Family<CheckLabels, Gauge>,
+    pub last_check: Family<CheckLabels, Gauge>,
+    pub max_attempts: Family<CheckLabels, Gauge>,
+    /// The D-day board: 1 GO, 0 NO-GO, overall and per criterion.
+    pub dday_go: Gauge,
+    pub dday_criterion_go: Family<CriterionLabels, Gauge>,
+    pub dday_at: Family<PhaseLabels, Gauge>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CriterionLabels {
+    pub criterion: String,
 }
 
 impl CheckMetrics {
@@ -84,6 +111,33 @@ impl CheckMetrics {
             Unit::Seconds,
             m.last_state_change.clone(),
         );
+        reg.register_with_unit(
+            "headroom_check_last_check_timestamp",
+            "When the check was last evaluated, Unix time",
+            Unit::Seconds,
+            m.last_check.clone(),
+        );
+        reg.register(
+            "headroom_check_max_attempts",
+            "Attempts before a problem becomes HARD (the 5 of 1/5)",
+            m.max_attempts.clone(),
+        );
+        reg.register(
+            "headroom_dday_go",
+            "The D-day board's decision: 1 GO, 0 NO-GO (see /dday)",
+            m.dday_go.clone(),
+        );
+        reg.register(
+            "headroom_dday_criterion_go",
+            "1 while the D-day board's criterion is GO, 0 while it blocks",
+            m.dday_criterion_go.clone(),
+        );
+        reg.register_with_unit(
+            "headroom_dday_timestamp",
+            "D-day (dday.at), Unix time, with the phase the move is in; absent when not configured",
+            Unit::Seconds,
+            m.dday_at.clone(),
+        );
         m
     }
 
@@ -98,6 +152,10 @@ impl CheckMetrics {
         self.last_state_change
             .get_or_create(l)
             .set(s.last_state_change);
+        self.last_check.get_or_create(l).set(s.last_check);
+        self.max_attempts
+            .get_or_create(l)
+            .set(i64::from(s.max_attempts));
         match value {
             Some(v) => {
                 self.value.get_or_create(l).set(v);
@@ -116,38 +174,12 @@ impl CheckMetrics {
         self.percent_state_change.remove(l);
         self.value.remove(l);
         self.last_state_change.remove(l);
+        self.last_check.remove(l);
+        self.max_attempts.remove(l);
     }
 }
 
-/// One row of the status page and of `/api/checks`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckView {
-    pub check: String,
-    pub host: String,
-    pub status: Status,
-    pub state_type: StateType,
-    pub attempt: u32,
-    pub max_attempts: u32,
-    pub has_been_checked: bool,
-    pub last_check: i64,
-    pub last_state_change: i64,
-    pub last_hard_state_change: i64,
-    /// `58d 15h 25m 10s` since the last state change.
-    pub duration: String,
-    pub output: String,
-    pub perfdata: String,
-    pub is_flapping: bool,
-    pub percent_state_change: f64,
-}
-
-/// What the status page and the API read.
-#[derive(Debug, Default)]
-pub struct Board {
-    pub checks: Vec<CheckView>,
-    pub inactive: Vec<InactiveCheck>,
-}
-
-pub type SharedBoard = Arc<RwLock<Board>>;
+pub use super::board::{Board, CheckView, SharedBoard};
 
 // The `push:` config, at the path the config module reads it from.
 pub use super::push::{IcingaPush, PushConfig, RawIcinga, RawPush};
@@ -176,6 +208,9 @@ pub struct Engine {
     saved: HashMap<(String, String), CheckState>,
     dirty: bool,
     last_save: Instant,
+    /// The D-day series exported at the latest publish, so that only those gone are removed
+    /// (clearing them all would let a scrape in between see none).
+    dday_series: (Vec<CriterionLabels>, Option<PhaseLabels>),
 }
 
 /// Longest time between a state change and its landing in the state file.
@@ -219,6 +254,7 @@ impl Engine {
             saved,
             dirty: false,
             last_save: Instant::now(),
+            dday_series: Default::default(),
         }
     }
 
@@ -318,8 +354,8 @@ impl Engine {
             self.slots.push(slot);
         }
         self.slots.extend(kept);
-        for ((check, host), _) in old {
-            self.metrics.remove(&CheckLabels { check, host });
+        for s in old.values() {
+            self.metrics.remove(&CheckLabels::of(&s.inst));
         }
         self.board.write().inactive = inactive;
         self.publish();
@@ -384,14 +420,8 @@ impl Engine {
                 } else {
                     slot.inst.interval
                 };
-            self.metrics.set(
-                &CheckLabels {
-                    check: slot.inst.def.name.clone(),
-                    host: slot.inst.host.to_string(),
-                },
-                &slot.state,
-                slot.last_value,
-            );
+            self.metrics
+                .set(&CheckLabels::of(&slot.inst), &slot.state, slot.last_value);
             changed = true;
         }
         if changed {
@@ -428,7 +458,7 @@ impl Engine {
                 let mine = s.inst.def.name == t.def.name && s.inst.target == t.target && !s.inst.filter.is_empty();
                 let keep = !mine || found.iter().any(|(h, _)| *h == *s.inst.host);
                 if !keep {
-                    self.metrics.remove(&CheckLabels { check: s.inst.def.name.clone(), host: s.inst.host.to_string() });
+                    self.metrics.remove(&CheckLabels::of(&s.inst));
                     tracing::info!(check = %s.inst.def.name, host = %s.inst.host, "resource gone; check removed");
                 }
                 keep
@@ -480,7 +510,7 @@ impl Engine {
         }
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
         let now = unix_now();
         let mut slots: Vec<&Slot> = self.slots.iter().collect();
         // By host, then service, as Nagios' status screen lists them.
@@ -492,6 +522,8 @@ impl Engine {
             .map(|s| CheckView {
                 check: s.inst.def.name.clone(),
                 host: s.inst.host.to_string(),
+                target: s.inst.target.to_string(),
+                bound: s.inst.def.thresholds_text(),
                 status: s.state.status,
                 state_type: s.state.state_type,
                 attempt: s.state.attempt,
@@ -509,9 +541,46 @@ impl Engine {
                 perfdata: s.state.perfdata.clone(),
                 is_flapping: s.state.is_flapping,
                 percent_state_change: s.state.percent_state_change,
+                value: s.last_value,
             })
             .collect();
-        self.board.write().checks = checks;
+        let mut board = self.board.write();
+        board.checks = checks;
+        board.per_resource = self.templates.iter().map(|t| t.def.name.clone()).collect();
+        let judged = super::dday::judge(&board, None, now);
+        drop(board);
+        let go = |d: super::dday::Decision| i64::from(d == super::dday::Decision::Go);
+        self.metrics.dday_go.set(go(judged.decision));
+        let criteria: Vec<CriterionLabels> = judged
+            .criteria
+            .iter()
+            .map(|c| CriterionLabels {
+                criterion: c.name.clone(),
+            })
+            .collect();
+        for (l, c) in criteria.iter().zip(&judged.criteria) {
+            self.metrics
+                .dday_criterion_go
+                .get_or_create(l)
+                .set(go(c.decision));
+        }
+        let phase = judged.dday_timestamp.map(|at| {
+            let l = PhaseLabels {
+                phase: judged.phase.as_str().to_owned(),
+            };
+            self.metrics.dday_at.get_or_create(&l).set(at);
+            l
+        });
+        let (old_criteria, old_phase) = std::mem::replace(&mut self.dday_series, (criteria, phase));
+        for l in old_criteria
+            .iter()
+            .filter(|l| !self.dday_series.0.contains(l))
+        {
+            self.metrics.dday_criterion_go.remove(l);
+        }
+        if let Some(l) = old_phase.filter(|l| self.dday_series.1.as_ref() != Some(l)) {
+            self.metrics.dday_at.remove(&l);
+        }
     }
 
     /// Runs until cancelled.
@@ -564,6 +633,7 @@ mod tests {
             name: Arc::from(name),
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
+            region: None,
             source: SourceConfig::Memcached(memcached::Settings {
                 address: "127.0.0.1:1".into(),
             }),
@@ -683,7 +753,12 @@ mod tests {
         let labels = CheckLabels {
             check: "RESP".into(),
             host: "m1".into(),
+            target: "m1".into(),
         };
+        assert_eq!(e.metrics.attempt.get(&labels).unwrap().get(), 3);
+        assert_eq!(e.metrics.max_attempts.get(&labels).unwrap().get(), 3);
+        let checked = e.metrics.last_check.get(&labels).unwrap().get();
+        assert!((unix_now() - checked).abs() <= 2, "{checked}");
         assert_eq!(e.metrics.state.get(&labels).unwrap().get(), 2);
         assert_eq!(e.metrics.state_type.get(&labels).unwrap().get(), 1);
         assert_eq!(e.metrics.value.get(&labels).unwrap().get(), 0.7);
@@ -803,8 +878,10 @@ mod tests {
         let m2 = CheckLabels {
             check: "RESP".into(),
             host: "m2".into(),
+            target: "m2".into(),
         };
         assert!(e.metrics.state.get(&m2).is_none());
+        assert!(e.metrics.last_check.get(&m2).is_none());
 
         bind(&mut e, &d, &[], PushConfig::default());
         let b = e.board.read();

@@ -6,6 +6,8 @@ use std::time::Duration as StdDuration;
 use super::def::{CheckDef, CheckKind, Unreachable};
 use super::output::{self, Perf};
 use super::state::{self, Status};
+use super::template::{self, Placeholder};
+use crate::model::Sample;
 use crate::store::TargetSnapshot;
 use crate::time::openssl_date;
 
@@ -95,6 +97,10 @@ pub fn evaluate_with(
     match def.kind {
         CheckKind::Metric => evaluate_metric(def, target, snap, filter),
         CheckKind::Certificate => evaluate_certificate(def, snap, now),
+        CheckKind::ReplicaThreads => evaluate_replica_threads(def, target, snap, filter),
+        CheckKind::ReplicaLag => evaluate_replica_lag(def, target, snap, filter),
+        CheckKind::ReadOnly => evaluate_read_only(def, target, snap, filter),
+        CheckKind::Migration => evaluate_migration(def, snap),
     }
 }
 
@@ -120,6 +126,28 @@ fn perf(def: &CheckDef, v: f64) -> Perf {
     }
 }
 
+/// The series of `name` in `snap` whose labels include all of `labels`: its labels and value.
+fn find_series<'a>(
+    snap: &'a TargetSnapshot,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a Sample> {
+    snap.families
+        .iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| f.samples.iter())
+        .find(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+        })
+}
+
+/// A number as a status text shows it: at most six decimals.
+fn shown(v: f64) -> String {
+    output::number((v * 1e6).round() / 1e6)
+}
+
 fn evaluate_metric(
     def: &CheckDef,
     target: &str,
@@ -132,7 +160,24 @@ fn evaluate_metric(
         .chain(filter)
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let Some(raw) = snap.value(&def.metric, &labels) else {
+    let series = find_series(snap, &def.metric, &labels);
+    let value = series.map(|s| s.value * def.scale);
+    let fill = |p: Placeholder<'_>| -> String {
+        match p {
+            Placeholder::Value => value.map(shown).unwrap_or_else(|| "?".into()),
+            Placeholder::Unit => def.unit.clone(),
+            Placeholder::Target => target.to_owned(),
+            Placeholder::Name => def.name.clone(),
+            Placeholder::Label(k) => series
+                .and_then(|s| s.labels.iter().find(|(sk, _)| sk == k))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "?".into()),
+            Placeholder::Series(m) => find_series(snap, m, &labels)
+                .map(|s| shown(s.value))
+                .unwrap_or_else(|| "?".into()),
+        }
+    };
+    let Some(v) = value else {
         let sel = if labels.is_empty() {
             String::new()
         } else {
@@ -146,7 +191,7 @@ fn evaluate_metric(
             )
         };
         let text = match &def.absent_output {
-            Some(t) => t.replace("{target}", target).replace("{name}", &def.name),
+            Some(t) => template::render(t, fill),
             None => format!("no value for {}{sel} from '{target}'", def.metric),
         };
         return Evaluation {
@@ -156,22 +201,245 @@ fn evaluate_metric(
             value: None,
         };
     };
-    let v = raw * def.scale;
-    let shown = output::number((v * 1e6).round() / 1e6);
-    let text = match &def.output {
-        Some(t) => t
-            .replace("{value}", &shown)
-            .replace("{unit}", &def.unit)
-            .replace("{target}", target)
-            .replace("{name}", &def.name),
-        None => format!("{} = {shown}{}", def.name, def.unit),
+    let ok_anyway = def.ok_if.as_ref().filter(|c| {
+        find_series(snap, &c.metric, &labels).is_some_and(|s| !c.range.alerts(s.value))
+    });
+    let (status, template) = match ok_anyway {
+        Some(c) => (Status::Ok, c.output.as_ref().or(def.output.as_ref())),
+        None => (thresholds(def, v), def.output.as_ref()),
     };
+    let text = match template {
+        Some(t) => template::render(t, fill),
+        None => format!("{} = {}{}", def.name, shown(v), def.unit),
+    };
+    Evaluation {
+        status,
+        text,
+        perf: vec![perf(def, v)],
+        value: Some(v),
+    }
+}
+
+/// The check's labels and a per-resource check's label values, as matchers.
+fn matchers<'a>(def: &'a CheckDef, filter: &'a [(String, String)]) -> Vec<(&'a str, &'a str)> {
+    def.labels
+        .iter()
+        .chain(filter)
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// The first series of `name` whose labels include all of `matchers`.
+fn sample<'a>(
+    snap: &'a TargetSnapshot,
+    name: &str,
+    matchers: &[(&str, &str)],
+) -> Option<&'a Sample> {
+    snap.families
+        .iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| &f.samples)
+        .find(|s| {
+            matchers
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+        })
+}
+
+fn label<'a>(s: &'a Sample, key: &str) -> &'a str {
+    s.labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+/// The check's `if_absent` state, with its `absent_output` or `default` as the text.
+fn absent(def: &CheckDef, target: &str, default: String) -> Evaluation {
+    Evaluation {
+        status: def.if_absent,
+        text: match &def.absent_output {
+            Some(t) => t.replace("{target}", target).replace("{name}", &def.name),
+            None => default,
+        },
+        perf: Vec::new(),
+        value: None,
+    }
+}
+
+/// A value judged by a kind's own rule rather than by the ranges.
+fn judged(def: &CheckDef, status: Status, text: String, v: f64) -> Evaluation {
+    let mut p = perf(def, v);
+    p.warn = None;
+    p.crit = None;
+    Evaluation {
+        status,
+        text,
+        perf: vec![p],
+        value: Some(v),
+    }
+}
+
+/// MYSQL_REPLICA_RUNNING: the IO and SQL threads of one replication connection. The value is
+/// the number running (0, 1 or 2), judged by the ranges (`2:` is CRITICAL when either
+/// stops); the text names each stopped thread and the last error the server recorded for it.
+/// A target without the connection (not a replica) is `if_absent`.
+fn evaluate_replica_threads(
+    def: &CheckDef,
+    target: &str,
+    snap: &TargetSnapshot,
+    filter: &[(String, String)],
+) -> Evaluation {
+    let m = matchers(def, filter);
+    let io = snap.value("headroom_mysql_replica_io_running", &m);
+    let sql = snap.value("headroom_mysql_replica_sql_running", &m);
+    if io.is_none() && sql.is_none() {
+        return absent(
+            def,
+            target,
+            format!("{target} has no such replication connection"),
+        );
+    }
+    let mut stopped = Vec::new();
+    for (thread, name, running) in [("io", "IO", io), ("sql", "SQL", sql)] {
+        if running == Some(1.0) {
+            continue;
+        }
+        let mut with = m.clone();
+        with.push(("thread", thread));
+        let why = match sample(snap, "headroom_mysql_replica_last_error", &with) {
+            Some(e) => format!("last error {}: {}", label(e, "errno"), label(e, "error")),
+            None => "no error recorded".into(),
+        };
+        stopped.push(format!("{name} thread not running ({why})"));
+    }
+    let n = io.unwrap_or(0.0) + sql.unwrap_or(0.0);
+    let text = if stopped.is_empty() {
+        "IO and SQL threads running".to_owned()
+    } else {
+        stopped.join(" and ")
+    };
+    Evaluation {
+        status: thresholds(def, n),
+        text,
+        perf: vec![perf(def, n)],
+        value: Some(n),
+    }
+}
+
+/// MYSQL_REPLICA_LAG: one replication connection's lag in seconds, judged by the ranges. The
+/// pt-heartbeat lag when the target has a heartbeat for the connection (it keeps growing
+/// while the SQL thread is stopped or stalled, when Seconds_Behind_Master is NULL or 0), else
+/// Seconds_Behind_Master. UNKNOWN when the configured heartbeat cannot be read, or without a
+/// heartbeat while Seconds_Behind_Master is NULL. A target without the connection is
+/// `if_absent`.
+fn evaluate_replica_lag(
+    def: &CheckDef,
+    target: &str,
+    snap: &TargetSnapshot,
+    filter: &[(String, String)],
+) -> Evaluation {
+    let m = matchers(def, filter);
+    if snap
+        .value("headroom_mysql_replica_io_running", &m)
+        .is_none()
+    {
+        return absent(
+            def,
+            target,
+            format!("{target} has no such replication connection"),
+        );
+    }
+    let secs = |v: f64| format!("{}s", output::number((v * 1000.0).round() / 1000.0));
+    let sbm = snap.value("headroom_mysql_replica_lag_seconds", &m);
+    let sbm_text = sbm.map(secs).unwrap_or_else(|| "NULL".into());
+    let (v, text) = match sample(snap, "headroom_mysql_heartbeat", &m) {
+        Some(hb) => {
+            let (table, id) = (label(hb, "table"), label(hb, "server_id"));
+            match snap.value("headroom_mysql_heartbeat_lag_seconds", &m) {
+                Some(v) => (
+                    v,
+                    format!(
+                        "{} behind its source by the heartbeat in {table} (server_id {id}), Seconds_Behind_Master {sbm_text}",
+                        secs(v)
+                    ),
+                ),
+                None => {
+                    return Evaluation::unknown(format!(
+                        "heartbeat {table} (server_id {id}) not readable ({}), Seconds_Behind_Master {sbm_text}",
+                        label(hb, "error")
+                    ));
+                }
+            }
+        }
+        None => match sbm {
+            Some(v) => (
+                v,
+                format!(
+                    "{} behind its source (Seconds_Behind_Master, no heartbeat configured)",
+                    secs(v)
+                ),
+            ),
+            None => {
+                return Evaluation::unknown(
+                    "lag unknown: Seconds_Behind_Master is NULL (the SQL thread is not running, or the IO thread never connected: see MYSQL_REPLICA_RUNNING) and no heartbeat is configured".into(),
+                );
+            }
+        },
+    };
+    let v = (v * 1000.0).round() / 1000.0;
     Evaluation {
         status: thresholds(def, v),
         text,
         perf: vec![perf(def, v)],
         value: Some(v),
     }
+}
+
+/// MYSQL_READ_ONLY_AS_PLANNED: `read_only` against what the phase of `dday:` expects of the
+/// target's role (headroom_mysql_read_only_expected): CRITICAL when they differ, whatever the
+/// ranges.
+fn evaluate_read_only(
+    def: &CheckDef,
+    target: &str,
+    snap: &TargetSnapshot,
+    filter: &[(String, String)],
+) -> Evaluation {
+    let m = matchers(def, filter);
+    let Some(plan) = sample(snap, "headroom_mysql_read_only_expected", &m) else {
+        return absent(
+            def,
+            target,
+            format!("no read-only plan for {target}: it needs a role and dday a phase"),
+        );
+    };
+    let Some(actual) = snap.value("mysql_global_variables_read_only", &[]) else {
+        return Evaluation::unknown(format!("{target} did not report read_only"));
+    };
+    let on = |v: bool| if v { "ON" } else { "OFF" };
+    let (read_only, expected) = (actual != 0.0, plan.value != 0.0);
+    // MariaDB has no super_read_only: then nothing is said of it.
+    let super_ro = snap
+        .value("mysql_global_variables_super_read_only", &[])
+        .map(|v| format!(", super_read_only {}", on(v != 0.0)))
+        .unwrap_or_default();
+    let (role, phase) = (label(plan, "role"), label(plan, "phase"));
+    let wants = if expected { "read-only" } else { "writable" };
+    let why = match role {
+        "source" => "a source is writable before the freeze and read-only from freeze on",
+        "destination" => "a destination is a read-only replica until after, writable from after",
+        _ => "",
+    };
+    let (status, joint) = if read_only == expected {
+        (Status::Ok, "as")
+    } else {
+        (Status::Critical, "but")
+    };
+    let text = format!(
+        "read_only {}{super_ro}, {joint} phase {phase} expects the {role} {wants} ({why})",
+        on(read_only)
+    );
+    judged(def, status, text, if read_only { 1.0 } else { 0.0 })
 }
 
 /// The ELB_CERTIFICATE OK line (HariSekhon/Nagios-Plugins check_ssl_cert.pl's, plus the hash
@@ -267,6 +535,196 @@ fn evaluate_certificate(def: &CheckDef, snap: &TargetSnapshot, now: i64) -> Eval
         text,
         perf: vec![p],
         value: Some(value),
+    }
+}
+
+/// The worse of two states for a check judging several things: CRITICAL, then WARNING,
+/// then UNKNOWN, then OK.
+fn worse(a: Status, b: Status) -> Status {
+    let rank = |s: Status| match s {
+        Status::Ok => 0,
+        Status::Unknown => 1,
+        Status::Warning => 2,
+        Status::Critical => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// MIGRATION_PROGRESS: by files and by bytes (or the one `labels: {by: ...}` names), the
+/// projected time of the target ratio against D-day and its margin, read from the migration
+/// source's series. See checks/migration.yaml and docs/migration.md.
+fn evaluate_migration(def: &CheckDef, snap: &TargetSnapshot) -> Evaluation {
+    use crate::config::dday::{DDay, Phase};
+    use crate::sources::migration::progress::{By, human_duration, human_rate, percent};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    // D-day and its zone, from the info series (its `at` label is RFC 3339 in the zone the
+    // plan was written in); UTC dates when there is none.
+    let at_label = snap
+        .families
+        .iter()
+        .filter(|f| f.name == "headroom_migration_dday")
+        .flat_map(|f| &f.samples)
+        .flat_map(|s| &s.labels)
+        .find(|(k, _)| k == "at")
+        .map(|(_, v)| v.clone());
+    let dday_at = snap.value("headroom_migration_dday_timestamp_seconds", &[]);
+    let margin = snap
+        .value("headroom_migration_dday_margin_seconds", &[])
+        .unwrap_or(0.0);
+    let dday = DDay {
+        at: dday_at.unwrap_or(0.0) as i64,
+        offset_s: at_label
+            .as_deref()
+            .and_then(|a| OffsetDateTime::parse(a, &Rfc3339).ok())
+            .map(|t| t.offset().whole_seconds())
+            .unwrap_or(0),
+        phase: Phase::Before,
+        margin: StdDuration::from_secs_f64(margin.max(0.0)),
+    };
+    let target = snap
+        .value("headroom_migration_target_ratio", &[])
+        .unwrap_or(crate::sources::migration::DEFAULT_TARGET_RATIO);
+    let only = def
+        .labels
+        .iter()
+        .find(|(k, _)| k == "by")
+        .and_then(|(_, v)| By::parse(v));
+    let mut status = Status::Ok;
+    let mut parts: Vec<String> = Vec::new();
+    let mut perf_items: Vec<Perf> = Vec::new();
+    let mut min_slack: Option<f64> = None;
+    let mut stalled = false;
+    let mut all_reached = true;
+    for by in By::ALL.into_iter().filter(|b| only.is_none_or(|o| o == *b)) {
+        let l = [("by", by.as_str())];
+        let Some(ratio) = snap.value("headroom_migration_progress_ratio", &l) else {
+            status = worse(status, Status::Unknown);
+            all_reached = false;
+            parts.push(format!("{} total is 0: no progress ratio", by.as_str()));
+            continue;
+        };
+        perf_items.push(Perf {
+            label: by.as_str().into(),
+            value: (ratio * 100.0 * 1e4).round() / 1e4,
+            uom: "%".into(),
+            warn: None,
+            crit: None,
+            min: Some(0.0),
+            max: Some(100.0),
+        });
+        let rate = snap.value(
+            &format!("headroom_migration_copy_rate_{}_per_second", by.as_str()),
+            &[],
+        );
+        if let Some(r) = rate {
+            perf_items.push(Perf {
+                label: format!("{}_rate", by.as_str()),
+                value: (r * 1e3).round() / 1e3,
+                uom: if by == By::Bytes {
+                    "B".into()
+                } else {
+                    String::new()
+                },
+                warn: None,
+                crit: None,
+                min: Some(0.0),
+                max: None,
+            });
+        }
+        let pct = percent(ratio);
+        if snap.value("headroom_migration_target_reached", &l) == Some(1.0) {
+            parts.push(format!(
+                "{} {pct}: target {} reached",
+                by.as_str(),
+                percent(target)
+            ));
+            continue;
+        }
+        all_reached = false;
+        let Some(rate) = rate else {
+            status = worse(status, Status::Unknown);
+            parts.push(format!(
+                "{} {pct}, no copy rate yet (it takes two readings)",
+                by.as_str()
+            ));
+            continue;
+        };
+        let rate_text = human_rate(by, rate);
+        let projected = snap.value("headroom_migration_projected_timestamp_seconds", &l);
+        let Some(projected) = projected.filter(|_| rate > 0.0) else {
+            stalled = true;
+            if dday_at.is_some() {
+                status = worse(status, Status::Critical);
+            }
+            parts.push(format!(
+                "{} {pct} at {rate_text}: no progress, {} is never reached at this rate",
+                by.as_str(),
+                percent(target)
+            ));
+            continue;
+        };
+        parts.push(format!(
+            "{} {pct} at {rate_text}, {} projected {}",
+            by.as_str(),
+            percent(target),
+            dday.format(projected.round() as i64)
+        ));
+        if let Some(at) = dday_at {
+            let slack = at - projected;
+            min_slack = Some(min_slack.map_or(slack, |m: f64| m.min(slack)));
+            status = worse(
+                status,
+                if slack < 0.0 {
+                    Status::Critical
+                } else if slack < margin {
+                    Status::Warning
+                } else {
+                    Status::Ok
+                },
+            );
+        }
+    }
+    match dday_at {
+        None if !all_reached => {
+            status = worse(status, Status::Unknown);
+            parts.push("D-day is not configured (dday.at): the projection cannot be judged".into());
+        }
+        None => {}
+        Some(at) => {
+            let when = dday.format(at as i64);
+            let m = human_duration(margin);
+            parts.push(match min_slack {
+                Some(s) if s < 0.0 => {
+                    format!("D-day {when}: projected {} after it", human_duration(s))
+                }
+                Some(s) if s < margin => format!(
+                    "D-day {when}: {} to spare, inside the margin of {m}",
+                    human_duration(s)
+                ),
+                Some(s) => format!("D-day {when}: {} to spare (margin {m})", human_duration(s)),
+                None if stalled => format!("D-day {when}: the copy makes no progress"),
+                None => format!("D-day {when} (margin {m})"),
+            });
+        }
+    }
+    if let Some(s) = min_slack {
+        perf_items.push(Perf {
+            label: def.perf_label.clone(),
+            value: s.round(),
+            uom: "s".into(),
+            warn: format!("{}:", margin.round()).parse().ok(),
+            crit: "0:".parse().ok(),
+            min: None,
+            max: None,
+        });
+    }
+    Evaluation {
+        status,
+        text: parts.join(". "),
+        perf: perf_items,
+        value: min_slack.map(f64::round),
     }
 }
 
@@ -385,5 +843,439 @@ mod tests {
             "{}",
             stale.line()
         );
+    }
+
+    /// DNS_TTL as shipped: the time left judged while the TTL is above the plan (`ok_if`),
+    /// the record, the TTLs and the deadline in the text (`{label:...}`, `{value:...}`).
+    #[test]
+    fn dns_ttl_judges_the_time_left_only_while_the_ttl_is_above_the_plan() {
+        use crate::config::dday::{DDay, Phase};
+        use crate::sources::dns::plan::{self, Answer, Observed, Plan, Record};
+        let d = crate::check::shipped()
+            .into_iter()
+            .find(|d| d.name == "DNS_TTL")
+            .unwrap();
+        // 2027-03-01T06:00:00+01:00
+        let dday = DDay {
+            at: 1_803_877_200,
+            offset_s: 3600,
+            phase: Phase::Before,
+            margin: StdDuration::from_secs(7 * 86_400),
+        };
+        let p = Plan {
+            cutover_ttl: 60,
+            lead_time: Some(2 * 86_400),
+            dday,
+        };
+        let at = |ttl: u32, now: i64| {
+            let a = Answer {
+                rcode: ("NOERROR".into(), 0),
+                authoritative: true,
+                truncated: false,
+                records: vec![Record {
+                    rtype: "A".into(),
+                    ttl,
+                    value: "192.0.2.10".into(),
+                }],
+                seconds: 0.001,
+            };
+            let f = plan::families(&Observed {
+                name: "storage.example.com",
+                rtype: "A",
+                answer: &a,
+                configured_ttl: None,
+                largest_ttl_seen: ttl,
+                plan: Some(&p),
+                now,
+            });
+            let mut s = snap(f, None);
+            s.taken_at = SystemTime::UNIX_EPOCH + StdDuration::from_secs(now as u64);
+            evaluate(&d, "storage-dns", Some(&s), StdDuration::from_secs(60), now)
+        };
+        let deadline = dday.at - 2 * 86_400;
+        let far = at(3600, deadline - 3 * 86_400);
+        assert_eq!(far.status, Status::Ok, "{}", far.line());
+        let soon = at(3600, deadline - 3600);
+        assert_eq!(
+            soon.line(),
+            "WARNING: storage.example.com A TTL 3600s, above the planned 60s: lower it by 2027-02-27T06:00:00+01:00 (3600s left) | 'time_left'=3600s;86400:;0:"
+        );
+        let late = at(3600, deadline + 60);
+        assert_eq!(late.status, Status::Critical, "{}", late.line());
+        assert!(late.text.contains("(-60s left)"), "{}", late.text);
+        let lowered = at(60, deadline + 60);
+        assert_eq!(
+            lowered.text,
+            "storage.example.com A TTL 60s, at or below the planned 60s (deadline 2027-02-27T06:00:00+01:00)"
+        );
+        assert_eq!(lowered.status, Status::Ok);
+        // No plan: nothing to judge.
+        let mut up = snap(
+            vec![Family::single("headroom_dns_up", "", Kind::Gauge, 1.0)],
+            None,
+        );
+        up.taken_at = SystemTime::UNIX_EPOCH + StdDuration::from_secs(deadline as u64);
+        let none = evaluate(
+            &d,
+            "storage-dns",
+            Some(&up),
+            StdDuration::from_secs(60),
+            deadline,
+        );
+        assert_eq!(none.status, Status::Ok);
+        assert!(
+            none.text
+                .starts_with("no TTL lowering planned for storage-dns"),
+            "{}",
+            none.text
+        );
+    }
+
+    fn mysql_snap(families: Vec<Family>) -> TargetSnapshot {
+        TargetSnapshot {
+            source: crate::sources::mysql::KIND,
+            target: Arc::from("db-1"),
+            families,
+            taken_at: SystemTime::now(),
+            error: None,
+        }
+    }
+
+    fn shipped(name: &str) -> CheckDef {
+        crate::check::def::shipped()
+            .into_iter()
+            .find(|d| d.name == name)
+            .unwrap()
+    }
+
+    fn on(def: &CheckDef, snap: &TargetSnapshot, channel: &str) -> Evaluation {
+        let filter = vec![("channel".to_owned(), channel.to_owned())];
+        let now = crate::time::unix_now();
+        evaluate_with(
+            def,
+            "db-1",
+            Some(snap),
+            &filter,
+            StdDuration::from_secs(60),
+            now,
+        )
+    }
+
+    fn connection(cols: &[(&str, Option<&str>)]) -> crate::sources::mysql::ReplicaRow {
+        cols.iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+            .collect()
+    }
+
+    #[test]
+    fn replica_running_names_the_stopped_thread_and_its_error() {
+        use crate::sources::mysql::replica_families;
+        let d = shipped("MYSQL_REPLICA_RUNNING");
+        let healthy = connection(&[
+            ("Connection_name", Some("")),
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Seconds_Behind_Master", Some("0")),
+            ("Last_IO_Errno", Some("0")),
+            ("Last_SQL_Errno", Some("0")),
+        ]);
+        let broken = connection(&[
+            ("Connection_name", Some("aws")),
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("No")),
+            ("Seconds_Behind_Master", None),
+            ("Last_IO_Errno", Some("0")),
+            ("Last_SQL_Errno", Some("1062")),
+            (
+                "Last_SQL_Error",
+                Some(
+                    "Could not execute Write_rows_v1 event on table headroom_test.t; Duplicate entry '1' for key 'PRIMARY', Error_code: 1062",
+                ),
+            ),
+        ]);
+        let snap = mysql_snap(replica_families(&[healthy, broken]));
+        let ok = on(&d, &snap, "");
+        assert_eq!(
+            ok.line(),
+            "OK: IO and SQL threads running | 'threads_running'=2;;2:;0;2"
+        );
+        let bad = on(&d, &snap, "aws");
+        assert_eq!(bad.status, Status::Critical);
+        assert_eq!(
+            bad.line(),
+            "CRITICAL: SQL thread not running (last error 1062: Could not execute Write_rows_v1 event on table headroom_test.t: Duplicate entry '1' for key 'PRIMARY', Error_code: 1062) | 'threads_running'=1;;2:;0;2"
+        );
+        let io_stopped = connection(&[
+            ("Connection_name", Some("")),
+            ("Slave_IO_Running", Some("No")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Last_IO_Errno", Some("0")),
+        ]);
+        let e = on(&d, &mysql_snap(replica_families(&[io_stopped])), "");
+        assert_eq!(e.status, Status::Critical);
+        assert!(
+            e.text
+                .starts_with("IO thread not running (no error recorded)"),
+            "{}",
+            e.text
+        );
+        // Not a replica: OK, as the shipped definition says.
+        let none = on(&d, &mysql_snap(Vec::new()), "");
+        assert_eq!(none.line(), "OK: db-1 is not a replica");
+    }
+
+    #[test]
+    fn replica_lag_prefers_the_heartbeat() {
+        use crate::sources::mysql::{HeartbeatRead, heartbeat_families, replica_families};
+        let d = shipped("MYSQL_REPLICA_LAG");
+        // The SQL thread stopped: Seconds_Behind_Master is NULL, the heartbeat keeps counting.
+        let stalled = connection(&[
+            ("Connection_name", Some("")),
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("No")),
+            ("Seconds_Behind_Master", None),
+        ]);
+        let mut families = replica_families(std::slice::from_ref(&stalled));
+        families.extend(heartbeat_families(&HeartbeatRead {
+            table: "percona.heartbeat",
+            server_id: 1,
+            channel: "",
+            lag: Ok(75.25),
+        }));
+        let e = on(&d, &mysql_snap(families), "");
+        assert_eq!(e.status, Status::Warning);
+        assert_eq!(
+            e.line(),
+            "WARNING: 75.25s behind its source by the heartbeat in percona.heartbeat (server_id 1), Seconds_Behind_Master NULL | 'lag'=75.25s;60;300;0"
+        );
+        // Without a heartbeat, NULL is no lag at all: UNKNOWN, and why.
+        let e = on(
+            &d,
+            &mysql_snap(replica_families(std::slice::from_ref(&stalled))),
+            "",
+        );
+        assert_eq!(e.status, Status::Unknown);
+        assert!(
+            e.text
+                .starts_with("lag unknown: Seconds_Behind_Master is NULL"),
+            "{}",
+            e.text
+        );
+        // A heartbeat configured but unreadable is said so, not replaced silently.
+        let mut families = replica_families(&[stalled]);
+        families.extend(heartbeat_families(&HeartbeatRead {
+            table: "percona.heartbeat",
+            server_id: 1,
+            channel: "",
+            lag: Err("error 1146: Table 'percona.heartbeat' doesn't exist".into()),
+        }));
+        let e = on(&d, &mysql_snap(families), "");
+        assert_eq!(e.status, Status::Unknown);
+        assert!(e.text.contains("not readable (error 1146"), "{}", e.text);
+        // Seconds_Behind_Master when there is no heartbeat.
+        let behind = connection(&[
+            ("Connection_name", Some("")),
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Seconds_Behind_Master", Some("400")),
+        ]);
+        let e = on(&d, &mysql_snap(replica_families(&[behind])), "");
+        assert_eq!(e.status, Status::Critical);
+        assert_eq!(
+            e.text,
+            "400s behind its source (Seconds_Behind_Master, no heartbeat configured)"
+        );
+    }
+
+    #[test]
+    fn read_only_against_the_plan() {
+        use crate::sources::mysql::read_only_families;
+        let d = shipped("MYSQL_READ_ONLY_AS_PLANNED");
+        let snap = |read_only: &str, role, phase, expected| {
+            let mut f = vec![Family::single(
+                "mysql_global_variables_read_only",
+                "",
+                Kind::Gauge,
+                crate::sources::mysql::parse_value(read_only).unwrap(),
+            )];
+            f.extend(read_only_families(role, phase, expected));
+            mysql_snap(f)
+        };
+        let now = crate::time::unix_now();
+        let ev =
+            |s: &TargetSnapshot| evaluate(&d, "db-1", Some(s), StdDuration::from_secs(60), now);
+        let ok = ev(&snap("OFF", "source", "before", false));
+        assert_eq!(
+            ok.line(),
+            "OK: read_only OFF, as phase before expects the source writable (a source is writable before the freeze and read-only from freeze on) | 'read_only'=0;;;0;1"
+        );
+        let bad = ev(&snap("OFF", "source", "freeze", true));
+        assert_eq!(bad.status, Status::Critical);
+        assert!(
+            bad.text
+                .starts_with("read_only OFF, but phase freeze expects the source read-only"),
+            "{}",
+            bad.text
+        );
+        assert_eq!(
+            ev(&snap("ON", "destination", "cutover", true)).status,
+            Status::Ok
+        );
+        assert_eq!(
+            ev(&snap("ON", "destination", "after", false)).status,
+            Status::Critical
+        );
+    }
+
+    /// A migration target's snapshot: 1000 files and 1000 bytes, `copied` of each done at
+    /// `rate` per second over the last 10 s, read at `t`; D-day `dday` seconds after `t` in
+    /// zone +01:00 with `margin`.
+    fn migration_snap(copied: f64, rate: f64, t: f64, dday: Option<(f64, u64)>) -> TargetSnapshot {
+        use crate::config::dday::{DDay, Phase};
+        use crate::sources::migration::progress::{By, Counters, Reading, Side, Tracker};
+        use crate::sources::migration::{FieldMap, HttpInput, Input, Settings, SideMap, families};
+        let map = || SideMap {
+            total: "/t".to_owned(),
+            copied: "/c".to_owned(),
+            failed: None,
+            skipped: None,
+        };
+        let settings = Settings {
+            input: Input::Http(HttpInput {
+                url: "http://x/".into(),
+                token: None,
+                pointers: FieldMap {
+                    files: map(),
+                    bytes: map(),
+                },
+            }),
+            target_ratio: 0.999,
+            rate_window: StdDuration::from_secs(60),
+            counters: Counters::State,
+            dday: dday.map(|(after, margin)| DDay {
+                at: (t + after) as i64,
+                offset_s: 3600,
+                phase: Phase::Before,
+                margin: StdDuration::from_secs(margin),
+            }),
+        };
+        let side = |c: f64| Side {
+            total: 1000.0,
+            copied: c,
+            failed: None,
+            skipped: None,
+        };
+        let r = |c: f64| Reading {
+            files: side(c),
+            bytes: side(c),
+        };
+        let mut tr = Tracker::new(60.0, Counters::State);
+        tr.observe(t - 10.0, &r(copied - 10.0 * rate));
+        let o = tr.observe(t, &r(copied));
+        let ps: Vec<_> = By::ALL
+            .into_iter()
+            .map(|b| (b, tr.project(b, &o, 0.999, t)))
+            .collect();
+        let mut s = snap(families(&settings, &o, &ps, t, 0), None);
+        s.source = crate::sources::migration::KIND;
+        s
+    }
+
+    #[test]
+    fn migration_progress_against_dday() {
+        let d = def("- {name: MIGRATION_PROGRESS, source: migration, kind: migration}\n");
+        let t = 1_800_000_000.0;
+        let ev = |s: &TargetSnapshot| {
+            evaluate(
+                &d,
+                "copy",
+                Some(s),
+                StdDuration::from_secs(1e9 as u64),
+                t as i64,
+            )
+        };
+        // 899 files to go at 10/s: 89.9 s; D-day 1000 s after t, margin 600 s: 910 s spare.
+        let ok = ev(&migration_snap(100.0, 10.0, t, Some((1000.0, 600))));
+        assert_eq!(
+            ok.line(),
+            "OK: files 10% at 10.0 files/s, 99.9% projected 2027-01-15T09:01:30+01:00. bytes 10% at 10.0 B/s, 99.9% projected 2027-01-15T09:01:30+01:00. D-day 2027-01-15T09:16:40+01:00: 15m to spare (margin 10m) | 'files'=10%;;;0;100 'files_rate'=10;;;0 'bytes'=10%;;;0;100 'bytes_rate'=10B;;;0 'slack'=910s;600:;0:"
+        );
+        assert_eq!(ok.value, Some(910.0));
+        let warn = ev(&migration_snap(100.0, 10.0, t, Some((1000.0, 950))));
+        assert_eq!(warn.status, Status::Warning);
+        assert!(
+            warn.text
+                .ends_with("15m to spare, inside the margin of 15m"),
+            "{}",
+            warn.text
+        );
+        let late = ev(&migration_snap(100.0, 10.0, t, Some((50.0, 600))));
+        assert_eq!(late.status, Status::Critical);
+        assert!(
+            late.text.ends_with(": projected 40s after it"),
+            "{}",
+            late.text
+        );
+        assert_eq!(late.value, Some(-40.0));
+        let stalled = ev(&migration_snap(100.0, 0.0, t, Some((1000.0, 600))));
+        assert_eq!(stalled.status, Status::Critical);
+        assert!(
+            stalled.text.starts_with(
+                "files 10% at 0 files/s: no progress, 99.9% is never reached at this rate"
+            ),
+            "{}",
+            stalled.text
+        );
+        assert!(
+            stalled.text.ends_with("the copy makes no progress"),
+            "{}",
+            stalled.text
+        );
+        // Without dday: UNKNOWN, saying so; reached needs no D-day.
+        let no_dday = ev(&migration_snap(100.0, 10.0, t, None));
+        assert_eq!(no_dday.status, Status::Unknown);
+        assert!(
+            no_dday
+                .text
+                .ends_with("D-day is not configured (dday.at): the projection cannot be judged"),
+            "{}",
+            no_dday.text
+        );
+        assert!(
+            no_dday.text.contains("projected 2027-01-15T08:01:30Z"),
+            "{}",
+            no_dday.text
+        );
+        let done = ev(&migration_snap(999.0, 0.0, t, None));
+        assert_eq!(done.status, Status::Ok);
+        assert_eq!(
+            done.text,
+            "files 99.9%: target 99.9% reached. bytes 99.9%: target 99.9% reached"
+        );
+        // One measure only.
+        let d = def("- {name: M, source: migration, kind: migration, labels: {by: bytes}}\n");
+        let only = evaluate(
+            &d,
+            "copy",
+            Some(&migration_snap(100.0, 10.0, t, Some((1000.0, 600)))),
+            StdDuration::from_secs(1e9 as u64),
+            t as i64,
+        );
+        assert!(only.text.starts_with("bytes 10%"), "{}", only.text);
+        // Thresholds come from dday:, and only the migration source has this kind.
+        let e = parse_list(
+            Path::new("c.yaml"),
+            "- {name: M, source: migration, kind: migration, warning: \"1:\"}\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(e[0].contains("set them in dday:"), "{e:?}");
+        let e = parse_list(
+            Path::new("c.yaml"),
+            "- {name: M, source: mysql, kind: migration}\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(e[0].contains("run on the migration source"), "{e:?}");
     }
 }

@@ -9,10 +9,12 @@
 //! - [`bind`]: which targets (and, per resource, which resources) each check runs on;
 //! - [`engine`]: the engine that schedules evaluations, keeps the states and publishes them;
 //! - [`push`]: results sent elsewhere, to a Nagios command file or the Icinga 2 API;
-//! - [`state`], [`range`], [`output`], [`retention`]: the Nagios state machine, threshold
-//!   ranges, plugin output and perfdata, and the state file.
+//! - [`state`], [`range`], [`output`], [`template`], [`retention`]: the Nagios state machine,
+//!   threshold ranges, plugin output and perfdata, status text templates, and the state file.
 
 pub mod bind;
+pub mod board;
+pub mod dday;
 pub mod def;
 pub mod engine;
 pub mod eval;
@@ -21,10 +23,11 @@ pub mod push;
 pub mod range;
 pub mod retention;
 pub mod state;
+pub mod template;
 
 pub use bind::{InactiveCheck, Instance, instances, resources};
 pub use def::{
-    CheckDef, CheckKind, DEFAULT_MAX_ATTEMPTS, RawCheck, SHIPPED, Unreachable, parse_list, shipped,
-    validate_check, validate_list,
+    CheckDef, CheckKind, DEFAULT_MAX_ATTEMPTS, PerHost, RawCheck, SHIPPED, Unreachable, parse_list,
+    shipped, validate_check, validate_list,
 };
 pub use eval::{Evaluation, evaluate, evaluate_with};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::check::state::Status;
-use crate::check::{CheckDef, CheckKind, Evaluation, RawCheck, Unreachable, evaluate};
+use crate::check::{CheckDef, CheckKind, Evaluation, PerHost, RawCheck, Unreachable, evaluate};
 use crate::cli::{CheckMode, MemcachedMetric, MysqlMetric, NamedCheck, Thresholds};
 use crate::config_file;
 use crate::model::{ErrorKind, PollError, Poller};
@@ -35,7 +35,9 @@ pub async fn once(
     timeout: Duration,
 ) -> Evaluation {
     let poller = AnyPoller::new(target, &crate::sources::aws::Clients::default());
-    let needs_rate = def.metric.ends_with("_per_second");
+    // A migration check's copy rate needs two readings too (cloudwatch_s3 gets its history in
+    // one, and the second poll costs one call).
+    let needs_rate = def.metric.ends_with("_per_second") || def.kind == CheckKind::Migration;
     let work = async {
         if needs_rate {
             poller.poll().await?;
@@ -143,6 +145,7 @@ fn adhoc(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         per: Vec::new(),
+        per_host: None,
         scale: None,
         warning: range(&t.warning)?,
         critical: range(&t.critical)?,
@@ -158,6 +161,7 @@ fn adhoc(
         min: None,
         max: None,
         output: None,
+        ok_if: None,
         flap_low: None,
         flap_high: None,
     };
@@ -176,11 +180,23 @@ fn target(name: &str, timeout: Duration, source: SourceConfig) -> Target {
         name: Arc::from(name),
         interval: timeout,
         timeout,
+        region: None,
         source,
     }
 }
 
 type Built = (CheckDef, Target, Duration, Option<String>);
+
+/// An ad-hoc mysql check: name, kind, metric, labels, scale, unit, perfdata label.
+type MysqlAdhoc = (
+    &'static str,
+    CheckKind,
+    Option<&'static str>,
+    &'static [(&'static str, &'static str)],
+    f64,
+    &'static str,
+    &'static str,
+);
 
 fn build(mode: CheckMode) -> Result<Built, String> {
     match mode {
@@ -307,17 +323,11 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 }
                 (None, None) => None,
             };
-            let (name, metric_name, labels, scale, unit, label): (
-                &str,
-                &str,
-                &[(&str, &str)],
-                f64,
-                &str,
-                &str,
-            ) = match metric {
+            let (name, kind, metric_name, labels, scale, unit, label): MysqlAdhoc = match metric {
                 MysqlMetric::Connections => (
                     "MYSQL_CONNECTIONS",
-                    "headroom_mysql_connections_used_ratio",
+                    CheckKind::Metric,
+                    Some("headroom_mysql_connections_used_ratio"),
                     &[("threads", "connected")],
                     100.0,
                     "%",
@@ -325,15 +335,26 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 ),
                 MysqlMetric::ReplicaLag => (
                     "MYSQL_REPLICA_LAG",
-                    "headroom_mysql_replica_lag_seconds",
+                    CheckKind::ReplicaLag,
+                    None,
                     &[],
                     1.0,
                     "s",
                     "lag",
                 ),
+                MysqlMetric::ReplicaRunning => (
+                    "MYSQL_REPLICA_RUNNING",
+                    CheckKind::ReplicaThreads,
+                    None,
+                    &[],
+                    1.0,
+                    "",
+                    "threads_running",
+                ),
                 MysqlMetric::ThreadsRunning => (
                     "MYSQL_THREADS_RUNNING",
-                    "headroom_mysql_threads_running",
+                    CheckKind::Metric,
+                    Some("headroom_mysql_threads_running"),
                     &[],
                     1.0,
                     "",
@@ -341,35 +362,35 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 ),
                 MysqlMetric::Tps => (
                     "MYSQL_TPS",
-                    "headroom_mysql_transactions_per_second",
+                    CheckKind::Metric,
+                    Some("headroom_mysql_transactions_per_second"),
                     &[],
                     1.0,
                     "",
                     "tps",
                 ),
             };
-            let mut def = adhoc(
-                name,
-                "mysql",
-                CheckKind::Metric,
-                Some(metric_name),
-                labels,
-                &thresholds,
-            )?;
+            let mut def = adhoc(name, "mysql", kind, metric_name, labels, &thresholds)?;
             def.scale = scale;
             def.unit = unit.into();
             def.perf_label = label.into();
-            if metric == MysqlMetric::ReplicaLag {
+            if matches!(
+                metric,
+                MysqlMetric::ReplicaLag | MysqlMetric::ReplicaRunning
+            ) {
+                // The first replication connection the server lists; a server that is not a
+                // replica is fine.
                 def.if_absent = Status::Ok;
                 def.absent_output = Some("{target} is not a replica".into());
             }
-            let s = mysql::Settings {
-                address: with_port(&host, 3306),
-                user,
-                password,
-                tps_counter: None,
-                rds_instance: None,
-            };
+            if metric == MysqlMetric::ReplicaRunning {
+                def.min = Some(0.0);
+                def.max = Some(2.0);
+                if thresholds.critical.is_none() {
+                    def.critical = "2:".parse().ok();
+                }
+            }
+            let s = mysql::Settings::new(with_port(&host, 3306), user, password);
             Ok((
                 def,
                 target(&host, timeout, SourceConfig::Mysql(s)),
@@ -410,6 +431,44 @@ fn named(a: &NamedCheck) -> Result<Built, String> {
             )
         })?;
     let (instances, _) = crate::check::instances(std::slice::from_ref(&def), &cfg.targets);
+    // A check whose hosts are named after their targets (`per_host: target`): --host names the
+    // target (`db-1`) or one of its resources (`db-1/aws`), and the target is found by the
+    // name.
+    if def.per_host == PerHost::Target {
+        let Some(h) = a.host.clone() else {
+            return match instances.as_slice() {
+                [only] => {
+                    let target = target_of(&cfg.targets, &def, &only.target)?;
+                    let timeout = timeout_or(a.timeout, target.timeout)?;
+                    let host = target.name.to_string();
+                    Ok((def, target, timeout, Some(host)))
+                }
+                [] => Err(format!(
+                    "check {} has no target in {}",
+                    a.name,
+                    a.config.display()
+                )),
+                _ => Err(format!(
+                    "check {} runs on several targets ({}): give --host",
+                    a.name,
+                    hosts(&instances)
+                )),
+            };
+        };
+        let inst = instances
+            .iter()
+            .find(|i| h == *i.target || h.starts_with(&format!("{}/", i.target)))
+            .ok_or_else(|| {
+                format!(
+                    "check {} does not run on {h:?} (it runs on: {})",
+                    a.name,
+                    hosts(&instances)
+                )
+            })?;
+        let target = target_of(&cfg.targets, &def, &inst.target)?;
+        let timeout = timeout_or(a.timeout, target.timeout)?;
+        return Ok((def, target, timeout, Some(h)));
+    }
     // A per-resource check: --host names the resource (a load balancer, a cache node), found
     // in the series of the check's one target.
     let (resource, host) = if def.per.is_empty() {
@@ -457,18 +516,25 @@ fn named(a: &NamedCheck) -> Result<Built, String> {
             ));
         }
     };
-    let target = cfg
-        .targets
-        .iter()
-        .find(|t| t.name == inst.host && t.kind() == def.source)
-        .cloned()
-        .ok_or("target vanished")?;
-    let timeout = match a.timeout {
-        Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t),
-        Some(t) => return Err(format!("invalid timeout {t}")),
-        None => target.timeout,
-    };
+    let target = target_of(&cfg.targets, &def, &inst.host)?;
+    let timeout = timeout_or(a.timeout, target.timeout)?;
     Ok((def, target, timeout, resource))
+}
+
+fn target_of(targets: &[Target], def: &CheckDef, name: &str) -> Result<Target, String> {
+    targets
+        .iter()
+        .find(|t| &*t.name == name && t.kind() == def.source)
+        .cloned()
+        .ok_or_else(|| "target vanished".to_owned())
+}
+
+fn timeout_or(given: Option<f64>, dflt: Duration) -> Result<Duration, String> {
+    match given {
+        Some(t) if t.is_finite() && t > 0.0 => Ok(Duration::from_secs_f64(t)),
+        Some(t) => Err(format!("invalid timeout {t}")),
+        None => Ok(dflt),
+    }
 }
 
 fn hosts(i: &[crate::check::Instance]) -> String {

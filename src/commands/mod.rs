@@ -4,3 +4,4 @@
 pub mod capacity;
 pub mod check;
 pub mod config;
+pub mod dday;

@@ -3,6 +3,7 @@
 //! imports nothing of the crate. The file's schema is `config_file.rs`; each section's types
 //! live beside the component that owns them.
 
+pub mod dday;
 mod duration;
 mod positions;
 
@@ -224,6 +225,8 @@ pub struct CommonTarget<'a> {
     pub name: &'a str,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
+    /// The AWS region of an AWS target; the optional `region:` of any other.
+    pub region: Option<&'a str>,
 }
 
 /// serde_yaml appends " at line L column C" to its messages; the location is printed in

@@ -13,6 +13,7 @@ use prometheus_client::registry::Registry;
 use crate::check::engine::SharedBoard;
 use crate::scheduler::Readiness;
 
+mod dday;
 mod status;
 
 /// OpenMetrics content type, served when the scraper asks for it.
@@ -42,6 +43,8 @@ pub fn app(state: AppState) -> Router {
         .route("/-/ready", get(ready))
         .route("/status", get(status::page))
         .route("/api/checks", get(status::api))
+        .route("/dday", get(dday::page))
+        .route("/api/dday", get(dday::api))
         .with_state(state)
 }
 
@@ -101,6 +104,7 @@ async fn index() -> Html<&'static str> {
         env!("CARGO_PKG_VERSION"),
         "</h1><ul><li><a href=\"/metrics\">/metrics</a></li>",
         "<li><a href=\"/status\">/status</a> (checks)</li><li><a href=\"/api/checks\">/api/checks</a></li>",
+        "<li><a href=\"/dday\">/dday</a> (the D-day board)</li><li><a href=\"/api/dday\">/api/dday</a></li>",
         "<li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/-/ready\">/-/ready</a></li></ul>",
         "</body></html>\n"
     ))
@@ -117,7 +121,7 @@ mod tests {
     fn state() -> AppState {
         let mut reg = Registry::default();
         let m = crate::telemetry::SelfMetrics::register(&mut reg);
-        m.add_target(crate::sources::memcached::KIND, "m1");
+        m.add_target(crate::sources::memcached::KIND, "m1", Some("dc1"));
         AppState {
             registry: Arc::new(reg),
             readiness: Arc::new(Readiness::default()),
@@ -160,6 +164,12 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("headroom_build_info{version="), "{body}");
+        assert!(
+            body.contains(
+                "headroom_target_info{source=\"memcached\",target=\"m1\",region=\"dc1\"} 1"
+            ),
+            "{body}"
+        );
         assert!(!body.contains("# EOF"));
     }
 

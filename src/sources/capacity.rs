@@ -56,6 +56,9 @@ pub struct RawTarget {
     pub interval: Option<CfgDuration>,
     /// Default 60s (not `defaults.timeout`).
     pub timeout: Option<CfgDuration>,
+    /// Where the target is, e.g. `us-west-2` or `dc1`: the `region` label of
+    /// `headroom_target_info`, which dashboards select targets by. Default: none.
+    pub region: Option<String>,
 }
 
 /// A validated capacity target.
@@ -77,6 +80,7 @@ impl SourceTarget for RawTarget {
             name: &self.name,
             interval: self.interval.or(Some(CfgDuration(DEFAULT_INTERVAL))),
             timeout: self.timeout.or(Some(CfgDuration(DEFAULT_TIMEOUT))),
+            region: self.region.as_deref(),
         }
     }
 

@@ -91,6 +91,8 @@ impl Children {
             name: Arc::from(relative),
             interval: self.interval,
             timeout: self.timeout,
+            // The scheduler gives it its parent's.
+            region: None,
             source,
         }
     }

@@ -11,7 +11,9 @@
 pub mod aws;
 pub mod capacity;
 pub mod discovery;
+pub mod dns;
 pub mod memcached;
+pub mod migration;
 pub mod mysql;
 pub mod source;
 pub mod tls;
@@ -46,6 +48,11 @@ macro_rules! sources {
             elasticache: Elasticache = aws::elasticache,
             /// Capacity models of databases, recomputed from their history.
             capacity: Capacity = capacity,
+            /// Copy jobs of a migration: their progress, rate and projection against D-day.
+            migration: Migration = migration,
+            /// DNS records asked of their zone's authoritative server: TTL, answers, and the
+            /// TTL planned for the cut-over.
+            dns: Dns = dns,
         }
     };
 }

@@ -25,6 +25,8 @@ pub struct Context {
     pub catalog: Arc<Vec<Class>>,
     /// `mysql[].rds_instance` by target name.
     pub rds_of: HashMap<String, String>,
+    /// `dday:`, when set and valid.
+    pub dday: Option<crate::config::dday::DDay>,
 }
 
 /// One entry of a source's config section, as written in the file.

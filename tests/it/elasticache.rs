@@ -226,6 +226,16 @@ fn documented_nodes_become_memcached_targets_and_vanish_with_their_node() {
         || (d.value("memcached_current_items", &[t1]) == Some(1.0)).then_some(()),
     );
     assert_eq!(d.value("memcached_current_items", &[t2]), Some(0.0));
+    // A discovered node is in its parent's region, for the dashboards' region variable.
+    assert_eq!(
+        d.value(
+            "headroom_target_info",
+            &["source=\"memcached\"", t1, "region=\"us-east-1\""]
+        ),
+        Some(1.0),
+        "{}",
+        d.metrics()
+    );
     assert_eq!(
         series_value(
             &text,

@@ -14,6 +14,9 @@ mod certs;
 mod cloudwatch;
 mod config;
 mod daemon;
+mod dashboards;
+mod dday;
+mod dns;
 mod elasticache;
 mod elb;
 mod elbv2;
@@ -22,9 +25,11 @@ mod iam_policy;
 mod icinga;
 mod memcached;
 mod migration;
+mod migration_progress;
 mod mysql;
 mod nagios;
 mod rds;
+mod replication;
 mod status;
 
 /// The environment that tests read in this process: credentials for the AWS SDK's signer (the
@@ -46,6 +51,7 @@ extern "C" fn set_test_env() {
     let vars = common::moto::AWS_ENV.into_iter().chain([
         ("HEADROOM_FIXTURE_PASSWORD", "env-fixture-secret"),
         ("HEADROOM_DEMO_MYSQL_PASSWORD", "demo"),
+        ("HEADROOM_DEMO_COPYJOB_PASSWORD", "demo"),
     ]);
     for (k, v) in vars {
         // SAFETY: runs before `main`, while the process has a single thread.

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::env;
+use common::{env, load_conn};
 use headroom::config::Secret;
 use headroom::model::find_value as value;
 use headroom::model::{ErrorKind, Poller};
@@ -13,24 +13,13 @@ use mysql_async::prelude::Queryable;
 
 fn settings(password: &str, counter: Option<TpsCounter>) -> Settings {
     Settings {
-        address: env("HEADROOM_TEST_MYSQL"),
-        user: env("HEADROOM_TEST_MYSQL_USER"),
-        password: Some(Secret::new(password.to_owned())),
         tps_counter: counter,
-        rds_instance: None,
+        ..Settings::new(
+            env("HEADROOM_TEST_MYSQL"),
+            env("HEADROOM_TEST_MYSQL_USER"),
+            Some(Secret::new(password.to_owned())),
+        )
     }
-}
-
-async fn load_conn() -> mysql_async::Conn {
-    let addr = env("HEADROOM_TEST_MYSQL");
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(host)
-        .tcp_port(port.parse().unwrap())
-        .user(Some(env("HEADROOM_TEST_LOAD_USER")))
-        .pass(Some(env("HEADROOM_TEST_LOAD_PASSWORD")))
-        .db_name(Some("headroom_test"));
-    mysql_async::Conn::new(opts).await.unwrap()
 }
 
 /// Commits `explicit` BEGIN..COMMIT transactions and `autocommit` single statements, and

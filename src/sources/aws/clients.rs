@@ -166,6 +166,7 @@ service!(aws_sdk_rds, "rds");
 service!(aws_sdk_elasticloadbalancing, "elasticloadbalancing");
 service!(aws_sdk_elasticloadbalancingv2, "elasticloadbalancingv2");
 service!(aws_sdk_elasticache, "elasticache");
+service!(aws_sdk_route53, "route53");
 
 /// One poller's client of one service, with the factory's limiter: [`Limited::turn`] waits
 /// for a permit, then gives the client (built at the first turn).

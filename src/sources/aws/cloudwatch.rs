@@ -163,6 +163,7 @@ impl ResourceMetrics {
             name: "cloudwatch".into(),
             interval: self.interval,
             timeout: timeout.max(StdDuration::from_secs(10)),
+            region: Some(std::sync::Arc::from(self.access.region.as_str())),
             source: Settings {
                 access: self.access.clone(),
                 nil_to_zero: vec![false; requests.len()],
@@ -278,6 +279,7 @@ impl SourceTarget for RawTarget {
             name: &self.name,
             interval: self.interval,
             timeout: self.timeout,
+            region: Some(&self.region),
         }
     }
 

@@ -65,6 +65,7 @@ impl SourceTarget for RawTarget {
             name: &self.name,
             interval: self.interval,
             timeout: self.timeout,
+            region: Some(&self.region),
         }
     }
 

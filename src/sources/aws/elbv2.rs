@@ -75,6 +75,7 @@ impl SourceTarget for RawTarget {
             name: &self.name,
             interval: self.interval,
             timeout: self.timeout,
+            region: Some(&self.region),
         }
     }
 

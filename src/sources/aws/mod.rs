@@ -11,6 +11,7 @@ pub mod elbv2;
 pub mod naming;
 pub mod plan;
 pub mod rds;
+pub mod route53;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -50,6 +50,7 @@ impl SourceTarget for RawTarget {
             name: &self.name,
             interval: self.interval,
             timeout: self.timeout,
+            region: Some(&self.region),
         }
     }
 

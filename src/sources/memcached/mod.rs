@@ -38,6 +38,9 @@ pub struct RawTarget {
     pub interval: Option<Duration>,
     /// Overrides `defaults.timeout`.
     pub timeout: Option<Duration>,
+    /// Where the target is, e.g. `us-west-2` or `dc1`: the `region` label of
+    /// `headroom_target_info`, which dashboards select targets by. Default: none.
+    pub region: Option<String>,
 }
 
 impl SourceTarget for RawTarget {
@@ -48,6 +51,7 @@ impl SourceTarget for RawTarget {
             name: &self.name,
             interval: self.interval,
             timeout: self.timeout,
+            region: self.region.as_deref(),
         }
     }
 

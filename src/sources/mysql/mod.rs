@@ -1,5 +1,7 @@
-//! The MySQL / MariaDB source: `SHOW GLOBAL STATUS`, the variables that matter, the replica
-//! status and a transaction counter that also counts autocommit statements.
+//! The MySQL / MariaDB source: `SHOW GLOBAL STATUS`, the variables that matter, every
+//! replication connection's status, an optional pt-heartbeat table, the read-only state the
+//! migration's phase expects, and a transaction counter that also counts autocommit
+//! statements.
 //!
 //! One connection per target is kept between polls (no pool: a pool's connection reset and
 //! health checks would add statements to the counters being measured). Every statement the
@@ -9,8 +11,9 @@
 mod parse;
 
 pub use parse::{
-    Counters, OwnStatements, ReplicaRow, Status, TpsCounter, VARIABLES, Window, derived_families,
-    parse_value, replica_families, status_families, variable_families, window,
+    Counters, HeartbeatRead, OwnStatements, ReplicaRow, Status, TpsCounter, VARIABLES, Window,
+    derived_families, heartbeat_families, parse_value, read_only_families, replica_families,
+    status_families, variable_families, window,
 };
 
 use std::path::PathBuf;
@@ -21,6 +24,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Row};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use crate::config::dday::Phase;
 use crate::config::{CommonTarget, Duration as CfgDuration, Secret, Validator};
 use crate::model::Family;
 use crate::model::{ErrorKind, PollError, Poller};
@@ -68,6 +72,113 @@ pub struct RawTarget {
     pub interval: Option<CfgDuration>,
     /// Overrides `defaults.timeout`.
     pub timeout: Option<CfgDuration>,
+    /// Where the target is, e.g. `us-west-2` or `dc1`: the `region` label of
+    /// `headroom_target_info`, which dashboards select targets by. Default: none.
+    pub region: Option<String>,
+    /// A pt-heartbeat table to measure replication lag by: `{table: percona.heartbeat,
+    /// server_id: 1}`. Default: none (lag from Seconds_Behind_Master only).
+    pub heartbeat: Option<RawHeartbeat>,
+    /// What this server is in the migration `dday:` plans: `source` (writable before the
+    /// freeze, read-only from it) or `destination` (a read-only replica until `after`).
+    /// Default: none (no read-only expectation, no MYSQL_READ_ONLY_AS_PLANNED).
+    pub role: Option<Role>,
+}
+
+/// `mysql[].heartbeat`: the table pt-heartbeat (Percona Toolkit) keeps up to date on the
+/// source, read on this server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeartbeat {
+    /// `schema.table`, as pt-heartbeat's `--database` and `--table` name it, e.g.
+    /// `percona.heartbeat`.
+    pub table: String,
+    /// The `server_id` of the row to read: the source's `@@server_id`, which pt-heartbeat
+    /// `--update` writes its row under.
+    pub server_id: u32,
+    /// The replication connection (MySQL channel, MariaDB connection name) the heartbeat
+    /// measures. Default: `""`, the default connection.
+    pub channel: Option<String>,
+    /// Whether pt-heartbeat runs with `--utc` (its `ts` is UTC). With `false`, `ts` is
+    /// compared with this server's local time, as pt-heartbeat does without `--utc`.
+    /// Default: true.
+    pub utc: Option<bool>,
+}
+
+/// What a server is in the migration: where the data comes from, or where it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The migration's source database: serves writes before the freeze, read-only from it.
+    Source,
+    /// The destination (the AWS side): a read-only replica until `after`, writable from then.
+    Destination,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Source => "source",
+            Role::Destination => "destination",
+        }
+    }
+
+    /// Whether `phase` wants a server of this role read-only.
+    pub fn read_only_in(self, phase: Phase) -> bool {
+        match self {
+            Role::Source => phase != Phase::Before,
+            Role::Destination => phase != Phase::After,
+        }
+    }
+}
+
+/// `mysql[].heartbeat`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// `schema.table`, each part checked to be a plain identifier.
+    pub table: String,
+    pub server_id: u32,
+    pub channel: String,
+    pub utc: bool,
+}
+
+impl Heartbeat {
+    /// The lag of the row of `server_id` in microseconds, computed by the server with its own
+    /// clock: pt-heartbeat's `--update` writes `ts` as `YYYY-MM-DDTHH:MM:SS.ffffff` (UTC with
+    /// `--utc`), https://docs.percona.com/percona-toolkit/pt-heartbeat.html.
+    pub fn sql(&self) -> String {
+        let (schema, table) = self.table.split_once('.').unwrap_or(("", &self.table));
+        let now = if self.utc {
+            "UTC_TIMESTAMP(6)"
+        } else {
+            "NOW(6)"
+        };
+        format!(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, ts, {now}) FROM `{schema}`.`{table}` WHERE server_id = {}",
+            self.server_id
+        )
+    }
+}
+
+/// The read-only state a target should be in: its role and the phase of `dday:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOnlyPlan {
+    pub role: Role,
+    pub phase: Phase,
+}
+
+impl ReadOnlyPlan {
+    pub fn read_only(&self) -> bool {
+        self.role.read_only_in(self.phase)
+    }
+}
+
+/// A plain SQL identifier, as a schema or table name of `heartbeat.table` must be (so that
+/// it can be quoted without escaping).
+fn identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 impl SourceTarget for RawTarget {
@@ -78,16 +189,17 @@ impl SourceTarget for RawTarget {
             name: &self.name,
             interval: self.interval,
             timeout: self.timeout,
+            region: self.region.as_deref(),
         }
     }
 
-    fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
-        self.settings(v, path)
+    fn validate(&self, v: &mut Validator<'_>, path: &str, cx: &Context) -> Option<Settings> {
+        self.settings(v, path, cx)
     }
 }
 
 impl RawTarget {
-    fn settings(&self, v: &mut Validator<'_>, path: &str) -> Option<Settings> {
+    fn settings(&self, v: &mut Validator<'_>, path: &str, cx: &Context) -> Option<Settings> {
         let mut ok = v.address(&format!("{path}.address"), &self.address);
         if self.password.is_some() {
             v.error(
@@ -112,12 +224,46 @@ impl RawTarget {
             self.password_file.as_deref(),
         );
         ok &= v.error_count() == before;
+        let heartbeat = match &self.heartbeat {
+            None => None,
+            Some(h) => {
+                let parts = h.table.split_once('.');
+                if parts.is_none_or(|(s, t)| !identifier(s) || !identifier(t)) {
+                    v.error(
+                        &format!("{path}.heartbeat.table"),
+                        format!(
+                            "{:?} is not schema.table (letters, digits, _ and $), e.g. percona.heartbeat",
+                            h.table
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(Heartbeat {
+                    table: h.table.clone(),
+                    server_id: h.server_id,
+                    channel: h.channel.clone().unwrap_or_default(),
+                    utc: h.utc.unwrap_or(true),
+                })
+            }
+        };
+        // Without `dday:` there is no phase, so no expectation: the role is kept for what
+        // else reads it.
+        let read_only_plan = self
+            .role
+            .zip(cx.dday.as_ref())
+            .map(|(role, d)| ReadOnlyPlan {
+                role,
+                phase: d.phase,
+            });
         ok.then(|| Settings {
             address: self.address.clone(),
             user: self.user.clone(),
             password,
             tps_counter: self.tps_counter,
             rds_instance: self.rds_instance.clone(),
+            heartbeat,
+            role: self.role,
+            read_only_plan,
         })
     }
 }
@@ -130,11 +276,40 @@ pub struct Settings {
     pub password: Option<Secret>,
     pub tps_counter: Option<TpsCounter>,
     pub rds_instance: Option<String>,
+    pub heartbeat: Option<Heartbeat>,
+    pub role: Option<Role>,
+    /// The role with the phase of `dday:`: present when both are set.
+    pub read_only_plan: Option<ReadOnlyPlan>,
 }
 
-/// Which replica status statement the server speaks.
+impl Settings {
+    /// A target with only the connection settings: no TPS counter override, no RDS
+    /// instance, no heartbeat, no role.
+    pub fn new(
+        address: impl Into<String>,
+        user: impl Into<String>,
+        password: Option<Secret>,
+    ) -> Self {
+        Settings {
+            address: address.into(),
+            user: user.into(),
+            password,
+            tps_counter: None,
+            rds_instance: None,
+            heartbeat: None,
+            role: None,
+            read_only_plan: None,
+        }
+    }
+}
+
+/// Which replica status statement the server speaks: every connection of a MariaDB
+/// (`SHOW ALL SLAVES STATUS`, one row per `Connection_name`), every channel of a MySQL 8.0.22+
+/// (`SHOW REPLICA STATUS`, one row per `Channel_Name`), else `SHOW SLAVE STATUS`. Each is
+/// tried in that order until one parses, as mysqld_exporter's slave_status collector does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReplicaStmt {
+    AllSlaves,
     Replica,
     Slave,
     /// Not permitted for this user, or not supported: not asked again.
@@ -161,6 +336,8 @@ pub struct MysqlPoller {
     opts: Opts,
     configured_counter: Option<TpsCounter>,
     started: Instant,
+    heartbeat: Option<Heartbeat>,
+    read_only_plan: Option<ReadOnlyPlan>,
     state: Mutex<State>,
 }
 
@@ -197,12 +374,14 @@ impl MysqlPoller {
             opts: opts.into(),
             configured_counter: s.tps_counter,
             started: Instant::now(),
+            heartbeat: s.heartbeat.clone(),
+            read_only_plan: s.read_only_plan,
             state: Mutex::new(State {
                 conn: None,
                 prev: None,
                 transactions_total: 0.0,
                 detected: None,
-                replica: ReplicaStmt::Replica,
+                replica: ReplicaStmt::AllSlaves,
                 after_status: OwnStatements {
                     questions: 0.0,
                     selects: 0.0,
@@ -226,7 +405,7 @@ impl MysqlPoller {
 
 /// Maps a driver error to the bounded error kinds. The message comes from the server or the
 /// socket; the driver never puts the password in either.
-fn classify(addr: &str, e: mysql_async::Error) -> PollError {
+pub(crate) fn classify(addr: &str, e: mysql_async::Error) -> PollError {
     use mysql_async::{DriverError, Error};
     let kind = match &e {
         Error::Io(_) => ErrorKind::Connect,
@@ -423,41 +602,25 @@ impl Poller for MysqlPoller {
         let mut replica_rows: Vec<ReplicaRow> = Vec::new();
         while st.replica != ReplicaStmt::None {
             let sql = match st.replica {
+                ReplicaStmt::AllSlaves => "SHOW ALL SLAVES STATUS",
                 ReplicaStmt::Replica => "SHOW REPLICA STATUS",
                 _ => "SHOW SLAVE STATUS",
             };
             after.questions += 1.0;
             match conn.query::<Row, _>(sql).await {
                 Ok(rows) => {
-                    replica_rows = rows
-                        .into_iter()
-                        .map(|r| {
-                            let names: Vec<String> = r
-                                .columns_ref()
-                                .iter()
-                                .map(|c| c.name_str().into_owned())
-                                .collect();
-                            names
-                                .into_iter()
-                                .enumerate()
-                                .map(|(i, n)| {
-                                    (
-                                        n,
-                                        r.get_opt::<Option<String>, _>(i)
-                                            .and_then(|x| x.ok())
-                                            .flatten(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .collect();
+                    replica_rows = rows.into_iter().map(row_pairs).collect();
                     break;
                 }
-                // ER_PARSE_ERROR: a server older than MySQL 8.0.22 / MariaDB 10.5.1.
+                // ER_PARSE_ERROR: not MariaDB (SHOW ALL SLAVES STATUS), or a server older than
+                // MySQL 8.0.22 / MariaDB 10.5.1 (SHOW REPLICA STATUS).
                 Err(mysql_async::Error::Server(e))
-                    if e.code == 1064 && st.replica == ReplicaStmt::Replica =>
+                    if e.code == 1064 && st.replica != ReplicaStmt::Slave =>
                 {
-                    st.replica = ReplicaStmt::Slave;
+                    st.replica = match st.replica {
+                        ReplicaStmt::AllSlaves => ReplicaStmt::Replica,
+                        _ => ReplicaStmt::Slave,
+                    };
                 }
                 Err(mysql_async::Error::Server(e)) => {
                     tracing::warn!(target = %self.address, code = e.code, "replica status not readable ({}); not asked again", e.message);
@@ -466,6 +629,39 @@ impl Poller for MysqlPoller {
                 Err(e) => return Err(self.err(e)),
             }
         }
+
+        let heartbeat = match &self.heartbeat {
+            None => None,
+            Some(h) => {
+                after.questions += 1.0;
+                after.selects += 1.0;
+                let read = match conn.query_first::<Option<i64>, _>(h.sql()).await {
+                    Ok(Some(Some(us))) => Ok(us as f64 / 1e6),
+                    Ok(Some(None)) => Err(format!(
+                        "ts of server_id {} in {} is not a date and time",
+                        h.server_id, h.table
+                    )),
+                    Ok(None) => Err(format!(
+                        "no row for server_id {} in {}",
+                        h.server_id, h.table
+                    )),
+                    // A missing table or privilege is the heartbeat's problem, not the poll's.
+                    Err(mysql_async::Error::Server(e)) => {
+                        Err(format!("error {}: {}", e.code, e.message))
+                    }
+                    Err(e) => return Err(self.err(e)),
+                };
+                if let Err(why) = &read {
+                    tracing::debug!(target = %self.address, "heartbeat not read: {why}");
+                }
+                Some(HeartbeatRead {
+                    table: &h.table,
+                    server_id: h.server_id,
+                    channel: &h.channel,
+                    lag: read,
+                })
+            }
+        };
 
         let status = Status::from_rows(status_rows.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
         let cur = Counters::new(at, &status, trx, trx_time);
@@ -491,6 +687,16 @@ impl Poller for MysqlPoller {
         out.extend(status_families(&status));
         out.extend(variable_families(&variables));
         out.extend(replica_families(&replica_rows));
+        if let Some(h) = &heartbeat {
+            out.extend(heartbeat_families(h));
+        }
+        if let Some(plan) = &self.read_only_plan {
+            out.extend(read_only_families(
+                plan.role.as_str(),
+                plan.phase.as_str(),
+                plan.read_only(),
+            ));
+        }
         out.extend(derived_families(
             &status,
             max_connections,
@@ -513,6 +719,26 @@ impl Poller for MysqlPoller {
     }
 }
 
+/// A row as (column name, value) pairs, NULL as `None`.
+fn row_pairs(r: Row) -> ReplicaRow {
+    let names: Vec<String> = r
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let v = r
+                .get_opt::<Option<String>, _>(i)
+                .and_then(|x| x.ok())
+                .flatten();
+            (n, v)
+        })
+        .collect()
+}
+
 /// This source, as the `source` label and the config section name it.
 pub const KIND: SourceKind = SourceKind::new("mysql", "mysql_up");
 
@@ -522,5 +748,42 @@ impl Source for Settings {
 
     fn poller(&self, _at: Spawn<'_>) -> MysqlPoller {
         MysqlPoller::new(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_as_each_phase_expects_of_each_role() {
+        use Phase::*;
+        let table = [
+            (Role::Source, [false, true, true, true]),
+            (Role::Destination, [true, true, true, false]),
+        ];
+        for (role, expected) in table {
+            for (phase, ro) in [Before, Freeze, Cutover, After].into_iter().zip(expected) {
+                assert_eq!(role.read_only_in(phase), ro, "{role:?} in {phase:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn heartbeat_statement() {
+        let h = Heartbeat {
+            table: "percona.heartbeat".into(),
+            server_id: 1,
+            channel: String::new(),
+            utc: true,
+        };
+        assert_eq!(
+            h.sql(),
+            "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) FROM `percona`.`heartbeat` WHERE server_id = 1"
+        );
+        let local = Heartbeat { utc: false, ..h };
+        assert!(local.sql().contains("NOW(6)"));
+        assert!(identifier("heartbeat") && identifier("db_1$"));
+        assert!(!identifier("x`; DROP") && !identifier("") && !identifier("a.b"));
     }
 }

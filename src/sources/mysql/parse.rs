@@ -236,27 +236,68 @@ pub fn variable_families(rows: &[(String, Option<String>)]) -> Vec<Family> {
     out
 }
 
-/// One row of `SHOW REPLICA STATUS` / `SHOW SLAVE STATUS`, by column name.
+/// One row of `SHOW ALL SLAVES STATUS` / `SHOW REPLICA STATUS` / `SHOW SLAVE STATUS`, by
+/// column name.
 pub type ReplicaRow = Vec<(String, Option<String>)>;
 
-/// `mysql_slave_status_*` as mysqld_exporter names them, and `headroom_mysql_replica_lag_seconds`.
+/// The value of the first of `names` that the row has (MySQL 8.0.22 renamed `Master_*` and
+/// `Slave_*` columns to `Source_*` and `Replica_*`), or `None` when it has none of them.
+fn column<'a>(row: &'a ReplicaRow, names: &[&str]) -> Option<Option<&'a str>> {
+    row.iter()
+        .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+        .map(|(_, v)| v.as_deref())
+}
+
+/// Error texts as one line: the check output and the label carry them.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Every replication connection of a server, one row each:
+/// - `mysql_slave_status_<column>` for every numeric column, as mysqld_exporter names them
+///   (collector/slave_status.go), labelled `channel_name` (MySQL), `connection_name`
+///   (MariaDB), `master_host` and `master_uuid`;
+/// - headroom's own, labelled `channel` (the connection's name whatever the server calls it;
+///   `""` is the default connection): `headroom_mysql_replica_lag_seconds`
+///   (Seconds_Behind_Master, which keeps its `channel_name` and `connection_name` labels too),
+///   `headroom_mysql_replica_io_running`, `headroom_mysql_replica_sql_running`, and
+///   `headroom_mysql_replica_last_error_info{thread, errno, error}` while a thread has an error
+///   recorded. The error text is a label: it changes only when a new error replaces it (a
+///   reconnecting IO thread repeats the same text), so the series is as stable as the error.
 pub fn replica_families(rows: &[ReplicaRow]) -> Vec<Family> {
     let mut by_name: HashMap<String, Family> = HashMap::new();
     let mut lag = Family::new(
         "headroom_mysql_replica_lag_seconds",
-        "Seconds_Behind_Master (Seconds_Behind_Source) of each replication channel; absent when the replica SQL thread is not running.",
+        "Seconds_Behind_Master (Seconds_Behind_Source) of each replication connection; absent when NULL (the SQL thread not running, or the IO thread never connected).",
         Kind::Gauge,
     );
+    let mut io = Family::new(
+        "headroom_mysql_replica_io_running",
+        "1 when the replication IO (receiver) thread of the connection runs (Slave_IO_Running / Replica_IO_Running is Yes); 0 for No and for Connecting (still trying to connect to its source).",
+        Kind::Gauge,
+    );
+    let mut sql = Family::new(
+        "headroom_mysql_replica_sql_running",
+        "1 when the replication SQL (applier) thread of the connection runs (Slave_SQL_Running / Replica_SQL_Running is Yes), else 0.",
+        Kind::Gauge,
+    );
+    let mut errors = Family::new(
+        "headroom_mysql_replica_last_error",
+        "The last error of a replication thread (thread io or sql) while one is recorded (Last_IO_Errno / Last_SQL_Errno not 0): its number and text.",
+        Kind::Info,
+    );
     for row in rows {
-        let col = |names: &[&str]| {
-            row.iter()
-                .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
-                .and_then(|(_, v)| v.clone())
-                .unwrap_or_default()
+        let col = |names: &[&str]| column(row, names).flatten().unwrap_or_default().to_owned();
+        let channel_name = col(&["Channel_Name"]);
+        let connection_name = col(&["Connection_name"]);
+        let channel = if channel_name.is_empty() {
+            connection_name.clone()
+        } else {
+            channel_name.clone()
         };
         let labels = vec![
-            ("channel_name".into(), col(&["Channel_Name"])),
-            ("connection_name".into(), col(&["Connection_name"])),
+            ("channel_name".into(), channel_name.clone()),
+            ("connection_name".into(), connection_name.clone()),
             ("master_host".into(), col(&["Master_Host", "Source_Host"])),
             ("master_uuid".into(), col(&["Master_UUID", "Source_UUID"])),
         ];
@@ -280,19 +321,119 @@ pub fn replica_families(rows: &[ReplicaRow]) -> Vec<Family> {
                     value: x,
                 });
         }
+        let own = |extra: &[(&'static str, String)]| {
+            let mut l: Vec<(std::borrow::Cow<'static, str>, String)> =
+                vec![("channel".into(), channel.clone())];
+            l.extend(extra.iter().map(|(k, v)| ((*k).into(), v.clone())));
+            l
+        };
         if let Some(secs) = parse_value(&col(&["Seconds_Behind_Master", "Seconds_Behind_Source"])) {
             lag.samples.push(Sample {
-                labels: labels[..2].to_vec(),
+                labels: own(&[
+                    ("channel_name", channel_name.clone()),
+                    ("connection_name", connection_name.clone()),
+                ]),
                 value: secs,
+            });
+        }
+        for (fam, names) in [
+            (&mut io, ["Slave_IO_Running", "Replica_IO_Running"]),
+            (&mut sql, ["Slave_SQL_Running", "Replica_SQL_Running"]),
+        ] {
+            if let Some(v) = column(row, &names) {
+                let yes = v.is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+                fam.samples.push(Sample {
+                    labels: own(&[]),
+                    value: if yes { 1.0 } else { 0.0 },
+                });
+            }
+        }
+        for (thread, errno, error) in [
+            ("io", "Last_IO_Errno", "Last_IO_Error"),
+            ("sql", "Last_SQL_Errno", "Last_SQL_Error"),
+        ] {
+            let n = col(&[errno]);
+            if n.is_empty() || n == "0" {
+                continue;
+            }
+            errors.samples.push(Sample {
+                labels: own(&[
+                    ("thread", thread.to_owned()),
+                    ("errno", n),
+                    ("error", one_line(&col(&[error]))),
+                ]),
+                value: 1.0,
             });
         }
     }
     let mut out: Vec<Family> = by_name.into_values().collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    if !lag.samples.is_empty() {
-        out.push(lag);
+    for f in [lag, io, sql, errors] {
+        if !f.samples.is_empty() {
+            out.push(f);
+        }
     }
     out
+}
+
+/// What one read of a pt-heartbeat table gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatRead<'a> {
+    pub table: &'a str,
+    pub server_id: u32,
+    /// The replication connection it measures.
+    pub channel: &'a str,
+    /// Seconds between the row's `ts` and the server's clock, or why there is none.
+    pub lag: Result<f64, String>,
+}
+
+/// `headroom_mysql_heartbeat_lag_seconds{channel}` when the row was read (a row newer than
+/// the server's clock, clocks apart, counts as no lag), and
+/// `headroom_mysql_heartbeat_info{channel, table, server_id, error}`, which says that a
+/// heartbeat is configured and, when it could not be read, why.
+pub fn heartbeat_families(h: &HeartbeatRead<'_>) -> Vec<Family> {
+    let mut out = Vec::new();
+    if let Ok(lag) = h.lag {
+        let mut f = Family::new(
+            "headroom_mysql_heartbeat_lag_seconds",
+            "Seconds since the source wrote the pt-heartbeat row this server has applied (its ts against this server's clock): replication lag that keeps growing while the SQL thread is stopped or stalled.",
+            Kind::Gauge,
+        );
+        f.push("channel", h.channel, lag.max(0.0));
+        out.push(f);
+    }
+    out.push(Family {
+        name: "headroom_mysql_heartbeat".into(),
+        help: "The pt-heartbeat table configured for this target; error is why it could not be read (empty when it was).".into(),
+        kind: Kind::Info,
+        samples: vec![Sample {
+            labels: vec![
+                ("channel".into(), h.channel.to_owned()),
+                ("table".into(), h.table.to_owned()),
+                ("server_id".into(), h.server_id.to_string()),
+                ("error".into(), h.lag.as_ref().err().map(|e| one_line(e)).unwrap_or_default()),
+            ],
+            value: 1.0,
+        }],
+    });
+    out
+}
+
+/// `headroom_mysql_read_only_expected{role, phase}`: 1 when the phase of `dday:` wants a
+/// server of this role read-only, 0 when it wants it writable.
+pub fn read_only_families(role: &str, phase: &str, read_only: bool) -> Vec<Family> {
+    vec![Family {
+        name: "headroom_mysql_read_only_expected".into(),
+        help: "1 when the migration's phase wants this server read-only (a source from the freeze on, a destination until after), 0 when it wants it writable.".into(),
+        kind: Kind::Gauge,
+        samples: vec![Sample {
+            labels: vec![
+                ("role".into(), role.to_owned()),
+                ("phase".into(), phase.to_owned()),
+            ],
+            value: if read_only { 1.0 } else { 0.0 },
+        }],
+    }]
 }
 
 /// Metric names allow `[a-zA-Z0-9_]`; status names are already that, but be safe.
@@ -434,12 +575,19 @@ pub fn derived_families(
     use Kind::{Counter, Gauge};
     let mut out = Vec::new();
     let connected = status.get("threads_connected");
-    // The poller's own connection is running SHOW GLOBAL STATUS when it reads this.
-    let running = status.get("threads_running").map(|r| (r - 1.0).max(0.0));
+    // The poller's own connection is running SHOW GLOBAL STATUS when it reads this, and each
+    // connected replica's Binlog Dump thread counts as running for as long as it is
+    // connected. MariaDB counts those in Slaves_connected
+    // (https://mariadb.com/kb/en/replication-and-binary-log-status-variables/#slaves_connected);
+    // MySQL has no such counter.
+    let replicas = status.get("slaves_connected").unwrap_or(0.0);
+    let running = status
+        .get("threads_running")
+        .map(|r| (r - 1.0 - replicas).max(0.0));
     if let Some(r) = running {
         out.push(Family::single(
             "headroom_mysql_threads_running",
-            "Threads_running without headroom's own connection: server-side concurrency.",
+            "Threads_running without headroom's own connection and the Binlog Dump threads of connected replicas (MariaDB's Slaves_connected): server-side concurrency.",
             Gauge,
             r,
         ));
@@ -728,16 +876,22 @@ mod tests {
         assert_eq!(value(&f, "headroom_mysql_transactions", &[]), Some(1234.0));
     }
 
+    fn row(cols: &[(&str, Option<&str>)]) -> ReplicaRow {
+        cols.iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+            .collect()
+    }
+
     #[test]
     fn replica_rows() {
-        let row: ReplicaRow = vec![
-            ("Master_Host".into(), Some("10.0.0.1".into())),
-            ("Slave_IO_Running".into(), Some("Yes".into())),
-            ("Slave_SQL_Running".into(), Some("Yes".into())),
-            ("Seconds_Behind_Master".into(), Some("7".into())),
-            ("Connection_name".into(), Some("".into())),
-        ];
-        let f = replica_families(&[row]);
+        let r = row(&[
+            ("Master_Host", Some("10.0.0.1")),
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Seconds_Behind_Master", Some("7")),
+            ("Connection_name", Some("")),
+        ]);
+        let f = replica_families(&[r]);
         assert_eq!(
             value(
                 &f,
@@ -751,15 +905,225 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(
-            value(&f, "headroom_mysql_replica_lag_seconds", &[]),
+            value(&f, "headroom_mysql_replica_lag_seconds", &[("channel", "")]),
             Some(7.0)
         );
         // NULL lag (SQL thread stopped) gives no lag series.
-        let stopped: ReplicaRow = vec![("Seconds_Behind_Master".into(), None)];
+        let stopped = row(&[("Seconds_Behind_Master", None)]);
         assert!(
             replica_families(&[stopped])
                 .iter()
                 .all(|f| f.name != "headroom_mysql_replica_lag_seconds")
         );
+    }
+
+    /// Two connections of a MariaDB 10.11 replica (the columns that matter, as
+    /// `SHOW ALL SLAVES STATUS` printed them on scripts/services' replica): the default one
+    /// replicating, and `aws` pointed at a port nobody listens on.
+    #[test]
+    fn every_mariadb_connection_with_its_threads_and_errors() {
+        let default = row(&[
+            ("Connection_name", Some("")),
+            ("Master_Host", Some("127.0.0.1")),
+            ("Master_Port", Some("19506")),
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Last_Errno", Some("0")),
+            ("Last_Error", Some("")),
+            ("Seconds_Behind_Master", Some("0")),
+            ("Last_IO_Errno", Some("0")),
+            ("Last_IO_Error", Some("")),
+            ("Last_SQL_Errno", Some("0")),
+            ("Last_SQL_Error", Some("")),
+            ("Master_Server_Id", Some("1")),
+        ]);
+        let aws = row(&[
+            ("Connection_name", Some("aws")),
+            ("Master_Host", Some("127.0.0.1")),
+            ("Master_Port", Some("1")),
+            ("Slave_IO_Running", Some("Connecting")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Last_Errno", Some("0")),
+            ("Last_Error", Some("")),
+            ("Seconds_Behind_Master", None),
+            ("Last_IO_Errno", Some("2003")),
+            (
+                "Last_IO_Error",
+                Some(
+                    "error connecting to master 'repl@127.0.0.1:1' - retry-time: 1  maximum-retries: 100000  message: Can't connect to server on '127.0.0.1' (111 \"Connection refused\")",
+                ),
+            ),
+            ("Last_SQL_Errno", Some("0")),
+            ("Last_SQL_Error", Some("")),
+            ("Master_Server_Id", Some("0")),
+        ]);
+        let f = replica_families(&[default, aws]);
+        let io = |c| value(&f, "headroom_mysql_replica_io_running", &[("channel", c)]);
+        let sql = |c| value(&f, "headroom_mysql_replica_sql_running", &[("channel", c)]);
+        assert_eq!((io(""), sql("")), (Some(1.0), Some(1.0)));
+        // Connecting is not running (mysqld_exporter reads it as 0 too).
+        assert_eq!((io("aws"), sql("aws")), (Some(0.0), Some(1.0)));
+        assert_eq!(
+            value(
+                &f,
+                "mysql_slave_status_slave_io_running",
+                &[("connection_name", "aws"), ("channel_name", "")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_replica_lag_seconds",
+                &[("channel", "aws")]
+            ),
+            None
+        );
+        let errors: Vec<&Sample> = f
+            .iter()
+            .filter(|f| f.name == "headroom_mysql_replica_last_error")
+            .flat_map(|f| &f.samples)
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let l = |k: &str| {
+            errors[0]
+                .labels
+                .iter()
+                .find(|(a, _)| a == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(l("channel"), Some("aws"));
+        assert_eq!(l("thread"), Some("io"));
+        assert_eq!(l("errno"), Some("2003"));
+        // Whitespace runs become one space.
+        assert_eq!(
+            l("error"),
+            Some(
+                "error connecting to master 'repl@127.0.0.1:1' - retry-time: 1 maximum-retries: 100000 message: Can't connect to server on '127.0.0.1' (111 \"Connection refused\")"
+            )
+        );
+    }
+
+    /// MySQL 8.0.22+ `SHOW REPLICA STATUS` names its columns Replica_* and Source_* and a
+    /// channel by Channel_Name
+    /// (https://dev.mysql.com/doc/refman/8.0/en/show-replica-status.html); no MySQL server
+    /// runs in the tests, so the row is written from that page's column list.
+    #[test]
+    fn mysql_8_channels() {
+        let r = row(&[
+            ("Replica_IO_State", Some("")),
+            ("Source_Host", Some("db-onprem")),
+            ("Replica_IO_Running", Some("Yes")),
+            ("Replica_SQL_Running", Some("No")),
+            ("Seconds_Behind_Source", None),
+            ("Last_SQL_Errno", Some("1062")),
+            (
+                "Last_SQL_Error",
+                Some("Coordinator stopped because there were error(s) in the worker(s)."),
+            ),
+            ("Source_UUID", Some("3e11fa47-71ca-11e1-9e33-c80aa9429562")),
+            ("Channel_Name", Some("aws")),
+        ]);
+        let f = replica_families(&[r]);
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_replica_sql_running",
+                &[("channel", "aws")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "mysql_slave_status_replica_io_running",
+                &[
+                    ("channel_name", "aws"),
+                    ("master_host", "db-onprem"),
+                    ("master_uuid", "3e11fa47-71ca-11e1-9e33-c80aa9429562")
+                ]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_replica_last_error",
+                &[("channel", "aws"), ("thread", "sql"), ("errno", "1062")]
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn heartbeat_and_read_only_plan() {
+        let read = HeartbeatRead {
+            table: "percona.heartbeat",
+            server_id: 1,
+            channel: "",
+            lag: Ok(2.5),
+        };
+        let f = heartbeat_families(&read);
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_heartbeat_lag_seconds",
+                &[("channel", "")]
+            ),
+            Some(2.5)
+        );
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_heartbeat",
+                &[("error", ""), ("server_id", "1")]
+            ),
+            Some(1.0)
+        );
+        // A heartbeat ahead of the server's clock is no lag, not a negative one.
+        let ahead = HeartbeatRead {
+            lag: Ok(-0.3),
+            ..read.clone()
+        };
+        assert_eq!(
+            value(
+                &heartbeat_families(&ahead),
+                "headroom_mysql_heartbeat_lag_seconds",
+                &[]
+            ),
+            Some(0.0)
+        );
+        let missing = HeartbeatRead {
+            lag: Err("no row for server_id 1 in percona.heartbeat".into()),
+            ..read
+        };
+        let f = heartbeat_families(&missing);
+        assert_eq!(value(&f, "headroom_mysql_heartbeat_lag_seconds", &[]), None);
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_heartbeat",
+                &[("error", "no row for server_id 1 in percona.heartbeat")]
+            ),
+            Some(1.0)
+        );
+        let f = read_only_families("source", "freeze", true);
+        assert_eq!(
+            value(
+                &f,
+                "headroom_mysql_read_only_expected",
+                &[("role", "source"), ("phase", "freeze")]
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn threads_running_leaves_out_replicas_binlog_dump_threads() {
+        // A primary with one replica connected and nothing else running: Threads_running
+        // counts headroom's SHOW GLOBAL STATUS and the replica's Binlog Dump thread.
+        let s = status(&[("Threads_running", "2"), ("Slaves_connected", "1")]);
+        let f = derived_families(&s, None, None, 0.0);
+        assert_eq!(value(&f, "headroom_mysql_threads_running", &[]), Some(0.0));
     }
 }

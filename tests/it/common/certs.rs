@@ -97,7 +97,12 @@ pub struct TlsServer {
 
 impl TlsServer {
     pub fn start(cert: &Path, key: &Path) -> TlsServer {
-        let port = super::free_port();
+        TlsServer::start_on(super::free_port(), cert, key)
+    }
+
+    /// On `port`: a server replaced by one presenting another certificate, at the address
+    /// a target already polls.
+    pub fn start_on(port: u16, cert: &Path, key: &Path) -> TlsServer {
         let child = Command::new("openssl")
             .args(["s_server", "-quiet", "-www", "-accept"])
             .arg(format!("127.0.0.1:{port}"))

@@ -8,8 +8,8 @@
 //! port, then moto), so that no two tests can each wait for the other's.
 //!
 //! Not shared, so not here: the services' memcached (read, never written or flushed, by the
-//! tests that use it), Nagios, Icinga 2, TLS servers, private memcached and moto instances
-//! (each test starts its own, on a free port and in its own directory).
+//! tests that use it), Nagios, Icinga 2, TLS servers, Knot DNS servers, private memcached and
+//! moto instances (each test starts its own, on a free port and in its own directory).
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

@@ -3,9 +3,13 @@
 //! needs a private instance (to stop it, say) starts its own real process here.
 
 pub mod certs;
+pub mod copier;
+pub mod knot;
 pub mod lock;
 pub mod moto;
 pub mod nagios;
+pub mod prom;
+pub mod replica;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -382,4 +386,18 @@ pub fn headroom(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A connection to the services' MariaDB as the load user, in `headroom_test`: for tests
+/// that write the statements (or the rows) headroom reads.
+pub async fn load_conn() -> mysql_async::Conn {
+    let addr = env("HEADROOM_TEST_MYSQL");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port.parse().unwrap())
+        .user(Some(env("HEADROOM_TEST_LOAD_USER")))
+        .pass(Some(env("HEADROOM_TEST_LOAD_PASSWORD")))
+        .db_name(Some("headroom_test"));
+    mysql_async::Conn::new(opts).await.unwrap()
 }
