@@ -366,7 +366,7 @@ pub enum CheckMode {
         ca_file: Option<PathBuf>,
         /// Do not verify the chain against trust anchors (an internal endpoint whose private
         /// CA you do not have): expiry, host name, signatures and OCSP are still checked.
-        /// check_ssl_cert's -A/--noauth; --insecure as curl and check_curl users know it.
+        /// check_ssl_cert's -A/--noauth; --insecure as curl users know it.
         #[arg(
             short = 'A',
             long,

@@ -836,6 +836,114 @@ impl Source for Settings {
 mod tests {
     use super::*;
 
+    /// A certificate made by rcgen with `alg`, self-signed or signed by `issuer`.
+    fn made(
+        cn: &str,
+        alg: &'static rcgen::SignatureAlgorithm,
+        issuer: Option<(&rcgen::CertificateParams, &rcgen::KeyPair)>,
+    ) -> (
+        CertificateDer<'static>,
+        rcgen::CertificateParams,
+        rcgen::KeyPair,
+    ) {
+        let mut params = rcgen::CertificateParams::new(vec![cn.to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let cert = match issuer {
+            Some((p, k)) => params.signed_by(&key, &rcgen::Issuer::from_params(p, k)),
+            None => params.self_signed(&key),
+        }
+        .unwrap();
+        (cert.der().clone(), params, key)
+    }
+
+    #[test]
+    fn chain_roles_and_signature_hashes() {
+        let (root, rp, rk) = made("Root", &rcgen::PKCS_ECDSA_P384_SHA384, None);
+        let (inter, ip, ik) = made("Inter", &rcgen::PKCS_ECDSA_P256_SHA256, Some((&rp, &rk)));
+        let (leaf, _, _) = made("leaf.example", &rcgen::PKCS_ED25519, Some((&ip, &ik)));
+        let chain: Vec<ChainCert> = [leaf, inter, root]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| parse_chain_cert(i, c).unwrap())
+            .collect();
+        let got: Vec<_> = chain
+            .iter()
+            .map(|c| {
+                (
+                    c.role,
+                    c.subject_cn.as_str(),
+                    c.issuer_cn.as_str(),
+                    c.signature_algorithm.as_str(),
+                    c.signature_hash,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                // The leaf is signed by the intermediate's P-256 key, and so on up.
+                (
+                    Role::Leaf,
+                    "leaf.example",
+                    "Inter",
+                    "ecdsa-with-SHA256",
+                    "sha256"
+                ),
+                (
+                    Role::Intermediate,
+                    "Inter",
+                    "Root",
+                    "ecdsa-with-SHA384",
+                    "sha384"
+                ),
+                (Role::Root, "Root", "Root", "ecdsa-with-SHA384", "sha384"),
+            ]
+        );
+        // A self-signed Ed25519 certificate: no separate digest; a self-issued one at
+        // position 0 is the leaf.
+        let (ed, _, _) = made("ed.example", &rcgen::PKCS_ED25519, None);
+        let c = parse_chain_cert(0, &ed).unwrap();
+        assert_eq!((c.role, c.signature_hash), (Role::Leaf, ""));
+        assert!(weak_hash("sha1") && weak_hash("md5") && !weak_hash("sha256") && !weak_hash(""));
+        assert_eq!(earliest(&chain).map(|c| c.position), Some(0));
+    }
+
+    fn validate(yaml: &str) -> Result<Settings, Vec<String>> {
+        use crate::config::Positions;
+        let mut raw: std::collections::HashMap<String, Vec<RawTarget>> =
+            serde_yaml_ng::from_str(yaml).map_err(|e| vec![e.to_string()])?;
+        let raw = raw.remove("tls").unwrap();
+        let pos = Positions::index(yaml);
+        let second = std::time::Duration::from_secs(1);
+        let mut v = Validator::new(std::path::Path::new("t.yaml"), &pos, (second, second));
+        let s = raw[0].validate(&mut v, "tls[0]", &Context::default());
+        match v.finish() {
+            Ok(()) => Ok(s.unwrap()),
+            Err(e) => Err(e.0.iter().map(|e| e.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn verify_defaults_to_true_and_excludes_ca_file() {
+        let s = validate("tls:\n- {name: a, address: 'storage.example.com:443'}\n").unwrap();
+        assert!(s.verify);
+        let s = validate("tls:\n- {name: a, address: 'storage.example.com:443', verify: false}\n")
+            .unwrap();
+        assert!(!s.verify);
+        let e = validate("tls:\n- name: a\n  address: 'storage.example.com:443'\n  verify: false\n  ca_file: /nonexistent.pem\n")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            [
+                "t.yaml:5:12: tls[0].ca_file: has no use with verify: false (trust is not verified): remove one of them"
+            ]
+        );
+    }
+
     #[test]
     fn host_part() {
         assert_eq!(host_of("storage.example.com:443"), "storage.example.com");
