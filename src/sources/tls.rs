@@ -470,13 +470,7 @@ pub fn parse_leaf(der: &CertificateDer<'_>, server_name: &str) -> Result<CertFac
     let signature_algorithm = x509_parser::objects::oid2sn(sig_oid, registry)
         .map(str::to_owned)
         .unwrap_or_else(|_| sig_oid.to_id_string());
-    let subject_cn = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let subject_cn = common_name(cert.subject());
     let sans = match cert.subject_alternative_name() {
         Ok(Some(ext)) => ext
             .value
