@@ -40,6 +40,10 @@ macro_rules! schema {
             /// Interval and timeout for every target that does not set its own.
             #[serde(default)]
             pub defaults: RawDefaults,
+            /// Where this agent probes from, e.g. `us-west-2` or `dc-eu`: the `vantage` label
+            /// of every http series, so that agents in several places scraped by one
+            /// Prometheus give one series each per target. Default: empty.
+            pub vantage: Option<String>,
             $(
                 $(#[$doc])*
                 #[serde(default)]
@@ -298,7 +302,14 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
             .filter_map(|m| Some((m.name.clone(), m.rds_instance.clone()?)))
             .collect::<HashMap<_, _>>(),
         dday: None,
+        vantage: raw.vantage.clone().unwrap_or_default(),
     };
+    if raw.vantage.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        v.error(
+            "vantage",
+            "vantage must not be empty (leave it out for none)",
+        );
+    }
     cx.history = raw.history.validate(&mut v, "history");
     cx.dday = raw.dday.validate(&mut v, "dday");
     let dday_criteria = raw.dday.criteria(&mut v, "dday");

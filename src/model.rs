@@ -23,6 +23,12 @@ pub enum Kind {
     /// An info metric: value 1, the information is in the labels. The name is given without
     /// `_info`; the encoder appends it.
     Info,
+    /// A classic Prometheus histogram, the family's name without `_bucket`. Each series is
+    /// one sample per bucket, labelled `le` with the bucket's upper bound (`0.005`, ...,
+    /// `+Inf` last) and valued with the cumulative count, then one sample with the same
+    /// labels and no `le`: the sum of the observations. The encoder writes `_bucket`, `_sum`
+    /// and `_count` (the `+Inf` bucket's count).
+    Histogram,
 }
 
 /// One series of a family: its own labels (the store adds `target`) and its value.

@@ -433,6 +433,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../checks/migration.yaml"),
     ),
     ("checks/dns.yaml", include_str!("../../checks/dns.yaml")),
+    ("checks/http.yaml", include_str!("../../checks/http.yaml")),
 ];
 
 /// The shipped checks, parsed. A test loads every file, so an error here is a build bug.
@@ -544,6 +545,10 @@ mod tests {
             "MYSQL_REPLICA_LAG",
             "MYSQL_TPS",
             "MIGRATION_PROGRESS",
+            "HTTP_STATUS",
+            "WEBDAV_GET_LATENCY",
+            "WEBDAV_PUT_LATENCY",
+            "WEBDAV_ROUNDTRIP",
         ] {
             assert!(names.iter().any(|n| n == name), "{name} not shipped");
         }

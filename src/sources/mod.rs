@@ -12,6 +12,7 @@ pub mod aws;
 pub mod capacity;
 pub mod discovery;
 pub mod dns;
+pub mod http;
 pub mod memcached;
 pub mod migration;
 pub mod mysql;
@@ -53,6 +54,9 @@ macro_rules! sources {
             /// DNS records asked of their zone's authoritative server: TTL, answers, and the
             /// TTL planned for the cut-over.
             dns: Dns = dns,
+            /// HTTP(S) and WebDAV probes: one request (GET, HEAD, PUT, DELETE, PROPFIND) or a
+            /// round trip per poll, timed by phase, as blackbox_exporter's http prober.
+            http: Http = http,
         }
     };
 }

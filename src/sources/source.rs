@@ -27,6 +27,9 @@ pub struct Context {
     pub rds_of: HashMap<String, String>,
     /// `dday:`, when set and valid.
     pub dday: Option<crate::config::dday::DDay>,
+    /// `vantage:`: where this agent probes from (the `vantage` label of the http source's
+    /// series); empty when not set.
+    pub vantage: String,
 }
 
 /// One entry of a source's config section, as written in the file.

@@ -91,6 +91,7 @@ fn metric_type(kind: Kind) -> MetricType {
         Kind::Gauge => MetricType::Gauge,
         Kind::Untyped => MetricType::Unknown,
         Kind::Info => MetricType::Info,
+        Kind::Histogram => MetricType::Histogram,
     }
 }
 
@@ -122,6 +123,10 @@ impl Collector for SnapshotStore {
                     );
                     continue;
                 }
+                if fam.kind == Kind::Histogram {
+                    encode_histograms(&mut metric, fam, target)?;
+                    continue;
+                }
                 for s in &fam.samples {
                     let mut labels: Vec<(&str, &str)> = Vec::with_capacity(s.labels.len() + 1);
                     labels.push(("target", target));
@@ -136,12 +141,49 @@ impl Collector for SnapshotStore {
                             let mut m = metric.encode_family(&labels)?;
                             m.encode_gauge(&s.value)?;
                         }
+                        Kind::Histogram => unreachable!("histograms are encoded above"),
                     }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The series of a [`Kind::Histogram`] family: runs of `le` samples (cumulative counts), each
+/// closed by its sum (the sample without `le`).
+fn encode_histograms(
+    metric: &mut prometheus_client::encoding::MetricEncoder<'_>,
+    fam: &Family,
+    target: &str,
+) -> Result<(), std::fmt::Error> {
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    let mut previous = 0.0;
+    for s in &fam.samples {
+        match s.labels.iter().find(|(k, _)| k == "le") {
+            Some((_, le)) => {
+                let upper = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().unwrap_or(f64::INFINITY)
+                };
+                // The encoder takes each bucket's own count and accumulates it again.
+                buckets.push((upper, (s.value - previous).max(0.0) as u64));
+                previous = s.value;
+            }
+            None => {
+                let count = buckets.iter().map(|(_, n)| n).sum();
+                let mut labels: Vec<(&str, &str)> = Vec::with_capacity(s.labels.len() + 1);
+                labels.push(("target", target));
+                labels.extend(s.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
+                let mut m = metric.encode_family(&labels)?;
+                m.encode_histogram::<NoLabelSet>(s.value, count, &buckets, None)?;
+                buckets.clear();
+                previous = 0.0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A counter value encoded without exemplar or `_created`.
@@ -203,6 +245,34 @@ mod tests {
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &reg).unwrap();
         assert!(!out.contains("target=\"a\""), "{out}");
+    }
+
+    #[test]
+    fn histograms_get_bucket_sum_and_count() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut h = Family::new("d_seconds", "Durations.", Kind::Histogram);
+        for (le, n) in [("0.1", 1.0), ("1", 3.0), ("+Inf", 4.0)] {
+            h.samples.push(Sample {
+                labels: vec![("method".into(), "GET".into()), ("le".into(), le.into())],
+                value: n,
+            });
+        }
+        h.push("method", "GET", 7.5);
+        store.put(snap("a", vec![h]));
+        let mut reg = Registry::default();
+        reg.register_collector(Box::new(store.clone()));
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &reg).unwrap();
+        for line in [
+            "# TYPE d_seconds histogram",
+            "d_seconds_sum{target=\"a\",method=\"GET\"} 7.5",
+            "d_seconds_count{target=\"a\",method=\"GET\"} 4",
+            "d_seconds_bucket{target=\"a\",method=\"GET\",le=\"0.1\"} 1",
+            "d_seconds_bucket{target=\"a\",method=\"GET\",le=\"1\"} 3",
+            "d_seconds_bucket{target=\"a\",method=\"GET\",le=\"+Inf\"} 4",
+        ] {
+            assert!(out.contains(line), "{line} not in\n{out}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod elasticache;
 mod elb;
 mod elbv2;
 mod history;
+mod http;
 mod iam_policy;
 mod icinga;
 mod memcached;
