@@ -345,10 +345,13 @@ pub struct Thresholds {
 
 #[derive(Debug, Subcommand)]
 pub enum CheckMode {
-    /// A TLS certificate: days left against -w/-c (whole days, e.g. -w 30 -c 15 warns below
-    /// 30 and is critical below 15), CRITICAL if expired, not yet valid, for another host or
-    /// untrusted. The OK line is the one HariSekhon/Nagios-Plugins' check_ssl_cert.pl prints,
-    /// plus the certificate's hash algorithm.
+    /// A TLS certificate chain: days left on the earliest-expiring certificate the server
+    /// sends (leaf or intermediate, named when it is not the leaf) against -w/-c (whole days,
+    /// e.g. -w 30 -c 15 warns below 30 and is critical below 15); CRITICAL if one is expired
+    /// or not yet valid, the leaf is for another host or untrusted, a certificate is signed
+    /// with SHA-1 or weaker (a root the server sends aside), or the stapled OCSP response
+    /// says revoked (WARNING if it says unknown or is stale). The OK line is the one
+    /// HariSekhon/Nagios-Plugins' check_ssl_cert.pl prints, plus the hash algorithm.
     Cert {
         /// Host name or address to connect to.
         #[arg(short = 'H', long)]
@@ -361,6 +364,16 @@ pub enum CheckMode {
         /// PEM file of extra trust anchors.
         #[arg(long, value_name = "FILE")]
         ca_file: Option<PathBuf>,
+        /// Do not verify the chain against trust anchors (an internal endpoint whose private
+        /// CA you do not have): expiry, host name, signatures and OCSP are still checked.
+        /// check_ssl_cert's -A/--noauth; --insecure as curl users know it.
+        #[arg(
+            short = 'A',
+            long,
+            visible_alias = "insecure",
+            conflicts_with = "ca_file"
+        )]
+        noauth: bool,
         #[command(flatten)]
         thresholds: Thresholds,
     },

@@ -442,10 +442,77 @@ fn evaluate_read_only(
     judged(def, status, text, if read_only { 1.0 } else { 0.0 })
 }
 
+/// A certificate of the served chain as the tls source describes it in the snapshot.
+struct Served<'a> {
+    position: usize,
+    role: &'a str,
+    /// The subject's CN, or the whole subject when it has none.
+    cn: &'a str,
+    alg: &'a str,
+    hash: &'a str,
+    not_before: i64,
+    not_after: i64,
+}
+
+impl Served<'_> {
+    /// How the status text names it: the server name for the leaf, else its role, CN and
+    /// position.
+    fn named(&self, server_name: &str) -> String {
+        if self.position == 0 {
+            format!("'{server_name}'")
+        } else {
+            format!("{} of '{server_name}'", self.short())
+        }
+    }
+
+    fn short(&self) -> String {
+        if self.position == 0 {
+            format!("leaf '{}'", self.cn)
+        } else {
+            format!(
+                "{} '{}' (chain position {})",
+                self.role, self.cn, self.position
+            )
+        }
+    }
+}
+
+/// The served chain from the tls source's `headroom_tls_chain_certificate*` series, in order.
+fn served_chain(snap: &TargetSnapshot) -> Vec<Served<'_>> {
+    let mut chain: Vec<Served<'_>> = snap
+        .families
+        .iter()
+        .filter(|f| f.name == "headroom_tls_chain_certificate")
+        .flat_map(|f| &f.samples)
+        .filter_map(|s| {
+            let p = label(s, "position");
+            let at = |metric: &str| snap.value(metric, &[("position", p)]).map(|v| v as i64);
+            let cn = match label(s, "subject_cn") {
+                "" => label(s, "subject"),
+                cn => cn,
+            };
+            Some(Served {
+                position: p.parse().ok()?,
+                role: label(s, "role"),
+                cn,
+                alg: label(s, "signature_algorithm"),
+                hash: label(s, "signature_hash"),
+                not_before: at("headroom_tls_chain_certificate_not_before_timestamp_seconds")?,
+                not_after: at("headroom_tls_chain_certificate_not_after_timestamp_seconds")?,
+            })
+        })
+        .collect();
+    chain.sort_by_key(|c| c.position);
+    chain
+}
+
 /// The ELB_CERTIFICATE OK line (HariSekhon/Nagios-Plugins check_ssl_cert.pl's, plus the hash
-/// algorithm), and CRITICAL with the reason for a certificate that is expired, not yet valid,
-/// issued for another name or not trusted.
+/// algorithm), on the earliest-expiring certificate the server sends (named when it is not
+/// the leaf); CRITICAL with the reason for a certificate that is expired, not yet valid,
+/// issued for another name, not trusted or signed with SHA-1 or weaker, and for a stapled
+/// OCSP response saying revoked (WARNING: unknown, stale or unreadable).
 fn evaluate_certificate(def: &CheckDef, snap: &TargetSnapshot, now: i64) -> Evaluation {
+    use crate::sources::tls::weak_hash;
     let info = |label: &str| -> String {
         snap.families
             .iter()
@@ -462,34 +529,64 @@ fn evaluate_certificate(def: &CheckDef, snap: &TargetSnapshot, now: i64) -> Eval
     ) else {
         return Evaluation::unknown("no certificate data".into());
     };
-    let (not_after, not_before) = (not_after as i64, not_before as i64);
     let name = info("server_name");
-    let alg = info("signature_algorithm");
-    let left = not_after - now;
+    let leaf_alg = info("signature_algorithm");
+    let leaf_cn = info("subject_cn");
+    let mut chain = served_chain(snap);
+    if chain.is_empty() {
+        // A snapshot without the chain's series: the leaf alone.
+        chain.push(Served {
+            position: 0,
+            role: "leaf",
+            cn: &leaf_cn,
+            alg: &leaf_alg,
+            hash: "",
+            not_before: not_before as i64,
+            not_after: not_after as i64,
+        });
+    }
+    let Some(first) = chain.iter().min_by_key(|c| (c.not_after, c.position)) else {
+        return Evaluation::unknown("no certificate data".into());
+    };
+    let who = first.named(&name);
+    let alg = if first.position == 0 {
+        leaf_alg.as_str()
+    } else {
+        first.alg
+    };
+    let left = first.not_after - now;
     // Whole days, rounded down as check_ssl_cert.pl and check_http -C do.
     let days = left.div_euclid(86_400);
     let mut problems: Vec<String> = Vec::new();
     let text = if left < 0 {
-        problems.push("expired".into());
         format!(
-            "Certificate EXPIRED {} days ago for '{name}'. Certificate Expired: '{}'. Hash algorithm: {alg}",
+            "Certificate EXPIRED {} days ago for {who}. Certificate Expired: '{}'. Hash algorithm: {alg}",
             (-left) / 86_400,
-            openssl_date(not_after)
+            openssl_date(first.not_after)
         )
     } else {
         format!(
-            "{days} days remaining for '{name}'. Certificate Expires: '{}'. Hash algorithm: {alg}",
-            openssl_date(not_after)
+            "{days} days remaining for {who}. Certificate Expires: '{}'. Hash algorithm: {alg}",
+            openssl_date(first.not_after)
         )
     };
-    if now < not_before {
-        problems.push(format!("not valid before '{}'", openssl_date(not_before)));
+    for c in &chain {
+        if now < c.not_before {
+            problems.push(if c.position == 0 {
+                format!("not valid before '{}'", openssl_date(c.not_before))
+            } else {
+                format!(
+                    "{} not valid before '{}'",
+                    c.short(),
+                    openssl_date(c.not_before)
+                )
+            });
+        }
     }
     if snap.value("headroom_tls_certificate_hostname_match", &[]) != Some(1.0) {
         let sans = info("sans");
-        let cn = info("subject_cn");
         problems.push(format!(
-            "not valid for '{name}' (CN '{cn}'{})",
+            "not valid for '{name}' (CN '{leaf_cn}'{})",
             if sans.is_empty() {
                 String::new()
             } else {
@@ -497,7 +594,10 @@ fn evaluate_certificate(def: &CheckDef, snap: &TargetSnapshot, now: i64) -> Eval
             }
         ));
     }
-    if snap.value("headroom_tls_certificate_trusted", &[]) != Some(1.0) {
+    // Absent with `verify: false` (or `--noauth`): trust is not judged.
+    if let Some(trusted) = snap.value("headroom_tls_certificate_trusted", &[])
+        && trusted != 1.0
+    {
         let why = info("trust_error");
         problems.push(format!(
             "chain not trusted: {}",
@@ -508,25 +608,83 @@ fn evaluate_certificate(def: &CheckDef, snap: &TargetSnapshot, now: i64) -> Eval
             }
         ));
     }
+    // Sentences after the certificate's, each with the state it calls for.
+    let mut notes: Vec<(Status, String)> = Vec::new();
+    // The signature on a root the server sends is never checked by a client (the root is a
+    // trust anchor, taken from the client's own store), so only the others count.
+    let weak: Vec<String> = chain
+        .iter()
+        .filter(|c| c.role != "root" && weak_hash(c.hash))
+        .map(|c| {
+            let hash = match c.hash {
+                "sha1" => "SHA-1",
+                "sha0" => "SHA-0",
+                "md5" => "MD5",
+                "md4" => "MD4",
+                _ => "MD2",
+            };
+            format!("{} signed with {hash} ({})", c.short(), c.alg)
+        })
+        .collect();
+    if !weak.is_empty() {
+        notes.push((
+            Status::Critical,
+            format!("Weak signature: {}", weak.join(", ")),
+        ));
+    }
+    if snap.value("headroom_tls_ocsp_stapled", &[]) == Some(1.0) {
+        let is = |s: &str| snap.value("headroom_tls_ocsp_status", &[("status", s)]) == Some(1.0);
+        if is("revoked") {
+            let revoked = find_series(snap, "headroom_tls_ocsp_revocation_timestamp_seconds", &[]);
+            let since = revoked
+                .map(|s| format!(" since '{}'", openssl_date(s.value as i64)))
+                .unwrap_or_default();
+            let reason = match revoked.map(|s| label(s, "reason")) {
+                Some(r) if !r.is_empty() => format!(" ({r})"),
+                _ => String::new(),
+            };
+            notes.push((
+                Status::Critical,
+                format!("OCSP: certificate revoked{since}{reason}"),
+            ));
+        } else if is("unknown") {
+            notes.push((
+                Status::Warning,
+                "OCSP: the stapled response does not know the certificate (status unknown)".into(),
+            ));
+        } else if !is("good") {
+            notes.push((
+                Status::Warning,
+                "OCSP: the stapled response is unreadable".into(),
+            ));
+        }
+        if let Some(next) = snap.value("headroom_tls_ocsp_next_update_timestamp_seconds", &[])
+            && (next as i64) < now
+        {
+            notes.push((
+                Status::Warning,
+                format!(
+                    "OCSP: the stapled response is stale since '{}' (nextUpdate)",
+                    openssl_date(next as i64)
+                ),
+            ));
+        }
+    }
     let value = days as f64;
     let mut status = thresholds(def, value);
     let mut text = text;
+    if left < 0 {
+        status = Status::Critical;
+    }
     if !problems.is_empty() {
         status = Status::Critical;
-        let extra: Vec<&String> = problems
-            .iter()
-            .filter(|p| p.as_str() != "expired")
-            .collect();
-        if !extra.is_empty() {
-            text.push_str(". Certificate ");
-            text.push_str(
-                &extra
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            );
-        }
+        text.push_str(". Certificate ");
+        text.push_str(&problems.join(", "));
+    }
+    for (s, note) in notes {
+        status = worse(status, s);
+        text.push_str(". ");
+        text.push_str(&note);
     }
     let mut p = perf(def, value);
     p.uom = String::new();
@@ -1277,5 +1435,208 @@ mod tests {
         )
         .unwrap_err();
         assert!(e[0].contains("run on the migration source"), "{e:?}");
+    }
+
+    /// A served chain as the tls source reports it: the leaf for storage.example.com with
+    /// `days` left, an intermediate and a root (each `(days left, hash)`), judged at `now`.
+    fn chain_facts(
+        now: i64,
+        leaf: (i64, &'static str),
+        intermediate: (i64, &'static str),
+        root: (i64, &'static str),
+    ) -> crate::sources::tls::CertFacts {
+        use crate::sources::tls::{CertFacts, ChainCert, Role};
+        let alg = |h: &str| match h {
+            "sha1" => "sha1WithRSAEncryption".to_owned(),
+            h => format!("{h}WithRSAEncryption"),
+        };
+        let cert =
+            |position: usize, role, cn: &str, issuer: &str, (days, hash): (i64, &'static str)| {
+                ChainCert {
+                    position,
+                    role,
+                    subject_cn: cn.into(),
+                    subject: format!("CN={cn}"),
+                    issuer_cn: issuer.into(),
+                    issuer: format!("CN={issuer}"),
+                    serial: format!("0{position}"),
+                    not_before: now - 86_400,
+                    not_after: now + days * 86_400 + 3600,
+                    signature_algorithm: alg(hash),
+                    signature_hash: hash,
+                }
+            };
+        let chain = vec![
+            cert(
+                0,
+                Role::Leaf,
+                "storage.example.com",
+                "Headroom Test Intermediate",
+                leaf,
+            ),
+            cert(
+                1,
+                Role::Intermediate,
+                "Headroom Test Intermediate",
+                "Headroom Test Root",
+                intermediate,
+            ),
+            cert(
+                2,
+                Role::Root,
+                "Headroom Test Root",
+                "Headroom Test Root",
+                root,
+            ),
+        ];
+        CertFacts {
+            server_name: "storage.example.com".into(),
+            subject_cn: "storage.example.com".into(),
+            subject: "CN=storage.example.com".into(),
+            issuer: "CN=Headroom Test Intermediate".into(),
+            sans: vec!["storage.example.com".into()],
+            serial: "00".into(),
+            not_before: chain[0].not_before,
+            not_after: chain[0].not_after,
+            signature_algorithm: chain[0].signature_algorithm.clone(),
+            trusted: true,
+            trust_checked: true,
+            hostname_match: true,
+            trust_error: None,
+            handshake_seconds: 0.01,
+            chain,
+            ocsp: None,
+        }
+    }
+
+    fn judge(def: &CheckDef, f: &crate::sources::tls::CertFacts, now: i64) -> Evaluation {
+        let s = TargetSnapshot {
+            source: crate::sources::tls::KIND,
+            target: Arc::from("storage"),
+            families: crate::sources::tls::families(f, now),
+            taken_at: SystemTime::now(),
+            error: None,
+        };
+        evaluate(def, "storage", Some(&s), StdDuration::from_secs(60), now)
+    }
+
+    #[test]
+    fn certificate_chain_earliest_expiry_weak_signatures_and_ocsp() {
+        use crate::sources::tls::ocsp::{CertStatus, Response};
+        let now = crate::time::unix_now();
+        let d =
+            def("- {name: C, source: tls, kind: certificate, warning: '30:', critical: '3:'}\n");
+        // A healthy chain keeps the seed's line, whatever the root's own signature.
+        let healthy = chain_facts(now, (461, "sha256"), (1000, "sha256"), (3000, "sha1"));
+        let ok = judge(&d, &healthy, now);
+        assert_eq!(
+            ok.line(),
+            format!(
+                "OK: 461 days remaining for 'storage.example.com'. Certificate Expires: '{}'. Hash algorithm: sha256WithRSAEncryption | 'days_remaining'=461;30:;3:",
+                openssl_date(healthy.not_after)
+            )
+        );
+        // The intermediate expires first: its days, its name and position.
+        let f = chain_facts(now, (365, "sha256"), (5, "sha384"), (3000, "sha256"));
+        let warn = judge(&d, &f, now);
+        assert_eq!(warn.status, Status::Warning);
+        assert_eq!(
+            warn.text,
+            format!(
+                "5 days remaining for intermediate 'Headroom Test Intermediate' (chain position 1) of 'storage.example.com'. Certificate Expires: '{}'. Hash algorithm: sha384WithRSAEncryption",
+                openssl_date(f.chain[1].not_after)
+            )
+        );
+        assert_eq!(warn.value, Some(5.0));
+        // Expired: CRITICAL, and still named.
+        let mut f = chain_facts(now, (365, "sha256"), (0, "sha256"), (3000, "sha256"));
+        f.chain[1].not_after = now - 2 * 86_400 - 60;
+        let expired = judge(&d, &f, now);
+        assert_eq!(expired.status, Status::Critical);
+        assert!(
+            expired.text.starts_with("Certificate EXPIRED 2 days ago for intermediate 'Headroom Test Intermediate' (chain position 1) of 'storage.example.com'. Certificate Expired: '"),
+            "{}",
+            expired.text
+        );
+        // SHA-1 on the leaf or an intermediate: CRITICAL naming it; on the root: nothing.
+        let f = chain_facts(now, (461, "sha1"), (1000, "md5"), (3000, "sha1"));
+        let weak = judge(&d, &f, now);
+        assert_eq!(weak.status, Status::Critical);
+        assert!(
+            weak.text.ends_with(". Weak signature: leaf 'storage.example.com' signed with SHA-1 (sha1WithRSAEncryption), intermediate 'Headroom Test Intermediate' (chain position 1) signed with MD5 (md5WithRSAEncryption)"),
+            "{}",
+            weak.text
+        );
+        // OCSP: revoked is CRITICAL with the time and reason; unknown, stale and unreadable
+        // are WARNING; good adds nothing.
+        let staple = |status, next: i64| {
+            let mut f = healthy.clone();
+            f.ocsp = Some(Ok(Response {
+                status,
+                produced_at: now - 60,
+                this_update: now - 60,
+                next_update: Some(now + next),
+            }));
+            judge(&d, &f, now)
+        };
+        assert_eq!(staple(CertStatus::Good, 86_400).line(), ok.line());
+        let revoked = staple(
+            CertStatus::Revoked {
+                at: 1_704_067_200,
+                reason: Some("keyCompromise"),
+            },
+            86_400,
+        );
+        assert_eq!(revoked.status, Status::Critical);
+        assert!(
+            revoked.text.ends_with("Hash algorithm: sha256WithRSAEncryption. OCSP: certificate revoked since 'Jan  1 00:00:00 2024 GMT' (keyCompromise)"),
+            "{}",
+            revoked.text
+        );
+        let unknown = staple(CertStatus::Unknown, 86_400);
+        assert_eq!(unknown.status, Status::Warning);
+        assert!(
+            unknown.text.ends_with("(status unknown)"),
+            "{}",
+            unknown.text
+        );
+        let stale = staple(CertStatus::Good, -60);
+        assert_eq!(stale.status, Status::Warning);
+        assert!(
+            stale
+                .text
+                .contains("OCSP: the stapled response is stale since '"),
+            "{}",
+            stale.text
+        );
+        let mut f = healthy.clone();
+        f.ocsp = Some(Err("truncated".into()));
+        let unreadable = judge(&d, &f, now);
+        assert_eq!(unreadable.status, Status::Warning);
+        assert!(
+            unreadable
+                .text
+                .ends_with("OCSP: the stapled response is unreadable")
+        );
+        // Trust not verified (verify: false): no trust judgement, the rest as before.
+        let mut f = healthy.clone();
+        f.trust_checked = false;
+        f.trusted = false;
+        assert_eq!(judge(&d, &f, now).line(), ok.line());
+        f.trust_checked = true;
+        f.trust_error = Some("unknown issuer".into());
+        let untrusted = judge(&d, &f, now);
+        assert_eq!(untrusted.status, Status::Critical);
+        assert!(
+            untrusted
+                .text
+                .ends_with(". Certificate chain not trusted: unknown issuer")
+        );
+        // An intermediate not yet valid.
+        let mut f = healthy.clone();
+        f.chain[1].not_before = now + 86_400;
+        let early = judge(&d, &f, now);
+        assert_eq!(early.status, Status::Critical);
+        assert!(early.text.contains(". Certificate intermediate 'Headroom Test Intermediate' (chain position 1) not valid before '"), "{}", early.text);
     }
 }

@@ -205,6 +205,7 @@ fn build(mode: CheckMode) -> Result<Built, String> {
             port,
             sni,
             ca_file,
+            noauth,
             thresholds,
         } => {
             let timeout = timeout_of(&thresholds)?;
@@ -240,6 +241,7 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 address: with_port(&host, port),
                 server_name,
                 ca_file,
+                verify: !noauth,
             };
             Ok((
                 def,

@@ -188,6 +188,7 @@ impl ListenerCertificates {
                 address: self.children.address(dns_name, port),
                 server_name,
                 ca_file: self.ca_file.clone(),
+                verify: true,
             }),
         )
     }

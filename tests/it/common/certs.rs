@@ -1,5 +1,8 @@
 //! Test certificates (generated with rcgen, RSA-2048 / SHA-256, the
-//! `sha256WithRSAEncryption` of checks/tls.yaml's example OK line) and a real TLS server to present them: `openssl s_server`.
+//! `sha256WithRSAEncryption` of checks/tls.yaml's example OK line; an intermediate CA under
+//! the root; a SHA-1 signed leaf made with the openssl CLI, which rcgen cannot sign), OCSP
+//! responses made by `openssl ocsp` against a CA index, and a real TLS server to present them:
+//! `openssl s_server`, with a chain (`-cert_chain`) and a staple (`-status_file`) if asked.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +18,8 @@ pub struct Ca {
     params: CertificateParams,
     key: KeyPair,
     pub pem_path: PathBuf,
+    /// The CA's private key, PEM, for the openssl CLI (`openssl ocsp -rkey`, `x509 -CAkey`).
+    pub key_path: PathBuf,
 }
 
 fn rsa() -> KeyPair {
@@ -35,12 +40,185 @@ impl Ca {
         let cert = params.self_signed(&key).unwrap();
         let pem_path = dir.join("ca.pem");
         std::fs::write(&pem_path, cert.pem()).unwrap();
+        let key_path = dir.join("ca.key");
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
         Ca {
             params,
             key,
             pem_path,
+            key_path,
         }
     }
+
+    /// An intermediate CA named `cn` under this one, valid from `from` to `to` (offsets from
+    /// now), written to `<name>.pem` and `<name>.key`.
+    pub fn intermediate(
+        &self,
+        dir: &Path,
+        name: &str,
+        cn: &str,
+        from: time::Duration,
+        to: time::Duration,
+    ) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now + from;
+        params.not_after = now + to;
+        let key = rsa();
+        let cert = params
+            .signed_by(&key, &Issuer::from_params(&self.params, &self.key))
+            .unwrap();
+        let pem_path = dir.join(format!("{name}.pem"));
+        std::fs::write(&pem_path, cert.pem()).unwrap();
+        let key_path = dir.join(format!("{name}.key"));
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        Ca {
+            params,
+            key,
+            pem_path,
+            key_path,
+        }
+    }
+}
+
+/// Runs the openssl CLI with `args`, failing the test with its stderr when it fails.
+pub fn openssl(args: &[&str]) {
+    let out = Command::new("openssl").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A leaf for `dns` signed by `ca` with SHA-1 (`openssl x509 -req -sha1`), valid for `days`,
+/// written to `<name>.pem` and `<name>.key`.
+pub fn sha1_leaf(dir: &Path, name: &str, dns: &str, days: u32, ca: &Ca) -> (PathBuf, PathBuf) {
+    let (c, k, csr, ext) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.csr")),
+        dir.join(format!("{name}.ext")),
+    );
+    std::fs::write(&ext, format!("subjectAltName=DNS:{dns}\n")).unwrap();
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        p(&k),
+        "-out",
+        p(&csr),
+        "-subj",
+        &format!("/CN={dns}"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-sha1",
+        "-in",
+        p(&csr),
+        "-CA",
+        p(&ca.pem_path),
+        "-CAkey",
+        p(&ca.key_path),
+        "-set_serial",
+        "4097",
+        "-days",
+        &days.to_string(),
+        "-extfile",
+        p(&ext),
+        "-out",
+        p(&c),
+    ]);
+    (c, k)
+}
+
+/// The certificate's status an OCSP responder gives (`openssl ocsp -index`: the CA database
+/// format of openssl-ca(1)).
+pub enum OcspAnswer {
+    Good,
+    /// Revoked at `YYMMDDHHMMSSZ` for a CRL reason (`keyCompromise`...).
+    Revoked(&'static str, &'static str),
+}
+
+/// A DER OCSP response for `cert` issued by `issuer`, signed by the issuer (openssl-ocsp(1):
+/// a request `-issuer -cert -reqout`, answered from an index with `-index -rsigner -rkey -CA
+/// -reqin -respout`), valid for `ndays`; written to `<name>.der`.
+pub fn ocsp_response(
+    dir: &Path,
+    name: &str,
+    cert: &Path,
+    issuer: &Ca,
+    answer: OcspAnswer,
+    ndays: u32,
+) -> PathBuf {
+    let serial = {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-serial", "-in", p(cert)])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .trim_start_matches("serial=")
+            .to_owned()
+    };
+    let (status, revoked) = match answer {
+        OcspAnswer::Good => ("V", String::new()),
+        OcspAnswer::Revoked(at, reason) => ("R", format!("{at},{reason}")),
+    };
+    let index = dir.join(format!("{name}.index"));
+    std::fs::write(
+        &index,
+        format!("{status}\t491231000000Z\t{revoked}\t{serial}\tunknown\t/CN=test\n"),
+    )
+    .unwrap();
+    let (req, resp) = (
+        dir.join(format!("{name}.req")),
+        dir.join(format!("{name}.der")),
+    );
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        p(&issuer.pem_path),
+        "-cert",
+        p(cert),
+        "-no_nonce",
+        "-reqout",
+        p(&req),
+    ]);
+    openssl(&[
+        "ocsp",
+        "-index",
+        p(&index),
+        "-rsigner",
+        p(&issuer.pem_path),
+        "-rkey",
+        p(&issuer.key_path),
+        "-CA",
+        p(&issuer.pem_path),
+        "-reqin",
+        p(&req),
+        "-respout",
+        p(&resp),
+        "-ndays",
+        &ndays.to_string(),
+    ]);
+    resp
 }
 
 /// Writes `<name>.pem` and `<name>.key` for a leaf valid from `from` to `to` (offsets from
@@ -103,6 +281,13 @@ impl TlsServer {
     /// On `port`: a server replaced by one presenting another certificate, at the address
     /// a target already polls.
     pub fn start_on(port: u16, cert: &Path, key: &Path) -> TlsServer {
+        TlsServer::start_with(port, cert, key, &[])
+    }
+
+    /// With more `openssl s_server` options: `-cert_chain FILE` (intermediates sent after
+    /// the leaf), `-status_file FILE` (a DER OCSP response stapled to every handshake),
+    /// `-cipher DEFAULT@SECLEVEL=0` (to serve a SHA-1 signed certificate).
+    pub fn start_with(port: u16, cert: &Path, key: &Path, extra: &[&str]) -> TlsServer {
         let child = Command::new("openssl")
             .args(["s_server", "-quiet", "-www", "-accept"])
             .arg(format!("127.0.0.1:{port}"))
@@ -110,6 +295,7 @@ impl TlsServer {
             .arg(cert)
             .arg("-key")
             .arg(key)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
