@@ -289,43 +289,26 @@ def failures_row() -> Row:
     )
 
 
+# The tls source knows no vantage: each agent polls the certificate of every https endpoint it
+# probes (the tls target `<http target>/certificate`), so its series are told apart by the
+# agent's `instance`, not by `vantage`.
+CERTIFICATE = "/certificate"
+CERT_LEGEND = "{{target}} ({{instance}})"
+
+
+def _cert(metric: str) -> str:
+    return in_region(sel(metric, suffix=CERTIFICATE))
+
+
 def _leaf_cells(w: int) -> list[Cell]:
-    certificate = "/certificate"
     return [
-        bargauge(
-            "Certificate days left (leaf)",
-            "Days until the server certificate (the leaf) of each probed HTTPS endpoint "
-            "expires, per vantage (headroom_tls_certificate_expiry_seconds / 86400 of the tls "
-            "target each https probe adds, named <http target>/certificate; a vantage behind "
-            "another load balancer may be served another certificate). Colours are "
-            "ELB_CERTIFICATE's: WARNING below 30 days, CRITICAL below 15. An intermediate "
-            "expiring first is not shown here.",
-            DAYS,
-            [
-                q(
-                    f"{in_region(sel('headroom_tls_certificate_expiry_seconds', IN_VANTAGE, suffix=certificate))} / 86400",
-                    ENDPOINT_LEGEND,
-                    instant=True,
-                )
-            ],
-            thresholds=checks.check_thresholds("ELB_CERTIFICATE"),
-            decimals=1,
-            min=0,
-            w=w,
-        ),
         stat(
             "Leaf certificate expires",
-            "The date the server certificate of each probed HTTPS endpoint expires "
-            "(headroom_tls_certificate_not_after_timestamp_seconds, its notAfter), per "
-            "vantage.",
+            "The date the server certificate (the leaf) of each probed HTTPS endpoint expires "
+            "(headroom_tls_certificate_not_after_timestamp_seconds, its notAfter), per agent. "
+            "Each https probe adds a tls target named <http target>/certificate.",
             "dateTimeAsIso",
-            [
-                q(
-                    f"{in_region(sel('headroom_tls_certificate_not_after_timestamp_seconds', IN_VANTAGE, suffix=certificate))} * 1000",
-                    ENDPOINT_LEGEND,
-                    instant=True,
-                )
-            ],
+            [q(f"{_cert('headroom_tls_certificate_not_after_timestamp_seconds')} * 1000", CERT_LEGEND, instant=True)],
             text_mode=common.BigValueTextMode.VALUE_AND_NAME,
             color_mode=common.BigValueColorMode.NONE,
             w=w,
@@ -334,16 +317,46 @@ def _leaf_cells(w: int) -> list[Cell]:
     ]
 
 
-def chain_cells() -> list[Cell]:
-    """The panels of the whole served chain (every certificate's expiry and the earliest of
-    them, naming which one): the place for them once the tls source exports the chain. Until
-    then the row shows the leaf only."""
-    return []
+def chain_cells(w: int) -> list[Cell]:
+    """The whole served chain: the earliest expiry of it (what ELB_CERTIFICATE counts and the
+    certificate alerts fire on) and every certificate's days left, named."""
+    return [
+        bargauge(
+            "Chain: days to the earliest expiry",
+            "Days until the first certificate the server sends (leaf or intermediate) expires "
+            "(headroom_tls_chain_expiry_seconds / 86400), per probed HTTPS endpoint and agent. "
+            "Colours are ELB_CERTIFICATE's, which counts the same certificate: WARNING below 30 "
+            "days, CRITICAL below 15. The next panel names the certificate.",
+            DAYS,
+            [q(f"{_cert('headroom_tls_chain_expiry_seconds')} / 86400", CERT_LEGEND, instant=True)],
+            thresholds=checks.check_thresholds("ELB_CERTIFICATE"),
+            decimals=1,
+            min=0,
+            w=w,
+        ),
+        bargauge(
+            "Chain: days left per certificate",
+            "Days left on each certificate the server sends, by its position in the chain (0 "
+            "is the leaf) and subject CN "
+            "(headroom_tls_chain_certificate_not_after_timestamp_seconds - time()): an "
+            "intermediate expiring before the leaf shows here first.",
+            DAYS,
+            [
+                q(
+                    f"({_cert('headroom_tls_chain_certificate_not_after_timestamp_seconds')} - time()) / 86400",
+                    "{{target}} #{{position}} {{subject_cn}} ({{instance}})",
+                    instant=True,
+                )
+            ],
+            thresholds=checks.check_thresholds("ELB_CERTIFICATE"),
+            decimals=1,
+            w=w,
+        ),
+    ]
 
 
 def certificates_row() -> Row:
-    chain = chain_cells()
-    return Row("Certificates", _leaf_cells(12) + chain)
+    return Row("Certificates", chain_cells(9) + _leaf_cells(6))
 
 
 BOARD = Board(
