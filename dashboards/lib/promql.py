@@ -23,6 +23,7 @@ SUBSTITUTIONS: dict[str, str] = {
     "$capacity": ".*",
     "$region": ".*",
     "$target": ".*",
+    "$vantage": ".*",
 }
 
 # The only Grafana macros a query may use (the test substitutes these three).
@@ -31,14 +32,19 @@ ALLOWED_MACROS = ("$__rate_interval", "$__interval", "$__range")
 TARGET = "target"  # the dashboard variable of the targets a dashboard shows
 CAPACITY = "capacity"  # the Databases dashboard's variable of capacity targets
 AGENT = "agent"  # the variable of headroom agents, for series an agent has once (D-day board)
+VANTAGE = "vantage"  # the variable of the places probing agents sit (the WebDAV / HTTP board)
 
 RATE = "$__rate_interval"
 
 
-def sel(metric: str, *matchers: str, var: str = TARGET, region: bool = False) -> str:
+def sel(metric: str, *matchers: str, var: str = TARGET, region: bool = False, suffix: str = "") -> str:
     """`metric{target=~"$<var>", matchers...}`; `region=True` adds `region=~"$region"` for
-    series that carry the label themselves."""
-    parts = [f'target=~"${var}"']
+    series that carry the label themselves. `suffix` selects the targets a selected target
+    discovered under its own name (`suffix="/certificate"`: `target=~"$target/certificate"`,
+    the tls target an https probe adds), so that choosing the parent shows them too."""
+    if suffix and not re.fullmatch(r"/[\w.-]+", suffix):
+        raise ValueError(f"suffix {suffix!r} is not /<name>")
+    parts = [f'target=~"${var}{suffix}"']
     if region:
         parts.append('region=~"$region"')
     parts.extend(matchers)

@@ -81,7 +81,9 @@ def _panels(data: dict) -> Iterator[tuple[str, dict]]:
             yield f"panels[{i}].panels[{j}]", inner
 
 
-TARGET_FILTER = re.compile(r'target=~"\$(\w+)"')
+# `target=~"$target"`, or the targets the selected ones discovered under their own name
+# (`target=~"$target/certificate"`: the tls target of an https probe).
+TARGET_FILTER = re.compile(r'target=~"\$(\w+)(?:/[\w.-]+)?"')
 # Series an agent exports once (the D-day board's) select by agent instead.
 AGENT_FILTER = re.compile(r'instance=~"\$agent"')
 

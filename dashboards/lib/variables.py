@@ -69,6 +69,19 @@ def agent() -> db.QueryVariable:
     )
 
 
+def vantage() -> db.QueryVariable:
+    """The places the probing agents sit (each agent's `vantage`, on every series it
+    exports), for the probe dashboards: one panel compares what users in each place see."""
+    return _query_var(
+        "vantage",
+        "Vantage",
+        "label_values(probe_success, vantage)",
+        "Where the headroom agent that probes sits (its configured vantage, e.g. us-west-2 or "
+        "eu-central-1): the same endpoint measured from several places. All also keeps "
+        "series without a vantage.",
+    )
+
+
 def target(sources: tuple[str, ...] | None, name: str = "target", label: str = "Target") -> db.QueryVariable:
     """The targets of `sources` (all sources when None) in the selected regions."""
     query = f'label_values(headroom_target_info{{{_source_matcher(sources)}region=~"$region"}}, target)'
