@@ -110,13 +110,13 @@ def latency_row() -> Row:
                 "p95 as the checks judge it",
                 "The 95th percentile of the total PUT and GET time over each target's window, "
                 "as the agent computes it from its latest requests "
-                "(headroom_http_request_duration_window_seconds{quantile=\"0.95\"}): what "
+                "(headroom_http_request_duration_window_seconds{percentile=\"95\"}): what "
                 "WEBDAV_PUT_LATENCY and WEBDAV_GET_LATENCY compare with their thresholds "
                 "(WARNING above 1 s, CRITICAL above 3 s), now.",
                 "s",
                 [
                     q(
-                        _http("headroom_http_request_duration_window_seconds", 'method=~"PUT|GET"', 'quantile="0.95"'),
+                        _http("headroom_http_request_duration_window_seconds", 'method=~"PUT|GET"', 'percentile="95"'),
                         "{{method}} " + ENDPOINT_LEGEND,
                         instant=True,
                     )

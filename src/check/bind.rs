@@ -88,12 +88,14 @@ pub fn instances(
 }
 
 /// Whether a target has what the check judges: the read-only check needs a target with a
-/// read-only plan (a `role:` and a `dday:` phase); every other check runs on every target of
-/// its source.
+/// read-only plan (a `role:` and a `dday:` phase); a metric check needs a target that can
+/// export its series with its labels (its source says which: an http target that sends no
+/// PUT never has a PUT latency); every other check runs on every target of its source.
 fn judges(def: &CheckDef, target: &SourceConfig) -> bool {
     match (def.kind, target) {
         (CheckKind::ReadOnly, SourceConfig::Mysql(s)) => s.read_only_plan.is_some(),
         (CheckKind::ReadOnly, _) => false,
+        (CheckKind::Metric, _) => target.may_export(&def.metric, &def.labels),
         _ => true,
     }
 }

@@ -161,7 +161,9 @@ fn evaluate_metric(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let series = find_series(snap, &def.metric, &labels);
-    let value = series.map(|s| s.value * def.scale);
+    // NaN is no value (a quantile of an empty window): the series is there, but absent to
+    // the check, so `if_absent` and `absent_output` say why.
+    let value = series.map(|s| s.value * def.scale).filter(|v| !v.is_nan());
     let fill = |p: Placeholder<'_>| -> String {
         match p {
             Placeholder::Value => value.map(shown).unwrap_or_else(|| "?".into()),
@@ -909,6 +911,29 @@ mod tests {
     fn def(yaml: &str) -> CheckDef {
         let mut d = parse_list(Path::new("t.yaml"), yaml, "").unwrap();
         d.remove(0)
+    }
+
+    #[test]
+    fn a_nan_value_is_no_value() {
+        // A percentile of an empty window is NaN: the check says why instead of comparing it
+        // (NaN violates no range, so compared it would read OK).
+        let d = def(
+            "- {name: P95, source: memcached, metric: p95, unit: s, warning: \"1\", critical: \"3\", absent_output: \"nothing completed within {label:window}\"}\n",
+        );
+        let mut f = Family::new("p95", "", Kind::Gauge);
+        f.samples.push(Sample {
+            labels: vec![("window".into(), "5m".into())],
+            value: f64::NAN,
+        });
+        let e = evaluate(
+            &d,
+            "m1",
+            Some(&snap(vec![f], None)),
+            StdDuration::from_secs(60),
+            crate::time::unix_now(),
+        );
+        assert_eq!(e.status, Status::Unknown);
+        assert_eq!(e.line(), "UNKNOWN: nothing completed within 5m");
     }
 
     #[test]

@@ -82,6 +82,13 @@ macro_rules! define {
                     $( SourceConfig::$Variant(_) => <$($module)::+::Settings as Source>::KIND, )*
                 }
             }
+
+            /// [`Source::may_export`] of the target's source.
+            pub fn may_export(&self, metric: &str, labels: &[(String, String)]) -> bool {
+                match self {
+                    $( SourceConfig::$Variant(s) => s.may_export(metric, labels), )*
+                }
+            }
         }
 
         $(

@@ -57,4 +57,11 @@ pub trait Source {
     const KIND: SourceKind;
     type Poller: Poller;
     fn poller(&self, at: Spawn<'_>) -> Self::Poller;
+    /// Whether this target can ever export `metric` with these labels. Checks are bound only
+    /// to targets that can (a PUT latency check to a target that sends PUT), so that no check
+    /// sits on a target where it could never fail. Default: anything.
+    fn may_export(&self, metric: &str, labels: &[(String, String)]) -> bool {
+        let _ = (metric, labels);
+        true
+    }
 }

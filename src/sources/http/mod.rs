@@ -494,6 +494,9 @@ impl HttpPoller {
             for r in Reason::ALL {
                 state.failures.insert((m, r), 0);
             }
+            // Every method the target sends has its window from the start, so its latency
+            // check is bound at once and says UNKNOWN while no request has completed.
+            state.windows.insert(m, Window::default());
         }
         if s.method == Method::Roundtrip {
             for r in Reason::ALL {
@@ -990,19 +993,16 @@ fn families(o: &Observed<'_>) -> Vec<Family> {
     let mut quantiles = Vec::new();
     let mut counts = Vec::new();
     for (method, w) in &o.state.windows {
-        if w.is_empty() {
-            continue;
-        }
         for (q, qs) in stats::QUANTILES {
-            if let Some(v) = w.quantile(q) {
-                let l = [
-                    ("method", *method),
-                    ("quantile", qs),
-                    ("window", window.as_str()),
-                ];
-                quantiles.push(sample(&l, v));
-                counts.push(sample(&l, w.len() as f64));
-            }
+            let l = [
+                ("method", *method),
+                ("percentile", qs),
+                ("window", window.as_str()),
+            ];
+            // NaN while the window holds no request: no value, as a summary reports a
+            // quantile of no observations, and a check reads it as absent.
+            quantiles.push(sample(&l, w.quantile(q).unwrap_or(f64::NAN)));
+            counts.push(sample(&l, w.len() as f64));
         }
     }
     out.push(family(
@@ -1140,6 +1140,7 @@ impl HttpPoller {
                 address: format!("{host}:{port}"),
                 server_name,
                 ca_file: s.ca_file.clone(),
+                verify: true,
             }),
         }]
     }
@@ -1155,6 +1156,18 @@ impl Source for Settings {
 
     fn poller(&self, at: Spawn<'_>) -> HttpPoller {
         HttpPoller::new(self, at)
+    }
+
+    /// A target exports series of the methods it sends only, and round-trip series only if
+    /// it makes round trips.
+    fn may_export(&self, metric: &str, labels: &[(String, String)]) -> bool {
+        let sends = labels
+            .iter()
+            .filter(|(k, _)| k == "method")
+            .all(|(_, m)| self.method.labels().contains(&m.as_str()));
+        let roundtrip =
+            !metric.starts_with("headroom_http_roundtrip_") || self.method == Method::Roundtrip;
+        sends && roundtrip
     }
 }
 

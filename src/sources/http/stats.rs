@@ -12,9 +12,10 @@ pub const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The quantiles of `headroom_http_request_duration_window_seconds`.
-pub const QUANTILES: [(f64, &str); 4] =
-    [(0.5, "0.5"), (0.9, "0.9"), (0.95, "0.95"), (0.99, "0.99")];
+/// The quantiles of `headroom_http_request_duration_window_seconds`, with the `percentile`
+/// label each gets. Not `quantile`: Prometheus' exposition format reserves that label for
+/// summaries (promtool's lint says so), and these are gauges of a sliding window.
+pub const QUANTILES: [(f64, &str); 4] = [(0.5, "50"), (0.9, "90"), (0.95, "95"), (0.99, "99")];
 
 /// Status codes a response may have to pass: single codes (`200`), classes (`2xx`) and
 /// inclusive ranges (`200-299`), as blackbox_exporter's `valid_status_codes` lists codes.
