@@ -101,6 +101,13 @@ fn two_vantages_probing_one_target_stay_apart_in_one_prometheus() {
     // carry the time to the nanosecond, so neither reads or deletes the other's.
     let ok = prom.query("headroom_http_roundtrip_success == 1").unwrap();
     assert_eq!(vantages(&ok), want, "{ok:?}");
+    let mismatched = prom
+        .query("headroom_http_roundtrip_failures_total{reason=\"body_mismatch\"}")
+        .unwrap();
+    assert_eq!(vantages(&mismatched), want, "{mismatched:?}");
+    for r in &mismatched {
+        assert_eq!(value(r), 0.0, "a round trip read another's object: {r}");
+    }
 
     // The shipped recording rule that the WebDAV latency alerts read keeps `vantage`, so a
     // slow PUT from one place is an alert for that place.
