@@ -32,6 +32,7 @@ mod nagios;
 mod rds;
 mod replication;
 mod status;
+mod vantage;
 
 /// The environment that tests read in this process: credentials for the AWS SDK's signer (the
 /// CloudWatch and RDS pollers some tests build themselves; moto accepts any, and IMDS is off so
