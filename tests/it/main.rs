@@ -32,6 +32,7 @@ mod mysql;
 mod nagios;
 mod rds;
 mod replication;
+mod secrets;
 mod status;
 mod vantage;
 
