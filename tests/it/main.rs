@@ -22,6 +22,7 @@ mod elasticache;
 mod elb;
 mod elbv2;
 mod history;
+mod hostile;
 mod http;
 mod iam_policy;
 mod icinga;

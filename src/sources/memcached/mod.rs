@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use std::time::Instant;
 
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::config::{CommonTarget, Duration, Validator};
@@ -120,7 +120,11 @@ async fn read_reply(rd: &mut BufReader<TcpStream>, addr: &str) -> Result<Stats, 
     let mut buf = String::with_capacity(4096);
     loop {
         let before = buf.len();
-        let n = rd
+        // Read no further than one byte past the limit: a peer that sends 100 MB without a
+        // line end must not make headroom hold 100 MB.
+        let room = (MAX_REPLY + 1).saturating_sub(before) as u64;
+        let n = (&mut *rd)
+            .take(room)
             .read_line(&mut buf)
             .await
             .map_err(|e| io_error(addr, e))?;

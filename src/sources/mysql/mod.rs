@@ -406,8 +406,19 @@ impl MysqlPoller {
 /// Maps a driver error to the bounded error kinds. The message comes from the server or the
 /// socket; the driver never puts the password in either.
 pub(crate) fn classify(addr: &str, e: mysql_async::Error) -> PollError {
-    use mysql_async::{DriverError, Error};
+    use mysql_async::{DriverError, Error, IoError};
     let kind = match &e {
+        // What the packet codec refuses (a packet past max_allowed_packet, out of sequence:
+        // a peer that does not speak the protocol) comes as an `Other` I/O error; data that
+        // cannot be read as `InvalidData`. The peer answered, wrongly.
+        Error::Io(IoError::Io(io))
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::Other | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            ErrorKind::Protocol
+        }
         Error::Io(_) => ErrorKind::Connect,
         Error::Driver(DriverError::ConnectionClosed) => ErrorKind::Connect,
         // ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR,
