@@ -16,6 +16,7 @@ mod config;
 mod daemon;
 mod dashboards;
 mod dday;
+mod disks;
 mod dns;
 mod elasticache;
 mod elb;
