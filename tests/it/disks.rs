@@ -140,6 +140,14 @@ fn disk_health_follows_the_reports_in_the_directory() {
         d.value("headroom_disks_seen", &["target=\"source-disks\""]),
         Some(2.0)
     );
+    // The disks' series pass Prometheus' own lint.
+    let text = d.metrics();
+    let ours: String = text
+        .lines()
+        .filter(|l| l.contains("headroom_disk"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::common::promtool_check_metrics(&ours).unwrap();
 
     // The disk starts failing: CRITICAL, naming it and why; the D-day row turns NO-GO.
     write_report(&sdb, &failing_ata());
