@@ -99,6 +99,15 @@ fn disk_health_follows_the_reports_in_the_directory() {
     let nvme = nas2.join("nvme0.json");
     write_report(&sdb, ATA);
     write_report(&nvme, NVME);
+    // An older report of the same disk left behind under another name: the newest speaks.
+    let old = nas1.join("sdb-before-rename.json");
+    write_report(&old, &failing_ata());
+    let status = Command::new("touch")
+        .args(["-d", "30 minutes ago"])
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(status.success());
     // Not reports: ignored.
     std::fs::write(nas1.join("notes.txt"), "not a report").unwrap();
     std::fs::write(reports.path().join("stray.json"), ATA).unwrap();

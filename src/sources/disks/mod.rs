@@ -150,6 +150,11 @@ impl SourceTarget for RawTarget {
                             &format!("{path}.devices[{i}]"),
                             format!("{d:?} is not a device (e.g. /dev/sda)"),
                         );
+                    } else if devices[..i].contains(d) {
+                        v.error(
+                            &format!("{path}.devices[{i}]"),
+                            format!("{d} is listed twice"),
+                        );
                     }
                 }
                 if let Some(t) = &self.device_type
@@ -358,7 +363,16 @@ async fn read_directory(
             format!("no report in {} (<host>/<device>.json)", dir.display()),
         ));
     }
-    disks.sort_by(|a, b| (&a.host, &a.device).cmp(&(&b.host, &b.device)));
+    // Two reports naming the same device of a host (a renamed file left behind): the newest
+    // one speaks for the disk, so that its series are one set.
+    disks.sort_by(|a, b| {
+        (&a.host, a.device()).cmp(&(&b.host, b.device())).then(
+            a.age
+                .unwrap_or_default()
+                .total_cmp(&b.age.unwrap_or_default()),
+        )
+    });
+    disks.dedup_by(|later, first| later.host == first.host && later.device() == first.device());
     Ok(disks)
 }
 

@@ -262,7 +262,9 @@ pub struct Disk {
 }
 
 impl Disk {
-    fn device(&self) -> &str {
+    /// The device as the labels show it: the report's `device.name`, else the configured
+    /// device or the report file's name.
+    pub fn device(&self) -> &str {
         self.report
             .as_ref()
             .ok()
