@@ -238,9 +238,18 @@ fn disk_health_follows_the_reports_in_the_directory() {
     assert!(out.contains("nvme0.json: not JSON"), "{out}");
 }
 
+/// Debian installs smartctl in /usr/sbin, which a non-root user's PATH may lack.
+fn smartctl_bin() -> &'static str {
+    if Path::new("/usr/sbin/smartctl").exists() {
+        "/usr/sbin/smartctl"
+    } else {
+        "smartctl"
+    }
+}
+
 /// smartctl's JSON for `device`, run here: (exit status, report).
 fn smartctl_here(device: &str) -> (i32, Value) {
-    let out = Command::new("smartctl")
+    let out = Command::new(smartctl_bin())
         .args(["--json", "-a", device])
         .output()
         .expect("smartctl (scripts/setup installs smartmontools)");
@@ -254,7 +263,7 @@ fn smartctl_here(device: &str) -> (i32, Value) {
 fn smartctl_here_agrees_with_headroom() {
     // Every device `smartctl --scan` lists, the virtio disk (on which SMART does not answer)
     // and a device that does not exist.
-    let scan = Command::new("smartctl").arg("--scan").output().unwrap();
+    let scan = Command::new(smartctl_bin()).arg("--scan").output().unwrap();
     let mut devices: Vec<String> = String::from_utf8_lossy(&scan.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
@@ -272,7 +281,8 @@ fn smartctl_here_agrees_with_headroom() {
     let d = Daemon::start(
         port,
         &format!(
-            "disks:\n  - {{name: here, devices: [{list}], host: this-host, interval: 1s, timeout: 20s}}\n"
+            "disks:\n  - {{name: here, devices: [{list}], smartctl: {}, host: this-host, interval: 1s, timeout: 20s}}\n",
+            smartctl_bin()
         ),
         &[],
     );
