@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// headroom polls memcached, MySQL/MariaDB (and its replicas), TLS endpoints, DNS, a
-/// migration's copy job, the source hosts' disks (SMART, from smartctl) and AWS (CloudWatch,
+/// headroom polls memcached, MySQL/MariaDB (and its replicas), TLS endpoints (the whole
+/// served chain), HTTP and WebDAV endpoints (timed by phase, from this agent's vantage), DNS,
+/// a migration's copy job, the source hosts' disks (SMART, from smartctl) and AWS (CloudWatch,
 /// classic and v2 load balancers, ElastiCache, RDS),
 /// keeps the latest values in memory, serves them as Prometheus metrics on /metrics (a scrape
 /// never triggers a poll), runs Nagios-style checks on them, says GO or NO-GO for D-day
@@ -17,12 +18,14 @@ use clap::{Parser, Subcommand};
 /// A migration:  headroom migration plan --size 2PB --files 1e9 --bandwidth 100Mbps --efficiency 0.8
 /// D-day:        headroom dday --config /etc/headroom/config.yaml   (exit 0 GO, 2 NO-GO, 3 cannot tell)
 /// Logging:      RUST_LOG=debug headroom run ...   (default: info, to stderr)
+/// Install:      deploy/headroom.service (systemd), headroom completions bash, headroom man --dir DIR
 #[derive(Debug, Parser)]
 #[command(
     name = "headroom",
     version,
     about,
     long_about,
+    verbatim_doc_comment,
     propagate_version = true
 )]
 pub struct Cli {
@@ -89,6 +92,28 @@ pub enum Command {
     Migration {
         #[command(subcommand)]
         command: MigrationCommand,
+    },
+    /// Print the shell completion script for SHELL to standard output.
+    ///
+    ///   headroom completions bash > /etc/bash_completion.d/headroom
+    ///   headroom completions zsh > "${fpath[1]}/_headroom"
+    ///   headroom completions fish > ~/.config/fish/completions/headroom.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, or write one page per command
+    /// (headroom.1, headroom-run.1, ...) into a directory.
+    ///
+    ///   headroom man | man -l -
+    ///   headroom man --dir /usr/local/share/man/man1
+    #[command(verbatim_doc_comment)]
+    Man {
+        /// Write headroom.1 and a page per subcommand here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

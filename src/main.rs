@@ -94,6 +94,17 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stdout(), "{line}");
             ExitCode::from(code)
         }
+        Command::Completions { shell } => {
+            headroom::commands::docs::completions(shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => match headroom::commands::docs::man(dir.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("headroom: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run { config, listen } => {
             let rt = match runtime(true) {
                 Ok(rt) => rt,

@@ -5,3 +5,4 @@ pub mod capacity;
 pub mod check;
 pub mod config;
 pub mod dday;
+pub mod docs;

@@ -1,8 +1,8 @@
 //! The shipped Grafana dashboards (`dashboards/*.json`) and Prometheus rules (`alerts/*.yml`)
 //! against real servers: a private Prometheus loads the shipped rules and scrapes headroom
 //! running the demo's configuration (`examples/demo.yaml`) against real memcached, MariaDB,
-//! the moto AWS emulator filled by the demo's own script, and an `openssl s_server`; every
-//! query of every panel must then return data. A private Alertmanager receives the shipped
+//! the moto AWS emulator filled by the demo's own script, an `openssl s_server` and nginx
+//! serving WebDAV over HTTP and HTTPS; every query of every panel must then return data. A private Alertmanager receives the shipped
 //! alerts when a real memcached is stopped, and sees them resolve when it is back.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -311,6 +311,11 @@ fn demo_config(
             .replace("../.services/tls/ca.pem", &env("HEADROOM_TEST_TLS_CA"))
             .replace("127.0.0.1:19480", &format!("127.0.0.1:{copier_port}"))
             .replace("127.0.0.1:19453", &env("HEADROOM_TEST_DNS"))
+            .replace("http://127.0.0.1:19481", &env("HEADROOM_TEST_WEBDAV_HTTP"))
+            .replace(
+                "https://localhost:19482",
+                &env("HEADROOM_TEST_WEBDAV_HTTPS"),
+            )
             .replace("../.services/demo-smart", &smart.display().to_string())
             .replace(
                 "../.services/demo-history.sqlite",
@@ -325,7 +330,36 @@ fn demo_config(
     }
     assert!(out.contains(&history.display().to_string()), "{out}");
     assert!(out.contains(&env("HEADROOM_TEST_TLS_CA")), "{out}");
+    assert!(out.contains(&env("HEADROOM_TEST_WEBDAV_HTTP")), "{out}");
+    assert!(out.contains(&env("HEADROOM_TEST_WEBDAV_HTTPS")), "{out}");
     out
+}
+
+/// The demo's `vantage:` (the top-level key of `examples/demo.yaml`).
+fn demo_vantage() -> String {
+    let demo = std::fs::read_to_string(repo().join("examples/demo.yaml")).unwrap();
+    demo.lines()
+        .find_map(|l| l.strip_prefix("vantage:"))
+        .map(|v| v.split('#').next().unwrap().trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .expect("examples/demo.yaml sets no vantage:")
+}
+
+/// What `scripts/demo` does before it starts the daemon: a WebDAV PUT of the object that the
+/// demo's download and HEAD probes read (`dav-download`, `dav-head`), with curl as there.
+fn put_demo_object() {
+    let url = format!("{}/dav/demo/hello.txt", env("HEADROOM_TEST_WEBDAV_HTTP"));
+    let mut curl = Command::new("curl")
+        .args(["-sf", "-o", "/dev/null", "-T", "-", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("curl not installed: run scripts/setup");
+    std::io::Write::write_all(
+        &mut curl.stdin.take().unwrap(),
+        b"hello from the headroom demo\n",
+    )
+    .unwrap();
+    assert!(curl.wait().unwrap().success(), "curl PUT {url}");
 }
 
 /// The scrape config of `docs/dashboards.md`'s section on the peers' mixins, for `address`.
@@ -478,6 +512,8 @@ fn every_panel_query_returns_data_from_the_demo() {
             &copier_port.to_string(),
         ],
     );
+    // The object the demo's WebDAV download and HEAD probes read.
+    put_demo_object();
     // The source hosts' SMART reports, as scripts/demo writes them.
     let smart = dir.path().join("smart");
     for (host, file, report) in [
@@ -599,6 +635,32 @@ fn every_panel_query_returns_data_from_the_demo() {
         dashboards().len(),
         queries.iter().filter(|q| skipped(q)).count(),
         CANNOT_IN_EMULATOR
+    );
+    // The WebDAV board among them, its `vantage` variable offering the demo's vantage only.
+    let webdav = queries
+        .iter()
+        .filter(|q| q.dashboard.contains("WebDAV"))
+        .count();
+    assert!(webdav >= 20, "only {webdav} WebDAV board queries");
+    let offered = prom.label_values("probe_success", "vantage").unwrap();
+    assert_eq!(
+        offered,
+        [demo_vantage()],
+        "the WebDAV board's vantage variable"
+    );
+    // And the board shows the probes passing: a failed request has its latencies too, so
+    // data alone would not tell a demo whose probes all fail (no object to GET, say).
+    let probes = wait_for("every http probe to pass", Duration::from_secs(20), || {
+        prom.query("probe_success")
+            .ok()
+            .filter(|r| r.len() >= 4 && r.iter().all(|r| r["value"][1] == "1"))
+    });
+    eprintln!(
+        "http probes passing: {:?}",
+        probes
+            .iter()
+            .map(|r| r["metric"]["target"].as_str().unwrap_or("?"))
+            .collect::<BTreeSet<_>>()
     );
 
     // Every metric a dashboard or a rule names is one headroom exports (or a recording rule

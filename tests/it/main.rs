@@ -16,6 +16,7 @@ mod config;
 mod daemon;
 mod dashboards;
 mod dday;
+mod deploy;
 mod disks;
 mod dns;
 mod elasticache;
@@ -32,7 +33,9 @@ mod mysql;
 mod nagios;
 mod rds;
 mod replication;
+mod secrets;
 mod status;
+mod vantage;
 
 /// The environment that tests read in this process: credentials for the AWS SDK's signer (the
 /// CloudWatch and RDS pollers some tests build themselves; moto accepts any, and IMDS is off so

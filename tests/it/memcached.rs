@@ -150,3 +150,57 @@ async fn something_that_is_not_memcached_is_a_protocol_error() {
     let err = poller.poll().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
 }
+
+/// A peer of the test's own that answers the first request on its socket with `reply` (a
+/// real memcached cannot be made to send garbage or malformed numbers).
+fn answering(reply: &'static [u8]) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(reply);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_text_are_a_protocol_error() {
+    let addr = answering(b"STAT pid 1\r\nSTAT \xff\xfe\x00garbage\r\nEND\r\n");
+    let poller = MemcachedPoller::new(&Settings { address: addr });
+    let err = poller.poll().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
+    assert!(
+        err.message.contains("not memcached's text protocol"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_counter_fails_the_poll_naming_it() {
+    // Negative, overflowing (2^64) and non-numeric values of counters memcached's
+    // doc/protocol.txt types as unsigned integers.
+    for (reply, field) in [
+        (
+            &b"STAT uptime 10\r\nSTAT get_hits -5\r\nSTAT get_misses 1\r\nEND\r\n"[..],
+            "get_hits",
+        ),
+        (
+            &b"STAT uptime 10\r\nSTAT evictions 18446744073709551616\r\nEND\r\n"[..],
+            "evictions",
+        ),
+        (
+            &b"STAT uptime 10\r\nSTAT curr_connections lots\r\nEND\r\n"[..],
+            "curr_connections",
+        ),
+    ] {
+        let addr = answering(reply);
+        let poller = MemcachedPoller::new(&Settings { address: addr });
+        let err = poller.poll().await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
+        assert!(err.message.contains(&format!("stat {field} is ")), "{err}");
+    }
+}

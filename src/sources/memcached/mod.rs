@@ -104,8 +104,14 @@ impl MemcachedPoller {
             .map_err(|e| io_error(&self.address, e))?;
         let stats = read_reply(&mut rd, &self.address).await?;
         let rtt = start.elapsed().as_secs_f64();
-        // `stats settings` is optional: a proxy or an old server may not know it.
+        stats.validate().map_err(|e| protocol(&self.address, e))?;
+        // `stats settings` is optional: a proxy or an old server may not know it. One it
+        // answers with a malformed `maxconns` fails the poll as a malformed `stats` does.
         let settings = read_reply(&mut rd, &self.address).await.ok();
+        if let Some(s) = &settings {
+            s.validate_settings()
+                .map_err(|e| protocol(&self.address, e))?;
+        }
         Ok((stats, settings, rtt))
     }
 }
@@ -139,10 +145,22 @@ async fn read_reply(rd: &mut BufReader<TcpStream>, addr: &str) -> Result<Stats, 
             ));
         }
     }
-    Stats::parse(&buf).map_err(|e| PollError::new(ErrorKind::Protocol, format!("{addr}: {e}")))
+    Stats::parse(&buf).map_err(|e| protocol(addr, e))
 }
 
+fn protocol(addr: &str, e: ParseError) -> PollError {
+    PollError::new(ErrorKind::Protocol, format!("{addr}: {e}"))
+}
+
+/// A failed read or write: the connection's fault, except a reply that is not text, which
+/// is the peer speaking something else than memcached's protocol.
 fn io_error(addr: &str, e: std::io::Error) -> PollError {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        return PollError::new(
+            ErrorKind::Protocol,
+            format!("{addr}: the reply is not memcached's text protocol ({e})"),
+        );
+    }
     PollError::new(ErrorKind::Connect, format!("{addr}: {e}"))
 }
 

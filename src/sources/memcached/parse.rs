@@ -20,7 +20,61 @@ pub enum ParseError {
     Unexpected(String),
     #[error("reply ended before END")]
     Truncated,
+    /// A statistic headroom reads as a number that is not one of the type memcached's
+    /// `doc/protocol.txt` gives it (an unsigned integer, or `seconds.microseconds`).
+    #[error("stat {field} is {value:?}, not {expected}")]
+    BadValue {
+        field: String,
+        value: String,
+        expected: &'static str,
+    },
 }
+
+/// The statistics read as numbers: unsigned integers in memcached's `doc/protocol.txt`
+/// (`32u`, `64u`, or a boolean 0/1). A negative, fractional, overflowing or non-numeric value
+/// of one of them makes the reply malformed, never a silently wrong series.
+const UNSIGNED: &[&str] = &[
+    "uptime",
+    "time",
+    "bytes",
+    "limit_maxbytes",
+    "curr_items",
+    "total_items",
+    "bytes_read",
+    "bytes_written",
+    "curr_connections",
+    "total_connections",
+    "rejected_connections",
+    "conn_yields",
+    "listen_disabled_num",
+    "evictions",
+    "reclaimed",
+    "store_too_large",
+    "store_no_memory",
+    "direct_reclaims",
+    "total_malloced",
+    "accepting_conns",
+    "threads",
+    "get_hits",
+    "get_misses",
+    "delete_hits",
+    "delete_misses",
+    "incr_hits",
+    "incr_misses",
+    "decr_hits",
+    "decr_misses",
+    "touch_hits",
+    "touch_misses",
+    "cas_hits",
+    "cas_misses",
+    "cas_badval",
+    "cmd_flush",
+    "cmd_set",
+];
+
+/// The statistics that are times: `seconds.microseconds` (`seconds:microseconds` on older
+/// servers).
+const TIMEVALS: &[&str] = &["rusage_user", "rusage_system"];
 
 impl Stats {
     /// Parses one reply. `text` must hold the whole reply including its `END` line; anything
@@ -52,17 +106,60 @@ impl Stats {
         Err(ParseError::Truncated)
     }
 
+    /// Fails on the first statistic of a `stats` reply that headroom reads as a number whose
+    /// value is not a number of its type, naming it.
+    pub fn validate(&self) -> Result<(), ParseError> {
+        self.validate_only(UNSIGNED, TIMEVALS)
+    }
+
+    /// The same for a `stats settings` reply, of which headroom reads `maxconns` only (its
+    /// other settings are words as well as numbers: `evictions on`).
+    pub fn validate_settings(&self) -> Result<(), ParseError> {
+        self.validate_only(&["maxconns"], &[])
+    }
+
+    fn validate_only(&self, unsigned: &[&str], timevals: &[&str]) -> Result<(), ParseError> {
+        let bad = |field: &str, value: &str, expected| ParseError::BadValue {
+            field: field.to_owned(),
+            value: value.chars().take(40).collect(),
+            expected,
+        };
+        for key in unsigned {
+            if let Some(v) = self.0.get(*key)
+                && v.parse::<u64>().is_err()
+            {
+                return Err(bad(key, v, "an unsigned 64-bit integer"));
+            }
+        }
+        for key in timevals {
+            if let Some(v) = self.0.get(*key)
+                && parse_timeval(v).is_none()
+            {
+                return Err(bad(key, v, "seconds.microseconds"));
+            }
+        }
+        Ok(())
+    }
+
+    /// An unsigned statistic (see [`Stats::validate`]); `None` when absent or not one.
     pub fn num(&self, key: &str) -> Option<f64> {
-        self.0.get(key)?.parse().ok()
+        self.0.get(key)?.parse::<u64>().ok().map(|n| n as f64)
     }
 
     /// `rusage_user` and `rusage_system` are `seconds.microseconds`; older servers print
     /// `seconds:microseconds`.
     fn timeval(&self, key: &str) -> Option<f64> {
-        let v = self.0.get(key)?;
-        let (s, us) = v.split_once(['.', ':'])?;
-        Some(s.parse::<f64>().ok()? + us.parse::<f64>().ok()? / 1e6)
+        parse_timeval(self.0.get(key)?)
     }
+}
+
+fn parse_timeval(v: &str) -> Option<f64> {
+    let (s, us) = v.split_once(['.', ':'])?;
+    let digits = |x: &str| !x.is_empty() && x.len() <= 20 && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(s) || !digits(us) {
+        return None;
+    }
+    Some(s.parse::<u64>().ok()? as f64 + us.parse::<u64>().ok()? as f64 / 1e6)
 }
 
 /// Counters carried from one poll to the next, for the per-poll hit ratio.
@@ -451,5 +548,45 @@ STAT total_items 4\r\nSTAT evictions 0\r\nSTAT reclaimed 0\r\nEND\r\n";
         ));
         let settings = Stats::parse("STAT maxconns 1024\r\nEND\r\n").unwrap();
         assert_eq!(settings.num("maxconns"), Some(1024.0));
+    }
+
+    #[test]
+    fn a_malformed_number_is_an_error_naming_the_stat() {
+        let reply = |line: &str| format!("STAT pid 1\r\nSTAT uptime 10\r\n{line}\r\nEND\r\n");
+        for (line, field) in [
+            ("STAT get_hits -5", "get_hits"),
+            ("STAT get_misses 18446744073709551616", "get_misses"), // 2^64
+            ("STAT curr_connections many", "curr_connections"),
+            ("STAT evictions 1e3", "evictions"),
+            ("STAT bytes nan", "bytes"),
+            ("STAT bytes 12.5", "bytes"),
+            ("STAT rusage_user -1.5", "rusage_user"),
+            ("STAT rusage_system 1.x", "rusage_system"),
+        ] {
+            let stats = Stats::parse(&reply(line)).unwrap();
+            match stats.validate() {
+                Err(ParseError::BadValue { field: f, .. }) => assert_eq!(f, field, "{line}"),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        let err = Stats::parse(&reply("STAT get_hits -5"))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stat get_hits is \"-5\", not an unsigned 64-bit integer"
+        );
+        // What memcached prints passes, unknown and textual stats are not judged.
+        let ok = Stats::parse(&reply(
+            "STAT rusage_user 0.123456\r\nSTAT rusage_system 1:5\r\nSTAT version 1.6.18\r\nSTAT libevent 2.1.12-stable\r\nSTAT get_hits 18446744073709551615",
+        ))
+        .unwrap();
+        assert_eq!(ok.validate(), Ok(()));
+        // `stats settings` has words among its numbers; only maxconns is judged.
+        let settings = Stats::parse("STAT maxconns 1024\r\nSTAT evictions on\r\nEND\r\n").unwrap();
+        assert_eq!(settings.validate_settings(), Ok(()));
+        let settings = Stats::parse("STAT maxconns -1\r\nEND\r\n").unwrap();
+        assert!(settings.validate_settings().is_err());
     }
 }

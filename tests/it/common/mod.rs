@@ -151,8 +151,8 @@ fn spawn_run(config: &Path, envs: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_headroom"))
         .args(["run", "--config"])
         .arg(config)
-        .envs(envs.iter().copied())
         .env("RUST_LOG", "info")
+        .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -400,4 +400,39 @@ pub async fn load_conn() -> mysql_async::Conn {
         .pass(Some(env("HEADROOM_TEST_LOAD_PASSWORD")))
         .db_name(Some("headroom_test"));
     mysql_async::Conn::new(opts).await.unwrap()
+}
+
+/// Standard base64 with padding (RFC 4648 section 4), as HTTP basic auth encodes credentials.
+pub fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn base64_matches_rfc_4648_test_vectors() {
+    for (plain, encoded) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foobar", "Zm9vYmFy"),
+    ] {
+        assert_eq!(base64(plain.as_bytes()), encoded);
+    }
 }
