@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 
 /// headroom polls memcached, MySQL/MariaDB (and its replicas), TLS endpoints (the whole
 /// served chain), HTTP and WebDAV endpoints (timed by phase, from this agent's vantage), DNS,
-/// a migration's copy job and AWS (CloudWatch, classic and v2 load balancers, ElastiCache, RDS),
+/// a migration's copy job, the source hosts' disks (SMART, from smartctl) and AWS (CloudWatch,
+/// classic and v2 load balancers, ElastiCache, RDS),
 /// keeps the latest values in memory, serves them as Prometheus metrics on /metrics (a scrape
 /// never triggers a poll), runs Nagios-style checks on them, says GO or NO-GO for D-day
 /// (/dday), and plans capacity.

@@ -212,11 +212,89 @@ def dns_row() -> Row:
     )
 
 
+HEALTH = value_map([(0, "OK", checks.OK), (1, "WARNING", checks.WARNING), (2, "CRITICAL", checks.CRITICAL)])
+
+
+def disks_row() -> Row:
+    # headroom_disk_health carries its status text as `detail`, which changes as the counts
+    # and the temperature move: dropped so that each disk is one line.
+    return Row(
+        "Source disks",
+        [
+            state_timeline(
+                "Disk health",
+                "Each source disk's state as DISK_HEALTH judges it from smartctl's report "
+                "(headroom_disk_health): OK, WARNING (hot, worn out, self-test errors), "
+                "CRITICAL (SMART FAILED, reallocated or pending sectors, NVMe media errors past "
+                "the target's limits). No value: the state is unknown (smartctl cannot read the "
+                "disk, or its report is stale). The D-day criterion source_disks needs every "
+                "disk OK.",
+                "none",
+                [q(f'max without (detail) ({in_region(sel("headroom_disk_health"))})', "{{disk}}")],
+                mappings=[HEALTH],
+                w=12,
+                h=8,
+            ),
+            timeseries(
+                "Reallocated and pending sectors",
+                "Sectors each ATA disk has remapped to spares (attribute 5, "
+                "headroom_disk_reallocated_sectors; SCSI: the grown defect list) and sectors "
+                "waiting to be remapped (attribute 197, headroom_disk_pending_sectors). Either "
+                "above the target's limit (0 by default) makes DISK_HEALTH CRITICAL; a rising "
+                "count is a disk on its way out.",
+                "short",
+                [
+                    q(in_region(sel("headroom_disk_reallocated_sectors")), "{{disk}} reallocated"),
+                    q(in_region(sel("headroom_disk_pending_sectors")), "{{disk}} pending"),
+                ],
+                min=0,
+                w=12,
+                h=8,
+            ),
+            timeseries(
+                "Temperature",
+                "Each disk's current temperature (headroom_disk_temperature_celsius). "
+                "DISK_HEALTH is WARNING at the target's temperature_warning, 55 °C by default "
+                "(the dashed line).",
+                "celsius",
+                [q(in_region(sel("headroom_disk_temperature_celsius")), "{{disk}}")],
+                thresholds=checks.thresholds([(None, checks.OK), (55, checks.WARNING)]),
+                w=8,
+            ),
+            timeseries(
+                "NVMe media errors and wear",
+                "NVMe disks: media and data integrity errors (headroom_disk_nvme_media_errors; "
+                "CRITICAL above the target's max_media_errors, 0) and the share of the rated "
+                "endurance used, in % (headroom_disk_nvme_endurance_used_ratio × 100: "
+                "WARNING from 100%).",
+                "short",
+                [
+                    q(in_region(sel("headroom_disk_nvme_media_errors")), "{{disk}} media errors"),
+                    q(f'{in_region(sel("headroom_disk_nvme_endurance_used_ratio"))} * 100', "{{disk}} % used"),
+                ],
+                min=0,
+                w=8,
+            ),
+            timeseries(
+                "Report age",
+                "Directory targets: how old each disk's report file is "
+                "(headroom_disk_report_age_seconds). Past the target's max_age (2 h by "
+                "default) the report is stale and the disk's state unknown: the host's cron "
+                "job, or the copy of its reports, has stopped.",
+                "s",
+                [q(in_region(sel("headroom_disk_report_age_seconds")), "{{disk}}")],
+                min=0,
+                w=8,
+            ),
+        ],
+    )
+
+
 BOARD = Board(
     uid="headroom-migration",
     title="headroom / Migration",
     description="The move into AWS: the D-day board's decision and criteria, and the copy jobs' progress, rate, projected finish against D-day and failures.",
-    sources=("migration", "mysql", "dns"),
-    rows=[board_row, progress_row, replication_row, dns_row],
+    sources=("migration", "mysql", "dns", "disks"),
+    rows=[board_row, progress_row, replication_row, dns_row, disks_row],
     extra_variables=[variables.agent],
 )

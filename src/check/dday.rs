@@ -55,6 +55,7 @@ pub fn default_criteria() -> Vec<Criterion> {
             "Destination database keeps its headroom",
             &["CAPACITY_HEADROOM"],
         ),
+        c("source_disks", "No source disk failing", &["DISK_HEALTH"]),
     ]
 }
 

@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod capacity;
 pub mod discovery;
+pub mod disks;
 pub mod dns;
 pub mod http;
 pub mod memcached;
@@ -57,6 +58,9 @@ macro_rules! sources {
             /// HTTP(S) and WebDAV probes: one request (GET, HEAD, PUT, DELETE, PROPFIND) or a
             /// round trip per poll, timed by phase, as blackbox_exporter's http prober.
             http: Http = http,
+            /// Disks of the source hosts: SMART health from `smartctl --json -a`, run here
+            /// or read from the JSON reports the hosts write.
+            disks: Disks = disks,
         }
     };
 }

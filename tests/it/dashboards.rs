@@ -289,7 +289,13 @@ impl Drop for DemoScript {
 
 /// `examples/demo.yaml` pointed at this test's servers and files (it names the services'
 /// default ports and paths).
-fn demo_config(memcached: &str, copier_port: u16, history: &Path, state: &Path) -> String {
+fn demo_config(
+    memcached: &str,
+    copier_port: u16,
+    history: &Path,
+    state: &Path,
+    smart: &Path,
+) -> String {
     let demo = std::fs::read_to_string(repo().join("examples/demo.yaml")).unwrap();
     let mut out = String::new();
     for line in demo.lines() {
@@ -310,6 +316,7 @@ fn demo_config(memcached: &str, copier_port: u16, history: &Path, state: &Path) 
                 "https://localhost:19482",
                 &env("HEADROOM_TEST_WEBDAV_HTTPS"),
             )
+            .replace("../.services/demo-smart", &smart.display().to_string())
             .replace(
                 "../.services/demo-history.sqlite",
                 &history.display().to_string(),
@@ -507,11 +514,25 @@ fn every_panel_query_returns_data_from_the_demo() {
     );
     // The object the demo's WebDAV download and HEAD probes read.
     put_demo_object();
+    // The source hosts' SMART reports, as scripts/demo writes them.
+    let smart = dir.path().join("smart");
+    for (host, file, report) in [
+        ("nas-1", "sdb.json", "ata-wdc-wd20efrx.json"),
+        ("nas-2", "nvme0.json", "nvme-samsung-mzvl21t0.json"),
+    ] {
+        std::fs::create_dir_all(smart.join(host)).unwrap();
+        std::fs::copy(
+            repo().join("src/sources/disks/testdata").join(report),
+            smart.join(host).join(file),
+        )
+        .unwrap();
+    }
     let config = demo_config(
         &memcached.address(),
         copier_port,
         &history,
         &dir.path().join("checks.json"),
+        &smart,
     );
     let password = env("HEADROOM_TEST_MYSQL_PASSWORD");
     let mut envs = common::moto::AWS_ENV.to_vec();

@@ -17,6 +17,7 @@ mod daemon;
 mod dashboards;
 mod dday;
 mod deploy;
+mod disks;
 mod dns;
 mod elasticache;
 mod elb;
