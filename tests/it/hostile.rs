@@ -159,7 +159,8 @@ fn every_source_survives_every_hostile_peer_within_its_timeout() {
         for peer in PEERS {
             let t = name(source, peer);
             assert_eq!(kind_of(&m, &t), vec![expected(source, peer)], "{t}");
-            // Every poll ended within its 2 s timeout (the 2.5 s bucket holds them all).
+            // Every poll was cut at its 2 s timeout: the 5 s bucket holds them all (the peers
+            // would hold a poll for 30 s; the slack is for a loaded machine's scheduling).
             let count = series_value(
                 &m,
                 "headroom_poll_duration_seconds_count",
@@ -169,10 +170,10 @@ fn every_source_survives_every_hostile_peer_within_its_timeout() {
             let within = series_value(
                 &m,
                 "headroom_poll_duration_seconds_bucket",
-                &[&format!("target=\"{t}\""), "le=\"2.5\""],
+                &[&format!("target=\"{t}\""), "le=\"5.0\""],
             )
             .unwrap();
-            assert_eq!(within, count, "{t}: a poll took longer than its timeout");
+            assert_eq!(within, count, "{t}: a poll outlived its timeout");
         }
     }
     // 100 MB sent to each of four sources, several times: memory stays near a quiet
