@@ -12,6 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::check::engine::{CheckMetrics, Engine};
 use crate::check::retention::Retention;
 use crate::check::{self};
+use crate::config::shard::Shard;
 use crate::config_file::{self, Config};
 use crate::scheduler::Scheduler;
 use crate::server::{AppState, app};
@@ -32,6 +33,7 @@ async fn install_checks(engine: &tokio::sync::Mutex<Engine>, cfg: &Config, targe
         let board = engine.board();
         let mut b = board.write();
         b.dday = cfg.dday;
+        b.scope = cfg.scope.clone();
         b.criteria = cfg
             .dday_criteria
             .clone()
@@ -52,8 +54,20 @@ fn rds_instances(cfg: &Config) -> std::collections::HashMap<String, String> {
 }
 
 /// `headroom run`: runs until SIGTERM or SIGINT.
-pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Result<()> {
-    let cfg = config_file::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+pub async fn run(
+    path: &Path,
+    listen_override: Option<SocketAddr>,
+    shard: Option<Shard>,
+) -> anyhow::Result<()> {
+    let load = |path: &Path| {
+        config_file::load(path).map(|mut cfg| {
+            if let Some(s) = shard {
+                cfg.keep_shard(s);
+            }
+            cfg
+        })
+    };
+    let cfg = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listen = listen_override.unwrap_or(cfg.listen);
     tracing::info!("{}", cfg.summary());
     for n in &cfg.notices {
@@ -144,7 +158,7 @@ pub async fn run(path: &Path, listen_override: Option<SocketAddr>) -> anyhow::Re
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = hup.recv() => match config_file::load(path) {
+            _ = hup.recv() => match load(path) {
                 Ok(new) => {
                     if new.listen != current_listen && listen_override.is_none() {
                         tracing::warn!(old = %current_listen, new = %new.listen, "a new listen address takes effect at the next restart");

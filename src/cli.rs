@@ -47,6 +47,12 @@ pub enum Command {
         /// Listen here instead of the config's `listen:`.
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Poll only shard I of N (numbered from 0): the targets whose name Prometheus'
+        /// `hashmod` puts in bucket I. N agents started with 0/N .. N-1/N on one config
+        /// poll every target exactly once; each one's checks, /status and /dday cover its
+        /// shard and say so.
+        #[arg(long, value_name = "I/N", env = "HEADROOM_SHARD")]
+        shard: Option<crate::config::shard::Shard>,
     },
     /// Run one check once, in-process, as a Nagios plugin: print `STATUS: text | perfdata`
     /// and exit 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN: timeout, usage error).

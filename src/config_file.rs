@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::capacity::catalog::{self, Class};
 use crate::check;
 use crate::config::dday::{Criterion, DDay, RawDDay};
+use crate::config::shard::Shard;
 use crate::config::{CommonTarget, ConfigError, ConfigErrors, Duration, Pos, Positions, Validator};
 use crate::sources::source::{Context, SourceTarget};
 use crate::sources::{KINDS, SourceConfig, Target, aws, sources};
@@ -124,9 +125,21 @@ pub struct Config {
     pub dday: Option<DDay>,
     /// `dday.criteria`; `None` for the board's defaults.
     pub dday_criteria: Option<Vec<Criterion>>,
+    /// What part of the config this agent runs, when not all of it (`run --shard`).
+    pub scope: Option<String>,
 }
 
 impl Config {
+    /// Keeps the targets of `shard` only (`run --shard`); says so in [`Config::scope`].
+    pub fn keep_shard(&mut self, shard: Shard) {
+        let all = self.targets.len();
+        self.targets.retain(|t| shard.owns(&t.name));
+        self.scope = Some(format!(
+            "shard {shard}: {} of the config's {all} targets (the others are polled by the agents of the other shards)",
+            self.targets.len()
+        ));
+    }
+
     /// What `config check` prints and the daemon logs at start and on reload.
     pub fn summary(&self) -> String {
         let cfg = self;
@@ -143,6 +156,9 @@ impl Config {
             instances.len(),
             cfg.listen
         );
+        if let Some(scope) = &cfg.scope {
+            s.push_str(&format!("\n{scope}"));
+        }
         match &cfg.history {
             Some(HistorySource::Sqlite(p)) => s.push_str(&format!(
                 "\nhistory: the mysql targets' rollups are recorded in {}",
@@ -387,6 +403,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         notices,
         dday: cx.dday,
         dday_criteria,
+        scope: None,
     })
 }
 

@@ -105,7 +105,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run { config, listen } => {
+        Command::Run {
+            config,
+            listen,
+            shard,
+        } => {
             let rt = match runtime(true) {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -113,7 +117,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(headroom::app::run(&config, listen)) {
+            match rt.block_on(headroom::app::run(&config, listen, shard)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("headroom: {e:#}");

@@ -48,6 +48,9 @@ pub struct Board {
     /// `dday:` and the D-day board's criteria (the defaults when the config has none).
     pub dday: Option<crate::config::dday::DDay>,
     pub criteria: Vec<crate::config::dday::Criterion>,
+    /// What part of the config this agent runs, when not all of it (`run --shard`): shown on
+    /// /status and /dday and in their JSON.
+    pub scope: Option<String>,
 }
 
 pub type SharedBoard = Arc<RwLock<Board>>;

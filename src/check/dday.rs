@@ -118,6 +118,10 @@ pub struct Board {
     pub dday_timestamp: Option<i64>,
     pub evaluated_at: i64,
     pub criteria: Vec<CriterionResult>,
+    /// Set when this agent judges part of the config only (`run --shard I/N`): the board
+    /// covers that shard's targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Judges the board's criteria on its check states, in `phase` (`None`: the configured one,
@@ -143,6 +147,7 @@ pub fn judge(board: &board::Board, phase: Option<Phase>, now: i64) -> Board {
         dday_timestamp: dday.map(|d| d.at),
         evaluated_at: now,
         criteria: results,
+        scope: board.scope.clone(),
     }
 }
 

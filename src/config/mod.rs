@@ -6,6 +6,7 @@
 pub mod dday;
 mod duration;
 mod positions;
+pub mod shard;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

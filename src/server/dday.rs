@@ -68,6 +68,9 @@ pub async fn page(State(shared): State<SharedBoard>, Query(p): Query<Params>) ->
         esc(&crate::time::openssl_date(b.evaluated_at)),
         b.evaluated_at
     );
+    if let Some(scope) = &b.scope {
+        let _ = write!(h, "<p id=\"scope\">This agent judges {}.</p>", esc(scope));
+    }
     h.push_str(
         "<table id=\"criteria\"><thead><tr><th>Criterion</th><th>Decision</th><th>Why</th>\
          <th>Evidence (check on host: state, value, bound, measured)</th></tr></thead><tbody>",

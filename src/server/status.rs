@@ -82,7 +82,11 @@ pub async fn api(State(board): State<SharedBoard>, Query(f): Query<Filter>) -> R
         .iter()
         .map(|i| serde_json::json!({"check": i.name, "source": i.source, "reason": i.reason}))
         .collect();
-    Json(serde_json::json!({"checks": checks, "inactive": inactive})).into_response()
+    let mut body = serde_json::json!({"checks": checks, "inactive": inactive});
+    if let Some(scope) = &b.scope {
+        body["scope"] = scope.as_str().into();
+    }
+    Json(body).into_response()
 }
 
 pub async fn page(State(board): State<SharedBoard>, Query(f): Query<Filter>) -> Html<String> {
@@ -114,6 +118,9 @@ pub async fn page(State(board): State<SharedBoard>, Query(f): Query<Filter>) -> 
         counts(Status::Critical),
         counts(Status::Unknown)
     );
+    if let Some(scope) = &b.scope {
+        let _ = write!(h, "<p id=\"scope\">This agent runs {}.</p>", esc(scope));
+    }
     h.push_str(
         "<table id=\"checks\"><thead><tr><th>Host</th><th>Service</th><th>Status</th><th>Last Check</th>\
          <th>Duration</th><th>Attempt</th><th>Status Information</th></tr></thead><tbody>",

@@ -35,6 +35,7 @@ mod nagios;
 mod rds;
 mod replication;
 mod secrets;
+mod shard;
 mod status;
 mod vantage;
 
