@@ -215,6 +215,10 @@ pub struct HistoryArgs {
     /// history.
     #[arg(long)]
     pub db: Option<String>,
+    /// Assess only the databases of shard I of N, as `headroom run --shard I/N` polls them
+    /// (Prometheus' hashmod of the database's name); the report says so.
+    #[arg(long, value_name = "I/N", env = "HEADROOM_SHARD")]
+    pub shard: Option<crate::config::shard::Shard>,
     /// Days of history to read.
     #[arg(long, default_value_t = 7.0)]
     pub days: f64,

@@ -80,6 +80,25 @@ async fn report(
     if dbs.is_empty() {
         return Err(format!("{source}: no database has any history yet"));
     }
+    // `--shard I/N`: the databases this agent's shard polls; the report says which part it is.
+    let (dbs, scope) = match h.shard {
+        Some(shard) if h.db.is_none() => {
+            let all = dbs.len();
+            let mine: Vec<String> = dbs.into_iter().filter(|d| shard.owns(d)).collect();
+            let scope = format!(
+                "shard {shard}: {} of the {all} databases in the history (the others are other shards')",
+                mine.len()
+            );
+            if mine.is_empty() {
+                return Err(format!("{source}: {scope}"));
+            }
+            (mine, Some(scope))
+        }
+        _ => (dbs, None),
+    };
+    if let Some(scope) = &scope {
+        eprintln!("headroom: {scope}");
+    }
     if what_if.is_some() && dbs.len() != 1 {
         return Err("what-if needs --db".into());
     }
@@ -223,11 +242,17 @@ async fn report(
         (cli::ReportFormat::Json, all) => {
             serde_json::to_string_pretty(all).map_err(|e| e.to_string())?
         }
-        (cli::ReportFormat::Md, all) => all
-            .iter()
-            .map(|r| r.markdown())
-            .collect::<Vec<_>>()
-            .join("\n---\n\n"),
+        (cli::ReportFormat::Md, all) => {
+            let body = all
+                .iter()
+                .map(|r| r.markdown())
+                .collect::<Vec<_>>()
+                .join("\n---\n\n");
+            match &scope {
+                Some(s) => format!("_This report covers {s}._\n\n{body}"),
+                None => body,
+            }
+        }
         (cli::ReportFormat::Html, all) => crate::capacity::report::html(all),
     };
     match &h.out {

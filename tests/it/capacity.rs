@@ -443,6 +443,37 @@ fn embedded_history(mut d: Daemon) {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let all = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
     assert_eq!(all.len(), 1, "{v}");
+    // `--shard I/N`: the shard that polls cap-db reports it and says which part it covers;
+    // the other shard has nothing to report, and says why.
+    let owner = headroom::config::shard::hashmod("cap-db", 2);
+    let store_arg = store.to_str().unwrap();
+    let shard = |i: u64| {
+        headroom(&[
+            "report",
+            "--store",
+            store_arg,
+            "--days",
+            "0.05",
+            "--format",
+            "md",
+            "--shard",
+            &format!("{i}/2"),
+        ])
+    };
+    let (code, out, err) = shard(owner);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!(
+            "_This report covers shard {owner}/2: 1 of the 1 databases in the history"
+        )),
+        "{out}"
+    );
+    let (code, _, err) = shard(1 - owner);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("shard {}/2: 0 of the 1 databases", 1 - owner)),
+        "{err}"
+    );
     let r = &all[0];
     assert_eq!(r["db"], "cap-db");
     assert_eq!(r["current"]["class"], "db.r5.large", "{r}");
