@@ -19,6 +19,7 @@ mod dday;
 mod deploy;
 mod disks;
 mod dns;
+mod drills;
 mod elasticache;
 mod elb;
 mod elbv2;
