@@ -57,6 +57,10 @@ macro_rules! sources {
             /// HTTP(S) and WebDAV probes: one request (GET, HEAD, PUT, DELETE, PROPFIND) or a
             /// round trip per poll, timed by phase, as blackbox_exporter's http prober.
             http: Http = http,
+            /// Security posture findings (IAM, public and unencrypted resources, ELB TLS
+            /// policies) and whether logging is on (ELB, S3, CloudTrail, AWS Config), one target
+            /// per region.
+            posture: Posture = aws::posture,
         }
     };
 }
