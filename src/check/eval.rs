@@ -143,6 +143,46 @@ fn find_series<'a>(
         })
 }
 
+/// At most this many names in a `{nonzero:...}` or `{zero:...}` list; the rest are counted.
+const EACH_MAX: usize = 10;
+
+/// `{nonzero:METRIC:KEY}` / `{zero:METRIC:KEY}`: label `key` of every series of `name` with
+/// `labels` whose value is (`zero`) or is not 0, in order, joined with `, `; `none` when there
+/// is none. A long list names the first [`EACH_MAX`] and counts the rest.
+fn each_label(
+    snap: &TargetSnapshot,
+    name: &str,
+    labels: &[(&str, &str)],
+    key: &str,
+    zero: bool,
+) -> String {
+    let mut names: Vec<&str> = snap
+        .families
+        .iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| f.samples.iter())
+        .filter(|s| (s.value == 0.0) == zero && !s.value.is_nan())
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+        })
+        .filter_map(|s| {
+            s.labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.len() {
+        0 => "none".into(),
+        n if n > EACH_MAX => format!("{} and {} more", names[..EACH_MAX].join(", "), n - EACH_MAX),
+        _ => names.join(", "),
+    }
+}
+
 /// A number as a status text shows it: at most six decimals.
 fn shown(v: f64) -> String {
     output::number((v * 1e6).round() / 1e6)
@@ -177,6 +217,7 @@ fn evaluate_metric(
             Placeholder::Series(m) => find_series(snap, m, &labels)
                 .map(|s| shown(s.value))
                 .unwrap_or_else(|| "?".into()),
+            Placeholder::Each { metric, key, zero } => each_label(snap, metric, &labels, key, zero),
         }
     };
     let Some(v) = value else {
