@@ -8,7 +8,10 @@
 //!   activate MFA for the root account programmatically"); CreateVirtualMFADevice works but
 //!   EnableMFADevice for the root user fails with NoSuchEntity ("The user with name root
 //!   cannot be found"). So mfa_disabled is CRITICAL throughout here and root_access_keys OK
-//!   throughout; the judgment of both values is `judge::tests::root_facts_from_the_summary`.
+//!   throughout. Both values are judged in `judge::tests::root_facts_from_the_summary`, and
+//!   the AWS CLI Command Reference's example output of `aws iam get-account-summary` goes
+//!   through the SDK's types and the same judgment in
+//!   `posture::tests::account_summary_as_the_sdk_returns_it`.
 //! - An access key cannot be back-dated: `access_key_max_age_days: 0` makes any active key
 //!   old, which is the same comparison.
 //! - ElastiCache: moto leaves a deleted replication group listed as `deleting`, which the

@@ -395,8 +395,8 @@ mod tests {
     #[test]
     fn root_facts_from_the_summary() {
         // moto always answers 0 for both (it cannot model the root user's MFA or keys), so
-        // the root-keys finding is proven here: a summary as IAM sends it, with the two keys
-        // set as an account without MFA and with root keys has them.
+        // both values are judged here; the AWS CLI's documented example goes through the
+        // SDK's types in `posture::tests::account_summary_as_the_sdk_returns_it`.
         let m: BTreeMap<String, i64> = [
             ("Users", 27),
             ("AccountMFAEnabled", 0),

@@ -290,6 +290,15 @@ impl std::fmt::Debug for PosturePoller {
     }
 }
 
+/// GetAccountSummary's map by key name.
+fn summary(
+    m: &std::collections::HashMap<aws_sdk_iam::types::SummaryKeyType, i32>,
+) -> BTreeMap<String, i64> {
+    m.iter()
+        .map(|(k, v)| (k.as_str().to_owned(), i64::from(*v)))
+        .collect()
+}
+
 /// Unix time of an SDK date.
 fn secs(t: Option<&aws_smithy_types::DateTime>) -> Option<f64> {
     t.map(|t| t.as_secs_f64())
@@ -348,14 +357,7 @@ impl PosturePoller {
                 .send()
                 .await
                 .map_err(|e| self.fail("iam", "GetAccountSummary", e))?;
-            let map: BTreeMap<String, i64> = s
-                .summary_map()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), i64::from(*v)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let map = s.summary_map().map(summary).unwrap_or_default();
             out.extend(
                 judge::summary_findings(&map)
                     .into_iter()
@@ -866,5 +868,53 @@ impl Source for Settings {
 
     fn poller(&self, at: Spawn<'_>) -> PosturePoller {
         PosturePoller::new(self, at.aws)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::types::SummaryKeyType;
+
+    /// The output of `aws iam get-account-summary` as the AWS CLI Command Reference shows it
+    /// (its example "To get information about IAM entity usage and IAM quotas in the current
+    /// account"), in part: an account whose root user has MFA and no access keys.
+    const CLI_EXAMPLE: &str = r#"{"SummaryMap": {"UsersQuota": 5000, "GroupsQuota": 100,
+        "InstanceProfiles": 6, "SigningCertificatesPerUserQuota": 2,
+        "AccountAccessKeysPresent": 0, "RolesQuota": 250, "AccountSigningCertificatesPresent": 0,
+        "Users": 27, "MFADevicesInUse": 1, "AccountMFAEnabled": 1, "MFADevices": 3,
+        "AccessKeysPerUserQuota": 2}}"#;
+
+    fn sdk_map(json: &str) -> std::collections::HashMap<SummaryKeyType, i32> {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["SummaryMap"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| (SummaryKeyType::from(k.as_str()), n.as_i64().unwrap() as i32))
+            .collect()
+    }
+
+    #[test]
+    fn account_summary_as_the_sdk_returns_it() {
+        // moto cannot model the root user (tests/it/posture.rs): the documented example goes
+        // through the same conversion and judgment as a live answer.
+        let clean = summary(&sdk_map(CLI_EXAMPLE));
+        assert_eq!(clean.get("AccountMFAEnabled"), Some(&1));
+        assert!(judge::summary_findings(&clean).is_empty());
+        // The same account with the two root-user facts reversed, as the IAM API reference
+        // defines them (AccountMFAEnabled 0: no MFA device; AccountAccessKeysPresent 1: the
+        // root user has an access key).
+        let bad = CLI_EXAMPLE
+            .replace(
+                "\"AccountAccessKeysPresent\": 0",
+                "\"AccountAccessKeysPresent\": 1",
+            )
+            .replace("\"AccountMFAEnabled\": 1", "\"AccountMFAEnabled\": 0");
+        let kinds: Vec<&str> = judge::summary_findings(&summary(&sdk_map(&bad)))
+            .iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, [judge::MFA_DISABLED, judge::ROOT_ACCESS_KEYS]);
     }
 }
