@@ -1155,6 +1155,57 @@ mod tests {
         );
     }
 
+    /// SECURITY_POSTURE and LOGGING as shipped: the resources of a kind named through
+    /// `{nonzero:...}` and `{zero:...}`, the first ten of a long list.
+    #[test]
+    fn posture_checks_name_the_resources() {
+        use crate::sources::aws::posture::{KIND, judge};
+        let findings: Vec<judge::Finding> = (1..=12)
+            .map(|i| judge::Finding::new(judge::UNENCRYPTED_EBS, format!("vol-{i:02}"), ""))
+            .collect();
+        let logging =
+            [("main", false), ("org", true), ("audit", false)].map(|(r, on)| judge::Logging {
+                kind: judge::CLOUDTRAIL,
+                resource: r.into(),
+                enabled: on,
+            });
+        let s = TargetSnapshot {
+            source: KIND,
+            target: Arc::from("posture-us"),
+            families: judge::families(
+                &[judge::PUBLIC_RDS, judge::UNENCRYPTED_EBS],
+                &findings,
+                &logging,
+            ),
+            taken_at: SystemTime::now(),
+            error: None,
+        };
+        let at = |check: &str, kind: &str| {
+            evaluate_with(
+                &shipped(check),
+                "posture-us",
+                Some(&s),
+                &[("kind".to_owned(), kind.to_owned())],
+                StdDuration::from_secs(300),
+                crate::time::unix_now(),
+            )
+        };
+        let ebs = at("SECURITY_POSTURE", "unencrypted_ebs");
+        assert_eq!(ebs.status, Status::Critical);
+        assert_eq!(
+            ebs.text,
+            "12 unencrypted_ebs finding(s): vol-01, vol-02, vol-03, vol-04, vol-05, vol-06, vol-07, vol-08, vol-09, vol-10 and 2 more"
+        );
+        let rds = at("SECURITY_POSTURE", "public_rds");
+        assert_eq!(
+            (rds.status, rds.text.as_str()),
+            (Status::Ok, "no public_rds finding")
+        );
+        let trails = at("LOGGING", "cloudtrail");
+        assert_eq!(trails.status, Status::Critical);
+        assert_eq!(trails.text, "cloudtrail off: audit, main");
+    }
+
     fn mysql_snap(families: Vec<Family>) -> TargetSnapshot {
         TargetSnapshot {
             source: crate::sources::mysql::KIND,
