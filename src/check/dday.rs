@@ -46,6 +46,16 @@ pub fn default_criteria() -> Vec<Criterion> {
             &["RDS_BACKUP_RECENT"],
         ),
         c(
+            "posture",
+            "Security posture clean: no MFA, key, password, public or encryption finding",
+            &["SECURITY_POSTURE"],
+        ),
+        c(
+            "logging",
+            "Logging on: ELB, S3, CloudTrail, AWS Config",
+            &["LOGGING"],
+        ),
+        c(
             "read_only",
             "Databases read-only or writable as the phase expects",
             &["MYSQL_READ_ONLY_AS_PLANNED"],

@@ -435,6 +435,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("checks/dns.yaml", include_str!("../../checks/dns.yaml")),
     ("checks/http.yaml", include_str!("../../checks/http.yaml")),
     ("checks/disks.yaml", include_str!("../../checks/disks.yaml")),
+    (
+        "checks/posture.yaml",
+        include_str!("../../checks/posture.yaml"),
+    ),
 ];
 
 /// The shipped checks, parsed. A test loads every file, so an error here is a build bug.

@@ -143,6 +143,46 @@ fn find_series<'a>(
         })
 }
 
+/// At most this many names in a `{nonzero:...}` or `{zero:...}` list; the rest are counted.
+const EACH_MAX: usize = 10;
+
+/// `{nonzero:METRIC:KEY}` / `{zero:METRIC:KEY}`: label `key` of every series of `name` with
+/// `labels` whose value is (`zero`) or is not 0, in order, joined with `, `; `none` when there
+/// is none. A long list names the first [`EACH_MAX`] and counts the rest.
+fn each_label(
+    snap: &TargetSnapshot,
+    name: &str,
+    labels: &[(&str, &str)],
+    key: &str,
+    zero: bool,
+) -> String {
+    let mut names: Vec<&str> = snap
+        .families
+        .iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| f.samples.iter())
+        .filter(|s| (s.value == 0.0) == zero && !s.value.is_nan())
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+        })
+        .filter_map(|s| {
+            s.labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.len() {
+        0 => "none".into(),
+        n if n > EACH_MAX => format!("{} and {} more", names[..EACH_MAX].join(", "), n - EACH_MAX),
+        _ => names.join(", "),
+    }
+}
+
 /// A number as a status text shows it: at most six decimals.
 fn shown(v: f64) -> String {
     output::number((v * 1e6).round() / 1e6)
@@ -177,6 +217,7 @@ fn evaluate_metric(
             Placeholder::Series(m) => find_series(snap, m, &labels)
                 .map(|s| shown(s.value))
                 .unwrap_or_else(|| "?".into()),
+            Placeholder::Each { metric, key, zero } => each_label(snap, metric, &labels, key, zero),
         }
     };
     let Some(v) = value else {
@@ -1112,6 +1153,57 @@ mod tests {
             "{}",
             none.text
         );
+    }
+
+    /// SECURITY_POSTURE and LOGGING as shipped: the resources of a kind named through
+    /// `{nonzero:...}` and `{zero:...}`, the first ten of a long list.
+    #[test]
+    fn posture_checks_name_the_resources() {
+        use crate::sources::aws::posture::{KIND, judge};
+        let findings: Vec<judge::Finding> = (1..=12)
+            .map(|i| judge::Finding::new(judge::UNENCRYPTED_EBS, format!("vol-{i:02}"), ""))
+            .collect();
+        let logging =
+            [("main", false), ("org", true), ("audit", false)].map(|(r, on)| judge::Logging {
+                kind: judge::CLOUDTRAIL,
+                resource: r.into(),
+                enabled: on,
+            });
+        let s = TargetSnapshot {
+            source: KIND,
+            target: Arc::from("posture-us"),
+            families: judge::families(
+                &[judge::PUBLIC_RDS, judge::UNENCRYPTED_EBS],
+                &findings,
+                &logging,
+            ),
+            taken_at: SystemTime::now(),
+            error: None,
+        };
+        let at = |check: &str, kind: &str| {
+            evaluate_with(
+                &shipped(check),
+                "posture-us",
+                Some(&s),
+                &[("kind".to_owned(), kind.to_owned())],
+                StdDuration::from_secs(300),
+                crate::time::unix_now(),
+            )
+        };
+        let ebs = at("SECURITY_POSTURE", "unencrypted_ebs");
+        assert_eq!(ebs.status, Status::Critical);
+        assert_eq!(
+            ebs.text,
+            "12 unencrypted_ebs finding(s): vol-01, vol-02, vol-03, vol-04, vol-05, vol-06, vol-07, vol-08, vol-09, vol-10 and 2 more"
+        );
+        let rds = at("SECURITY_POSTURE", "public_rds");
+        assert_eq!(
+            (rds.status, rds.text.as_str()),
+            (Status::Ok, "no public_rds finding")
+        );
+        let trails = at("LOGGING", "cloudtrail");
+        assert_eq!(trails.status, Status::Critical);
+        assert_eq!(trails.text, "cloudtrail off: audit, main");
     }
 
     fn mysql_snap(families: Vec<Family>) -> TargetSnapshot {

@@ -3,7 +3,9 @@
 //! Placeholders: `{value}`, `{unit}`, `{target}`, `{name}` (the check's name), `{label:KEY}`
 //! (label `KEY` of the series judged) and `{value:METRIC}` (the value of another series of the
 //! same target, the first that has the check's `labels` and, for a `per` check, its resource's
-//! labels). A template is checked when the check is loaded, so a misspelt placeholder is a
+//! labels), `{nonzero:METRIC:KEY}` and `{zero:METRIC:KEY}` (label `KEY` of every series of
+//! `METRIC` found so, whose value is / is not 0, joined with `, `: the resources a count
+//! counts). A template is checked when the check is loaded, so a misspelt placeholder is a
 //! config error with its position rather than text on the status page.
 
 /// One placeholder of a template.
@@ -17,6 +19,12 @@ pub enum Placeholder<'a> {
     Label(&'a str),
     /// `{value:METRIC}`.
     Series(&'a str),
+    /// `{nonzero:METRIC:KEY}` (`zero: false`) or `{zero:METRIC:KEY}` (`zero: true`).
+    Each {
+        metric: &'a str,
+        key: &'a str,
+        zero: bool,
+    },
 }
 
 /// A piece of a template: text as written, or a placeholder.
@@ -40,6 +48,15 @@ fn placeholder(inner: &str) -> Option<Placeholder<'_>> {
         _ => match inner.split_once(':') {
             Some(("label", k)) if named(k) && !k.contains(':') => Some(Placeholder::Label(k)),
             Some(("value", m)) if named(m) => Some(Placeholder::Series(m)),
+            Some((which @ ("nonzero" | "zero"), rest)) => match rest.rsplit_once(':') {
+                // Metric names may hold ':' (recording rules), label names may not.
+                Some((metric, key)) if named(metric) && named(key) => Some(Placeholder::Each {
+                    metric,
+                    key,
+                    zero: which == "zero",
+                }),
+                _ => None,
+            },
             _ => None,
         },
     }
@@ -62,7 +79,7 @@ fn pieces(t: &str) -> Result<Vec<Piece<'_>>, String> {
             Some(p) => out.push(Piece::Slot(p)),
             None => {
                 return Err(format!(
-                    "unknown placeholder {{{inner}}}: use {{value}}, {{unit}}, {{target}}, {{name}}, {{label:KEY}} or {{value:METRIC}}"
+                    "unknown placeholder {{{inner}}}: use {{value}}, {{unit}}, {{target}}, {{name}}, {{label:KEY}}, {{value:METRIC}}, {{nonzero:METRIC:KEY}} or {{zero:METRIC:KEY}}"
                 ));
             }
         }
@@ -110,12 +127,20 @@ mod tests {
             Placeholder::Unit => "s".into(),
             Placeholder::Target => "t".into(),
             Placeholder::Name => "N".into(),
+            Placeholder::Each { .. } => unreachable!(),
         });
         assert_eq!(
             s,
             "<name> TTL [headroom_dns_ttl_judged_seconds]s by <deadline>, 5s at t (N)"
         );
         assert_eq!(render("no slots", |_| unreachable!()), "no slots");
+        let each = "{nonzero:headroom_posture_finding:resource} / {zero:a:b:c}";
+        check(each).unwrap();
+        let s = render(each, |p| match p {
+            Placeholder::Each { metric, key, zero } => format!("{metric}|{key}|{zero}"),
+            _ => unreachable!(),
+        });
+        assert_eq!(s, "headroom_posture_finding|resource|false / a:b|c|true");
     }
 
     #[test]
@@ -128,6 +153,8 @@ mod tests {
         assert!(check("{label:}").is_err());
         assert!(check("{label:a:b}").is_err());
         assert!(check("{value:a b}").is_err());
+        assert!(check("{nonzero:metric}").is_err());
+        assert!(check("{zero::key}").is_err());
         assert!(check("left {open").unwrap_err().contains("unclosed"));
     }
 }

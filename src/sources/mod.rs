@@ -61,6 +61,10 @@ macro_rules! sources {
             /// Disks of the source hosts: SMART health from `smartctl --json -a`, run here
             /// or read from the JSON reports the hosts write.
             disks: Disks = disks,
+            /// Security posture findings (IAM, public and unencrypted resources, ELB TLS
+            /// policies) and whether logging is on (ELB, S3, CloudTrail, AWS Config), one target
+            /// per region.
+            posture: Posture = aws::posture,
         }
     };
 }

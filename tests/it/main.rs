@@ -33,6 +33,7 @@ mod migration;
 mod migration_progress;
 mod mysql;
 mod nagios;
+mod posture;
 mod rds;
 mod replication;
 mod secrets;

@@ -167,6 +167,25 @@ service!(aws_sdk_elasticloadbalancing, "elasticloadbalancing");
 service!(aws_sdk_elasticloadbalancingv2, "elasticloadbalancingv2");
 service!(aws_sdk_elasticache, "elasticache");
 service!(aws_sdk_route53, "route53");
+service!(aws_sdk_iam, "iam");
+service!(aws_sdk_ec2, "ec2");
+service!(aws_sdk_cloudtrail, "cloudtrail");
+service!(aws_sdk_config, "config");
+
+/// S3 with an endpoint override (moto, a VPC endpoint by IP) addresses buckets by path:
+/// virtual-hosted names (`bucket.host`) do not resolve there.
+impl Service for aws_sdk_s3::Client {
+    const NAME: &'static str = "s3";
+
+    fn build(config: &SdkConfig, retries: RetryCounter) -> Self {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(config.endpoint_url().is_some())
+                .interceptor(retries)
+                .build(),
+        )
+    }
+}
 
 /// One poller's client of one service, with the factory's limiter: [`Limited::turn`] waits
 /// for a permit, then gives the client (built at the first turn).

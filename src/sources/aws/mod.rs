@@ -10,6 +10,7 @@ pub mod elb;
 pub mod elbv2;
 pub mod naming;
 pub mod plan;
+pub mod posture;
 pub mod rds;
 pub mod route53;
 
