@@ -167,6 +167,22 @@ service!(aws_sdk_elasticloadbalancing, "elasticloadbalancing");
 service!(aws_sdk_elasticloadbalancingv2, "elasticloadbalancingv2");
 service!(aws_sdk_elasticache, "elasticache");
 service!(aws_sdk_route53, "route53");
+service!(aws_sdk_ec2, "ec2");
+
+impl Service for aws_sdk_s3::Client {
+    const NAME: &'static str = "s3";
+
+    /// Path-style addressing (`endpoint/bucket/key`) under an endpoint override: a
+    /// virtual-hosted name (`bucket.127.0.0.1`) does not resolve for moto or a custom endpoint.
+    fn build(config: &SdkConfig, retries: RetryCounter) -> Self {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(config.endpoint_url().is_some())
+                .interceptor(retries)
+                .build(),
+        )
+    }
+}
 
 /// One poller's client of one service, with the factory's limiter: [`Limited::turn`] waits
 /// for a permit, then gives the client (built at the first turn).
