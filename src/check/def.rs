@@ -434,6 +434,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
     ("checks/dns.yaml", include_str!("../../checks/dns.yaml")),
     ("checks/http.yaml", include_str!("../../checks/http.yaml")),
+    (
+        "checks/backups.yaml",
+        include_str!("../../checks/backups.yaml"),
+    ),
 ];
 
 /// The shipped checks, parsed. A test loads every file, so an error here is a build bug.

@@ -177,6 +177,10 @@ fn evaluate_metric(
             Placeholder::Series(m) => find_series(snap, m, &labels)
                 .map(|s| shown(s.value))
                 .unwrap_or_else(|| "?".into()),
+            Placeholder::Duration(m) => find_series(snap, m, &labels)
+                .filter(|s| s.value.is_finite())
+                .map(|s| state::duration_text(s.value.round() as i64))
+                .unwrap_or_else(|| "?".into()),
         }
     };
     let Some(v) = value else {

@@ -3,7 +3,7 @@
 //! Placeholders: `{value}`, `{unit}`, `{target}`, `{name}` (the check's name), `{label:KEY}`
 //! (label `KEY` of the series judged) and `{value:METRIC}` (the value of another series of the
 //! same target, the first that has the check's `labels` and, for a `per` check, its resource's
-//! labels). A template is checked when the check is loaded, so a misspelt placeholder is a
+//! labels) and `{duration:METRIC}` (that value, in seconds, as a duration: `0d 3h 12m 5s`). A template is checked when the check is loaded, so a misspelt placeholder is a
 //! config error with its position rather than text on the status page.
 
 /// One placeholder of a template.
@@ -17,6 +17,8 @@ pub enum Placeholder<'a> {
     Label(&'a str),
     /// `{value:METRIC}`.
     Series(&'a str),
+    /// `{duration:METRIC}`: the series' value, in seconds, as a duration.
+    Duration(&'a str),
 }
 
 /// A piece of a template: text as written, or a placeholder.
@@ -40,6 +42,7 @@ fn placeholder(inner: &str) -> Option<Placeholder<'_>> {
         _ => match inner.split_once(':') {
             Some(("label", k)) if named(k) && !k.contains(':') => Some(Placeholder::Label(k)),
             Some(("value", m)) if named(m) => Some(Placeholder::Series(m)),
+            Some(("duration", m)) if named(m) => Some(Placeholder::Duration(m)),
             _ => None,
         },
     }
@@ -62,7 +65,7 @@ fn pieces(t: &str) -> Result<Vec<Piece<'_>>, String> {
             Some(p) => out.push(Piece::Slot(p)),
             None => {
                 return Err(format!(
-                    "unknown placeholder {{{inner}}}: use {{value}}, {{unit}}, {{target}}, {{name}}, {{label:KEY}} or {{value:METRIC}}"
+                    "unknown placeholder {{{inner}}}: use {{value}}, {{unit}}, {{target}}, {{name}}, {{label:KEY}}, {{value:METRIC}} or {{duration:METRIC}}"
                 ));
             }
         }
@@ -101,11 +104,12 @@ mod tests {
 
     #[test]
     fn placeholders_are_read_and_filled() {
-        let t = "{label:name} TTL {value:headroom_dns_ttl_judged_seconds}s by {label:deadline}, {value}{unit} at {target} ({name})";
+        let t = "{label:name} TTL {value:headroom_dns_ttl_judged_seconds}s by {label:deadline}, {value}{unit} at {target} ({name}) {duration:x}";
         check(t).unwrap();
         let s = render(t, |p| match p {
             Placeholder::Label(k) => format!("<{k}>"),
             Placeholder::Series(m) => format!("[{m}]"),
+            Placeholder::Duration(m) => format!("({m})"),
             Placeholder::Value => "5".into(),
             Placeholder::Unit => "s".into(),
             Placeholder::Target => "t".into(),
@@ -113,7 +117,7 @@ mod tests {
         });
         assert_eq!(
             s,
-            "<name> TTL [headroom_dns_ttl_judged_seconds]s by <deadline>, 5s at t (N)"
+            "<name> TTL [headroom_dns_ttl_judged_seconds]s by <deadline>, 5s at t (N) (x)"
         );
         assert_eq!(render("no slots", |_| unreachable!()), "no slots");
     }
@@ -128,6 +132,7 @@ mod tests {
         assert!(check("{label:}").is_err());
         assert!(check("{label:a:b}").is_err());
         assert!(check("{value:a b}").is_err());
+        assert!(check("{duration:}").is_err());
         assert!(check("left {open").unwrap_err().contains("unclosed"));
     }
 }
