@@ -54,12 +54,12 @@ macro_rules! sources {
             /// DNS records asked of their zone's authoritative server: TTL, answers, and the
             /// TTL planned for the cut-over.
             dns: Dns = dns,
-            /// Backups: the newest EBS snapshot, RDS snapshot and Route 53 zone export of each
-            /// resource and its age, one target per region.
-            backups: Backups = aws::backups,
             /// HTTP(S) and WebDAV probes: one request (GET, HEAD, PUT, DELETE, PROPFIND) or a
             /// round trip per poll, timed by phase, as blackbox_exporter's http prober.
             http: Http = http,
+            /// Backups: the newest EBS snapshot, RDS snapshot and Route 53 zone export of each
+            /// resource and its age, one target per region.
+            backups: Backups = aws::backups,
         }
     };
 }
