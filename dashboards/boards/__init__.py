@@ -2,7 +2,7 @@
 defines `BOARD` (a lib.layout.Board) and one entry below; a new row of an existing dashboard
 is a function in its module and one entry in that board's `rows`."""
 
-from . import databases, headroom_self, load_balancers, memcached, migration, overview, webdav
+from . import backups, databases, headroom_self, load_balancers, memcached, migration, overview, webdav
 
 BOARDS = [
     overview.BOARD,
@@ -12,4 +12,5 @@ BOARDS = [
     headroom_self.BOARD,
     migration.BOARD,
     webdav.BOARD,
+    backups.BOARD,
 ]
