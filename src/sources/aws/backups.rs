@@ -735,24 +735,37 @@ mod tests {
         );
     }
 
-    /// The items of the DescribeSnapshots example in the EC2 API Reference
-    /// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeSnapshots.html,
-    /// "Example 1": snap-1234567890abcdef0 of vol-1234567890abcdef0, status `pending`), with a
-    /// completed one beside it: moto completes every snapshot at once, so only this test sees
-    /// a pending one.
+    /// The snapshots of the `describe-snapshots` examples in the AWS CLI Command Reference
+    /// (https://docs.aws.amazon.com/cli/latest/reference/ec2/describe-snapshots.html):
+    /// Example 1, snap-01234567890abcdef of vol-049df61146c4d7901, `completed`, StartTime
+    /// 2019-02-28T21:28:32.000Z; Example 2, snap-1234567890abcdef0, `pending`, StartTime
+    /// 2019-08-04T12:48:18.000Z (its output leaves the volume out: here, the same one). moto
+    /// completes every snapshot at once, so only this test sees a pending one.
     #[test]
-    fn only_completed_snapshots_count() {
+    fn only_completed_snapshots_count_and_age_from_their_start() {
+        let vol = "vol-049df61146c4d7901";
         let newest = newest_completed([
-            ("vol-1234567890abcdef0", "pending", Some(1_500_000_000.0)),
-            ("vol-1234567890abcdef0", "completed", Some(1_400_000_000.0)),
-            ("vol-1234567890abcdef0", "completed", Some(1_300_000_000.0)),
-            ("vol-0000000000000000b", "error", Some(1_500_000_000.0)),
+            (vol, "pending", Some(1_564_922_898.0)),
+            (vol, "completed", Some(1_551_389_312.0)),
+            ("vol-0000000000000000b", "error", Some(1_564_922_898.0)),
         ]);
-        assert_eq!(
-            newest.get("vol-1234567890abcdef0").copied(),
-            Some(1_400_000_000.0)
-        );
+        assert_eq!(newest.get(vol).copied(), Some(1_551_389_312.0));
         assert_eq!(newest.get("vol-0000000000000000b"), None);
+        // A day and a second later, with the default max age: overdue (BACKUP_AGE's
+        // `critical: "1"` alerts above 1).
+        let b = Backup {
+            kind: BackupKind::Ebs,
+            resource: vol.into(),
+            newest: newest.get(vol).copied(),
+            max_age_s: DEFAULT_MAX_AGE.as_secs(),
+        };
+        let f = families(&[b], 1_551_389_312.0 + 86_401.0);
+        let at = [("kind", "ebs"), ("resource", vol)];
+        assert_eq!(
+            find_value(&f, "headroom_backup_age_seconds", &at),
+            Some(86_401.0)
+        );
+        assert!(find_value(&f, "headroom_backup_age_ratio", &at).unwrap() > 1.0);
     }
 
     #[test]
