@@ -68,25 +68,28 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
              TagSpecifications=[{{'ResourceType': 'volume', 'Tags': tags}}])['VolumeId']\n\
          a = vol([{{'Key': 'Backup', 'Value': 'daily'}}])\n\
          b = vol([{{'Key': 'Backup', 'Value': 'daily'}}])\n\
-         vol([{{'Key': 'Backup', 'Value': 'none'}}])\n\
+         c = vol([{{'Key': 'Backup', 'Value': 'none'}}])\n\
          {rds}.create_db_instance(DBInstanceIdentifier='osdp-db-proddc1', DBInstanceClass='db.m5.large', \
              Engine='mysql', AllocatedStorage=100, MasterUsername='admin', MasterUserPassword='not-a-real-pw', \
              BackupRetentionPeriod=7)\n\
          {s3}.create_bucket(Bucket='zone-exports', CreateBucketConfiguration={{'LocationConstraint': 'us-west-2'}})\n\
-         print(a, b)\n"
+         print(a, b, c)\n"
     ));
-    let (vol_a, vol_b) = vols.trim().split_once(' ').unwrap();
+    let vols: Vec<&str> = vols.split_whitespace().collect();
+    let [vol_a, vol_b, vol_c] = vols[..] else {
+        panic!("{vols:?}")
+    };
     let exports = tempfile::tempdir().unwrap();
     let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
     let config = |max_age: &str| {
         format!(
-            "defaults: {{interval: 1s}}\n\
-             backups:\n  - name: backups-us\n    region: us-west-2\n    endpoint_url: '{endpoint}'\n    max_age: {max_age}\n\
+            "backups:\n  - name: backups-us\n    region: us-west-2\n    interval: 1s\n    endpoint_url: '{endpoint}'\n    max_age: {max_age}\n\
              \x20   ebs: {{tags: {{Backup: daily}}}}\n\
              \x20   rds: {{}}\n\
              \x20   route53_exports:\n\
              \x20     - {{zone: example.com, s3: {{bucket: zone-exports, prefix: route53/example.com/}}}}\n\
-             \x20     - {{zone: example.org, path: '{}'}}\n",
+             \x20     - {{zone: example.org, path: '{}'}}\n\
+             \x20 - {{name: backups-one, region: us-west-2, interval: 1s, endpoint_url: '{endpoint}', max_age: {max_age}, ebs: {{volumes: ['{vol_c}']}}}}\n",
             exports.path().display()
         )
     };
@@ -102,7 +105,7 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
     ];
 
     // Only the automated RDS snapshot exists: everything else is CRITICAL, saying so.
-    let rows = backup_checks(&d, "six BACKUP_AGE checks", 6, |_| true);
+    let rows = backup_checks(&d, "seven BACKUP_AGE checks", 7, |_| true);
     let auto = row(&rows, "rds_automated-osdp-db-proddc1");
     assert_eq!(auto.1, "OK", "{auto:?}");
     assert!(
@@ -142,12 +145,23 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
         )),
         "{text}"
     );
-    // The untagged volume is not watched.
+    // backups-us does not watch the untagged volume (vol_c); backups-one watches it alone,
+    // by id.
     assert_eq!(
-        text.matches("headroom_backup_missing{").count(),
+        text.matches("headroom_backup_missing{target=\"backups-us\",")
+            .count(),
         6,
         "{text}"
     );
+    assert_eq!(
+        text.matches("headroom_backup_missing{target=\"backups-one\",")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains(&format!(
+        "target=\"backups-us\",kind=\"ebs\",resource=\"{vol_c}\""
+    )));
     assert_eq!(
         series_value(
             &text,
@@ -162,6 +176,7 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
         "import boto3\n\
          {ec2}.create_snapshot(VolumeId='{vol_a}')\n\
          {ec2}.create_snapshot(VolumeId='{vol_b}')\n\
+         {ec2}.create_snapshot(VolumeId='{vol_c}')\n\
          {rds}.create_db_snapshot(DBInstanceIdentifier='osdp-db-proddc1', DBSnapshotIdentifier='before-cutover')\n\
          {s3}.put_object(Bucket='zone-exports', Key='route53/example.com/2026-12-05.zone', Body=b'example.com. 300 IN A 192.0.2.1')\n\
          {s3}.put_object(Bucket='zone-exports', Key='route53/example.net/2026-12-05.zone', Body=b'not this zone')\n"
@@ -171,7 +186,7 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
         "example.org. 300 IN A 192.0.2.2",
     )
     .unwrap();
-    let rows = backup_checks(&d, "every backup OK", 6, |rows| {
+    let rows = backup_checks(&d, "every backup OK", 7, |rows| {
         rows.iter().all(|r| r.1 == "OK")
     });
     let ebs = row(&rows, &ebs_a);
@@ -181,6 +196,14 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
         "{ebs:?}"
     );
     let text = d.metrics();
+    assert_eq!(
+        series_value(
+            &text,
+            "headroom_backup_missing",
+            &["target=\"backups-one\"", &format!("resource=\"{vol_c}\"")]
+        ),
+        Some(0.0)
+    );
     let newest = series_value(
         &text,
         "headroom_backup_newest_timestamp_seconds",
@@ -214,7 +237,7 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
     )
     .unwrap();
     d.signal("HUP");
-    let rows = backup_checks(&d, "every backup overdue", 6, |rows| {
+    let rows = backup_checks(&d, "every backup overdue", 7, |rows| {
         rows.iter().all(|r| r.1 == "CRITICAL")
     });
     let r = row(&rows, "route53_export-example.org");
@@ -235,7 +258,7 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
     )
     .unwrap();
     d.signal("HUP");
-    backup_checks(&d, "every backup OK again", 6, |rows| {
+    backup_checks(&d, "every backup OK again", 7, |rows| {
         rows.iter().all(|r| r.1 == "OK")
     });
     boto(&format!(
@@ -244,7 +267,7 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
          for s in ec2.describe_snapshots(OwnerIds=['self'], Filters=[{{'Name': 'volume-id', 'Values': ['{vol_b}']}}])['Snapshots']:\n\
          \x20   ec2.delete_snapshot(SnapshotId=s['SnapshotId'])\n"
     ));
-    let rows = backup_checks(&d, "the volume without a snapshot", 6, |rows| {
+    let rows = backup_checks(&d, "the volume without a snapshot", 7, |rows| {
         rows.iter().any(|r| r.1 == "CRITICAL")
     });
     assert_eq!(

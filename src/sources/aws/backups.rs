@@ -26,6 +26,11 @@ use crate::sources::source::{Context, Source, SourceTarget, Spawn};
 
 /// Default of `max_age`: daily backups.
 pub const DEFAULT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(86_400);
+/// Default poll interval (not `defaults.interval`): backups are made hours apart, and each
+/// poll lists every snapshot of the account.
+pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Default poll timeout: the listings of a large account take several pages.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One entry of `backups:` in the config.
 #[derive(Debug, Deserialize)]
@@ -50,7 +55,9 @@ pub struct RawTarget {
     /// Route 53 zone exports: where each zone's export is written.
     #[serde(default)]
     pub route53_exports: Vec<RawZoneExport>,
+    /// How often the target is polled. Default 5m (not `defaults.interval`).
     pub interval: Option<Duration>,
+    /// Poll timeout. Default 60s (not `defaults.timeout`).
     pub timeout: Option<Duration>,
 }
 
@@ -162,8 +169,8 @@ impl SourceTarget for RawTarget {
     fn common(&self) -> CommonTarget<'_> {
         CommonTarget {
             name: &self.name,
-            interval: self.interval,
-            timeout: self.timeout,
+            interval: self.interval.or(Some(Duration(DEFAULT_INTERVAL))),
+            timeout: self.timeout.or(Some(Duration(DEFAULT_TIMEOUT))),
             region: Some(&self.region),
         }
     }
@@ -473,9 +480,19 @@ impl BackupsPoller {
         let mut token: Option<String> = None;
         while !volumes.is_empty() {
             self.api.request("ec2", "DescribeSnapshots");
+            // Listed volumes narrow the listing; volumes found by tag or all of them do not
+            // (a filter takes at most 200 values).
             let res = client
                 .describe_snapshots()
                 .owner_ids("self")
+                .set_filters(ebs.volumes.as_ref().map(|ids| {
+                    vec![
+                        Filter::builder()
+                            .name("volume-id")
+                            .set_values(Some(ids.clone()))
+                            .build(),
+                    ]
+                }))
                 .set_next_token(token.clone())
                 .send()
                 .await
