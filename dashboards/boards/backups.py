@@ -1,8 +1,8 @@
 """Backups: how old the newest backup of each resource is (EBS volumes, RDS instances'
-automated and manual snapshots, Route 53 zone exports), against its max age, and which have
-none. A board of its own rather than a row of Databases: its resources are volumes and DNS
-zones as much as databases, and "can we restore?" is asked of all of them at once, before
-D-day above all."""
+automated and manual snapshots, Route 53 zone exports), against its max age, which have none,
+and the RDS instances' point-in-time restore lag (the rds source's series). A board of its own
+rather than a row of Databases: its resources are volumes and DNS zones as much as databases,
+and "can we restore?" is asked of all of them at once, before D-day above all."""
 
 from lib import checks
 from lib.layout import Board, Row
@@ -49,7 +49,18 @@ def backups_row() -> Row:
                 "s",
                 [q(in_region(sel("headroom_backup_age_seconds")), LEGEND)],
                 min=0,
-                w=24,
+                w=16,
+            ),
+            timeseries(
+                "RDS restore point lag",
+                "How far behind now each RDS instance's latest point-in-time restore time is "
+                "(time() - headroom_rds_latest_restorable_timestamp_seconds, from the rds "
+                "source, not repeated by the backups source): a few minutes while automated "
+                "backups and log uploads run. Empty without an rds target.",
+                "s",
+                [q(in_region(f"time() - {sel('headroom_rds_latest_restorable_timestamp_seconds')}"), "{{target}} {{db_instance}}")],
+                min=0,
+                w=8,
             ),
         ],
     )
@@ -59,6 +70,6 @@ BOARD = Board(
     uid="headroom-backups",
     title="headroom / Backups",
     description="Age of the newest EBS snapshot, RDS snapshot and Route 53 zone export of each resource against its max age, and the resources without any.",
-    sources=("backups",),
+    sources=("backups", "rds"),
     rows=[backups_row],
 )
