@@ -2,7 +2,7 @@
 defines `BOARD` (a lib.layout.Board) and one entry below; a new row of an existing dashboard
 is a function in its module and one entry in that board's `rows`."""
 
-from . import databases, headroom_self, load_balancers, memcached, migration, overview, posture, webdav
+from . import backups, databases, headroom_self, load_balancers, memcached, migration, overview, posture, webdav
 
 BOARDS = [
     overview.BOARD,
@@ -13,4 +13,5 @@ BOARDS = [
     migration.BOARD,
     webdav.BOARD,
     posture.BOARD,
+    backups.BOARD,
 ]

@@ -2,7 +2,8 @@
 """Fills the moto AWS emulator with a small example storage-service estate for scripts/demo, then
 keeps CloudWatch datapoints coming: an ELB with four instances (one stopped), an ALB whose
 target group has the three running ones, a memcached ElastiCache cluster (moto lists it but
-gives no nodes), an RDS MySQL instance, and Latency / CPUUtilization datapoints every 30
+gives no nodes), an RDS MySQL instance, backups (a snapshotted volume, a manual RDS
+snapshot, a zone export in S3), and Latency / CPUUtilization datapoints every 30
 seconds (ELB latency and response codes, cache and database CPU). Runs until killed.
 
 usage: demo_aws.py MOTO_URL
@@ -50,6 +51,15 @@ rds.create_db_instance(
     AllocatedStorage=500, MasterUsername="admin", MasterUserPassword="demo-only-password",
     MultiAZ=True, StorageEncrypted=True, BackupRetentionPeriod=7, PubliclyAccessible=False,
 )
+# Backups for the backups target: a tagged data volume with a snapshot, a manual snapshot of
+# the database beside moto's automated one, and the zone's export in S3.
+vol = ec2.create_volume(AvailabilityZone="us-west-2a", Size=500, TagSpecifications=[
+    {"ResourceType": "volume", "Tags": [{"Key": "Backup", "Value": "daily"}]}])["VolumeId"]
+ec2.create_snapshot(VolumeId=vol, Description="osdp-storage-data daily")
+rds.create_db_snapshot(DBInstanceIdentifier="osdp-db-proddc1", DBSnapshotIdentifier="osdp-db-proddc1-before-cutover")
+s3 = boto3.client("s3", **KW)
+s3.create_bucket(Bucket="osdp-zone-exports", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+s3.put_object(Bucket="osdp-zone-exports", Key="route53/example.com/export.zone", Body=b"storage.example.com. 300 IN A 192.0.2.10\n")
 cw = boto3.client("cloudwatch", **KW)
 while True:
     t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=3)

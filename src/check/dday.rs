@@ -43,7 +43,7 @@ pub fn default_criteria() -> Vec<Criterion> {
         c(
             "backups",
             "Latest backup recent enough",
-            &["RDS_BACKUP_RECENT"],
+            &["RDS_BACKUP_RECENT", "BACKUP_AGE"],
         ),
         c(
             "posture",

@@ -439,6 +439,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "checks/posture.yaml",
         include_str!("../../checks/posture.yaml"),
     ),
+    (
+        "checks/backups.yaml",
+        include_str!("../../checks/backups.yaml"),
+    ),
 ];
 
 /// The shipped checks, parsed. A test loads every file, so an error here is a build bug.

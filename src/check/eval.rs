@@ -218,6 +218,10 @@ fn evaluate_metric(
                 .map(|s| shown(s.value))
                 .unwrap_or_else(|| "?".into()),
             Placeholder::Each { metric, key, zero } => each_label(snap, metric, &labels, key, zero),
+            Placeholder::Duration(m) => find_series(snap, m, &labels)
+                .filter(|s| s.value.is_finite())
+                .map(|s| state::duration_text(s.value.round() as i64))
+                .unwrap_or_else(|| "?".into()),
         }
     };
     let Some(v) = value else {
@@ -1240,6 +1244,69 @@ mod tests {
         cols.iter()
             .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
             .collect()
+    }
+
+    /// BACKUP_AGE (checks/backups.yaml) on the backups source's own families: the age and max
+    /// age named as durations, over max age CRITICAL, no backup CRITICAL saying so.
+    #[test]
+    fn backup_age_names_the_resource_and_its_age() {
+        use crate::sources::aws::backups::{Backup, BackupKind, families};
+        let d = shipped("BACKUP_AGE");
+        let now = 1_000_000.0;
+        let b = |kind, resource: &str, newest| Backup {
+            kind,
+            resource: resource.into(),
+            newest,
+            max_age_s: 86_400,
+        };
+        let s = snap(
+            families(
+                &[
+                    b(BackupKind::Ebs, "vol-1", Some(now - 3_725.0)),
+                    b(BackupKind::RdsManual, "db1", Some(now - 93_784.0)),
+                    b(BackupKind::Route53Export, "example.com", None),
+                ],
+                now,
+            ),
+            None,
+        );
+        let at = |kind: &str, resource: &str| {
+            let filter = vec![
+                ("kind".to_owned(), kind.to_owned()),
+                ("resource".to_owned(), resource.to_owned()),
+            ];
+            evaluate_with(
+                &d,
+                "backups-us",
+                Some(&s),
+                &filter,
+                StdDuration::from_secs(60),
+                crate::time::unix_now(),
+            )
+        };
+        let ok = at("ebs", "vol-1");
+        assert_eq!(ok.status, Status::Ok);
+        assert!(
+            ok.line().starts_with(
+                "OK: newest ebs backup of vol-1 is 0d 1h 2m 5s old (max age 1d 0h 0m 0s) | "
+            ),
+            "{}",
+            ok.line()
+        );
+        let old = at("rds_manual", "db1");
+        assert_eq!(old.status, Status::Critical);
+        assert!(
+            old.line()
+                .starts_with("CRITICAL: newest rds_manual backup of db1 is 1d 2h 3m 4s old"),
+            "{}",
+            old.line()
+        );
+        let none = at("route53_export", "example.com");
+        assert_eq!(none.status, Status::Critical);
+        assert_eq!(
+            none.line(),
+            "CRITICAL: no route53_export backup of example.com found"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Placeholders: `{value}`, `{unit}`, `{target}`, `{name}` (the check's name), `{label:KEY}`
 //! (label `KEY` of the series judged) and `{value:METRIC}` (the value of another series of the
 //! same target, the first that has the check's `labels` and, for a `per` check, its resource's
-//! labels), `{nonzero:METRIC:KEY}` and `{zero:METRIC:KEY}` (label `KEY` of every series of
+//! labels), `{duration:METRIC}` (that value, in seconds, as a duration: `0d 3h 12m 5s`),
+//! `{nonzero:METRIC:KEY}` and `{zero:METRIC:KEY}` (label `KEY` of every series of
 //! `METRIC` found so, whose value is / is not 0, joined with `, `: the resources a count
 //! counts). A template is checked when the check is loaded, so a misspelt placeholder is a
 //! config error with its position rather than text on the status page.
@@ -25,6 +26,8 @@ pub enum Placeholder<'a> {
         key: &'a str,
         zero: bool,
     },
+    /// `{duration:METRIC}`: the series' value, in seconds, as a duration.
+    Duration(&'a str),
 }
 
 /// A piece of a template: text as written, or a placeholder.
@@ -57,6 +60,7 @@ fn placeholder(inner: &str) -> Option<Placeholder<'_>> {
                 }),
                 _ => None,
             },
+            Some(("duration", m)) if named(m) => Some(Placeholder::Duration(m)),
             _ => None,
         },
     }
@@ -79,7 +83,7 @@ fn pieces(t: &str) -> Result<Vec<Piece<'_>>, String> {
             Some(p) => out.push(Piece::Slot(p)),
             None => {
                 return Err(format!(
-                    "unknown placeholder {{{inner}}}: use {{value}}, {{unit}}, {{target}}, {{name}}, {{label:KEY}}, {{value:METRIC}}, {{nonzero:METRIC:KEY}} or {{zero:METRIC:KEY}}"
+                    "unknown placeholder {{{inner}}}: use {{value}}, {{unit}}, {{target}}, {{name}}, {{label:KEY}}, {{value:METRIC}}, {{duration:METRIC}}, {{nonzero:METRIC:KEY}} or {{zero:METRIC:KEY}}"
                 ));
             }
         }
@@ -118,11 +122,12 @@ mod tests {
 
     #[test]
     fn placeholders_are_read_and_filled() {
-        let t = "{label:name} TTL {value:headroom_dns_ttl_judged_seconds}s by {label:deadline}, {value}{unit} at {target} ({name})";
+        let t = "{label:name} TTL {value:headroom_dns_ttl_judged_seconds}s by {label:deadline}, {value}{unit} at {target} ({name}) {duration:x}";
         check(t).unwrap();
         let s = render(t, |p| match p {
             Placeholder::Label(k) => format!("<{k}>"),
             Placeholder::Series(m) => format!("[{m}]"),
+            Placeholder::Duration(m) => format!("({m})"),
             Placeholder::Value => "5".into(),
             Placeholder::Unit => "s".into(),
             Placeholder::Target => "t".into(),
@@ -131,7 +136,7 @@ mod tests {
         });
         assert_eq!(
             s,
-            "<name> TTL [headroom_dns_ttl_judged_seconds]s by <deadline>, 5s at t (N)"
+            "<name> TTL [headroom_dns_ttl_judged_seconds]s by <deadline>, 5s at t (N) (x)"
         );
         assert_eq!(render("no slots", |_| unreachable!()), "no slots");
         let each = "{nonzero:headroom_posture_finding:resource} / {zero:a:b:c}";
@@ -155,6 +160,7 @@ mod tests {
         assert!(check("{value:a b}").is_err());
         assert!(check("{nonzero:metric}").is_err());
         assert!(check("{zero::key}").is_err());
+        assert!(check("{duration:}").is_err());
         assert!(check("left {open").unwrap_err().contains("unclosed"));
     }
 }

@@ -65,6 +65,9 @@ macro_rules! sources {
             /// policies) and whether logging is on (ELB, S3, CloudTrail, AWS Config), one target
             /// per region.
             posture: Posture = aws::posture,
+            /// Backups: the newest EBS snapshot, RDS snapshot and Route 53 zone export of each
+            /// resource and its age, one target per region.
+            backups: Backups = aws::backups,
         }
     };
 }

@@ -14,6 +14,16 @@ fn iam_prefix(service: &str) -> &str {
     }
 }
 
+/// The IAM action of an operation, where it is not the operation's own name: S3's
+/// ListObjectsV2 is allowed by `s3:ListBucket` (Amazon S3 API Reference, ListObjectsV2,
+/// "Permissions").
+fn iam_action<'a>(service: &str, op: &'a str) -> &'a str {
+    match (service, op) {
+        ("s3", "ListObjectsV2") => "ListBucket",
+        _ => op,
+    }
+}
+
 #[test]
 fn policy_lists_exactly_the_calls_made() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -52,7 +62,7 @@ fn policy_lists_exactly_the_calls_made() {
                 continue; // not a counted call (e.g. the counter's own definition)
             };
             let op = op.trim().trim_matches('"');
-            called.insert(format!("{}:{op}", iam_prefix(&svc)));
+            called.insert(format!("{}:{}", iam_prefix(&svc), iam_action(&svc, op)));
         }
     }
     assert!(called.len() >= 10, "found too few calls: {called:?}");

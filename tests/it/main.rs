@@ -9,6 +9,7 @@
 
 mod common;
 
+mod backups;
 mod capacity;
 mod certs;
 mod cloudwatch;

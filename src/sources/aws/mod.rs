@@ -3,6 +3,7 @@
 //! role, and the limit on calls in flight) and the request and error counters every AWS
 //! source exports.
 
+pub mod backups;
 pub mod clients;
 pub mod cloudwatch;
 pub mod elasticache;
