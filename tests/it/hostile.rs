@@ -170,7 +170,7 @@ fn every_source_survives_every_hostile_peer_within_its_timeout() {
             let within = series_value(
                 &m,
                 "headroom_poll_duration_seconds_bucket",
-                &[&format!("target=\"{t}\""), "le=\"5.0\""],
+                &[&format!("target=\"{t}\""), "le=\"5\""],
             )
             .unwrap();
             assert_eq!(within, count, "{t}: a poll outlived its timeout");
