@@ -24,6 +24,7 @@ mod drills;
 mod elasticache;
 mod elb;
 mod elbv2;
+mod fuzz;
 mod history;
 mod hostile;
 mod http;
