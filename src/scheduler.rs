@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -345,11 +345,10 @@ impl PollCtx {
                 }
                 let families = polled.families;
                 self.metrics.up.get_or_create(&self.labels).set(1);
-                self.metrics.last_success.get_or_create(&self.labels).set(
-                    now.duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(0.0),
-                );
+                self.metrics
+                    .last_success
+                    .get_or_create(&self.labels)
+                    .set(crate::time::unix_seconds(now));
                 if previous_error.is_some() {
                     tracing::info!(source = %kind, target = %self.target.name, "target recovered");
                 }

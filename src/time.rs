@@ -14,6 +14,18 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// `t` in seconds since the Unix epoch, with its fraction (0 before 1970).
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Now, in seconds since the Unix epoch, with its fraction.
+pub fn unix_now_f64() -> f64 {
+    unix_seconds(SystemTime::now())
+}
+
 /// `Nov 26 14:54:01 2016 GMT`, as `openssl x509 -enddate` prints a time (the day padded with
 /// a space, as OpenSSL's `ASN1_TIME_print` does).
 pub fn openssl_date(unix: i64) -> String {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use parking_lot::RwLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family as MetricFamily;
@@ -184,9 +184,7 @@ pub struct Recorder {
 const MAX_PENDING: usize = 1440;
 
 fn unix(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    crate::time::unix_seconds(t)
 }
 
 impl Recorder {
@@ -435,6 +433,7 @@ pub fn spawn(
 mod tests {
     use super::*;
     use crate::model::{Family, Kind};
+    use std::time::UNIX_EPOCH;
 
     const MYSQL: SourceKind = SourceKind::new("mysql", "mysql_up");
     const CLOUDWATCH: SourceKind = SourceKind::new("cloudwatch", "headroom_cloudwatch_up");

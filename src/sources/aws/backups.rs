@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde::Deserialize;
 
@@ -659,10 +659,7 @@ impl Poller for BackupsPoller {
                 max_age_s: z.max_age_s,
             });
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let now = crate::time::unix_now_f64();
         let mut out = families(&backups, now);
         out.extend(self.api.families());
         Ok(out.into())
@@ -792,7 +789,7 @@ mod tests {
         assert_eq!(newest_file(&dir), None, "no regular file yet");
         let old = dir.join("old.zone");
         std::fs::write(&old, "a").unwrap();
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
         std::fs::File::options()
             .write(true)
             .open(&old)

@@ -7,7 +7,7 @@
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+use std::time::Duration as StdDuration;
 
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use serde::Deserialize;
@@ -397,10 +397,7 @@ impl CloudwatchPoller {
 type Results = BTreeMap<(usize, String), (f64, f64)>;
 
 fn now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    crate::time::unix_now_f64()
 }
 
 impl Poller for CloudwatchPoller {

@@ -5,7 +5,6 @@
 //! `db_instance` label, which the shipped RDS_* checks judge per instance.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -323,10 +322,7 @@ impl Poller for RdsPoller {
         for i in &mut instances {
             i.latest_snapshot = newest.get(&i.id).copied();
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let now = crate::time::unix_now_f64();
         let mut out = families(&instances, now);
         out.extend(self.api.families());
         Ok(out.into())

@@ -10,7 +10,7 @@ pub mod progress;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+use std::time::Duration as StdDuration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
@@ -801,10 +801,7 @@ impl MigrationPoller {
 }
 
 fn now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    crate::time::unix_now_f64()
 }
 
 /// A reqwest error with its causes (reqwest's own text is "error sending request"; the
