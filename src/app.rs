@@ -15,6 +15,7 @@ use crate::check::{self};
 use crate::config::shard::Shard;
 use crate::config_file::{self, Config};
 use crate::scheduler::Scheduler;
+use crate::server::web::{self, SharedWeb, WebListener, WebMetrics};
 use crate::server::{AppState, app};
 use crate::sources::{SourceConfig, Target, aws, mysql};
 use crate::store::SnapshotStore;
@@ -53,11 +54,23 @@ fn rds_instances(cfg: &Config) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
+/// SIGHUP for `--web.config.file`: the new file, or the running one kept and the error logged.
+fn reload_web(web: &SharedWeb) {
+    match web.reload() {
+        None => {}
+        Some(Ok(summary)) => tracing::info!("SIGHUP: web config reloaded: {summary}"),
+        Some(Err(e)) => {
+            tracing::error!("SIGHUP: web config not reloaded, the running one stays:\n{e}");
+        }
+    }
+}
+
 /// `headroom run`: runs until SIGTERM or SIGINT.
 pub async fn run(
     path: &Path,
     listen_override: Option<SocketAddr>,
     shard: Option<Shard>,
+    web_config: Option<&Path>,
 ) -> anyhow::Result<()> {
     let load = |path: &Path| {
         config_file::load(path).map(|mut cfg| {
@@ -68,6 +81,10 @@ pub async fn run(
         })
     };
     let cfg = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let web_cfg = match web_config {
+        Some(p) => web::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => web::WebConfig::default(),
+    };
     let listen = listen_override.unwrap_or(cfg.listen);
     tracing::info!("{}", cfg.summary());
     for n in &cfg.notices {
@@ -81,6 +98,12 @@ pub async fn run(
     registry.register_collector(Box::new(store.clone()));
 
     let check_metrics = CheckMetrics::register(&mut registry);
+    // The security counters exist only where there is something to count.
+    let web_metrics = match web_config {
+        Some(_) => WebMetrics::register(&mut registry),
+        None => WebMetrics::default(),
+    };
+    let web = SharedWeb::new(web_config, web_cfg, web_metrics);
     let retention = cfg.state_file.clone().map(Retention::new);
     if retention.is_none() && !cfg.checks.is_empty() {
         tracing::info!("no state_file: check states start afresh at every start");
@@ -134,7 +157,15 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!("serving http://{listen}/metrics");
+    let scheme = if web.current().config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!("serving {scheme}://{listen}/metrics");
+    if web.path().is_some() {
+        tracing::info!("web config: {}", web.current().config.summary());
+    }
     scheduler.apply(cfg.targets.clone()).await;
     install_checks(&engine, &cfg, &scheduler.targets()).await;
 
@@ -142,10 +173,19 @@ pub async fn run(
     let checks_task = tokio::spawn(Engine::run(engine.clone(), stop.clone()));
     let server = {
         let stop = stop.clone();
+        let web = web.clone();
         tokio::spawn(async move {
-            axum::serve(listener, app(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
+            let router = app(state);
+            if web.path().is_none() {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            } else {
+                let listener = WebListener::new(listener, web.clone())?;
+                axum::serve(listener, web::secured(router, web))
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            }
         })
     };
 
@@ -158,7 +198,7 @@ pub async fn run(
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = hup.recv() => match load(path) {
+            _ = hup.recv() => { reload_web(&web); match load(path) {
                 Ok(new) => {
                     if new.listen != current_listen && listen_override.is_none() {
                         tracing::warn!(old = %current_listen, new = %new.listen, "a new listen address takes effect at the next restart");
@@ -185,7 +225,7 @@ pub async fn run(
                     cfg = new;
                 }
                 Err(e) => tracing::error!("SIGHUP: config not reloaded, the running one stays:\n{e}"),
-            },
+            }},
             Some(d) = found.recv() => {
                 if scheduler.discovered(d).await {
                     install_checks(&engine, &cfg, &scheduler.targets()).await;

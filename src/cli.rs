@@ -53,6 +53,18 @@ pub enum Command {
         /// shard and say so.
         #[arg(long, value_name = "I/N", env = "HEADROOM_SHARD")]
         shard: Option<crate::config::shard::Shard>,
+        /// Protect every endpoint with TLS (mutual TLS too) and basic auth, as configured in
+        /// FILE, in the web configuration format Prometheus' exporters share
+        /// (exporter-toolkit): tls_server_config, http_server_config.headers,
+        /// basic_auth_users (bcrypt hashes). Relative paths in it are relative to its
+        /// directory; SIGHUP re-reads it (a bad file keeps the running one). Without it:
+        /// plain HTTP, no authentication. See docs/running.md.
+        #[arg(
+            long = "web.config.file",
+            value_name = "FILE",
+            env = "HEADROOM_WEB_CONFIG_FILE"
+        )]
+        web_config_file: Option<PathBuf>,
     },
     /// Run one check once, in-process, as a Nagios plugin: print `STATUS: text | perfdata`
     /// and exit 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN: timeout, usage error).

@@ -109,6 +109,7 @@ fn main() -> ExitCode {
             config,
             listen,
             shard,
+            web_config_file,
         } => {
             let rt = match runtime(true) {
                 Ok(rt) => rt,
@@ -117,7 +118,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(headroom::app::run(&config, listen, shard)) {
+            match rt.block_on(headroom::app::run(
+                &config,
+                listen,
+                shard,
+                web_config_file.as_deref(),
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("headroom: {e:#}");

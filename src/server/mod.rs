@@ -15,6 +15,7 @@ use crate::scheduler::Readiness;
 
 mod dday;
 mod status;
+pub mod web;
 
 /// OpenMetrics content type, served when the scraper asks for it.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
