@@ -42,6 +42,7 @@ mod secrets;
 mod shard;
 mod status;
 mod vantage;
+mod webcfg;
 
 /// The environment that tests read in this process: credentials for the AWS SDK's signer (the
 /// CloudWatch and RDS pollers some tests build themselves; moto accepts any, and IMDS is off so

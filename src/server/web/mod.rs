@@ -9,6 +9,7 @@ mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -74,6 +75,8 @@ pub struct Active {
 #[derive(Debug, Clone)]
 pub struct SharedWeb {
     current: Arc<RwLock<Arc<Active>>>,
+    /// Counts the configs put in force; a connection opened under an older one is closed.
+    generation: Arc<AtomicU64>,
     path: Option<PathBuf>,
     pub metrics: WebMetrics,
 }
@@ -84,6 +87,7 @@ impl SharedWeb {
     pub fn new(path: Option<&Path>, config: WebConfig, metrics: WebMetrics) -> SharedWeb {
         SharedWeb {
             current: Arc::new(RwLock::new(Arc::new(Self::activate(config)))),
+            generation: Arc::new(AtomicU64::new(0)),
             path: path.map(Path::to_path_buf),
             metrics,
         }
@@ -100,6 +104,12 @@ impl SharedWeb {
         self.current.read().clone()
     }
 
+    /// The config in force and its generation, read together.
+    fn current_with_generation(&self) -> (u64, Arc<Active>) {
+        let guard = self.current.read();
+        (self.generation.load(Ordering::Relaxed), guard.clone())
+    }
+
     /// The file of `--web.config.file`, if any.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
@@ -111,7 +121,9 @@ impl SharedWeb {
         let path = self.path.as_deref()?;
         Some(load(path).map(|cfg| {
             let summary = cfg.summary();
-            *self.current.write() = Arc::new(Self::activate(cfg));
+            let mut current = self.current.write();
+            *current = Arc::new(Self::activate(cfg));
+            self.generation.fetch_add(1, Ordering::Relaxed);
             summary
         }))
     }

@@ -16,6 +16,11 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
     SignatureScheme, SupportedCipherSuite,
 };
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
@@ -406,8 +411,45 @@ impl ClientCertVerifier for AllowedSans {
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection as axum gets it: plain TCP, or TLS over TCP.
-pub type Conn = Either<TcpStream, TlsStream<TcpStream>>;
+/// A connection as axum gets it: plain TCP, or TLS over TCP, opened under web config
+/// `generation`. Once a reload has replaced that config, the connection reads as closed: a
+/// kept-alive client (Prometheus keeps its connections) reconnects and meets the new TLS
+/// settings at once instead of keeping the old ones until it hangs up.
+#[derive(Debug)]
+pub struct Conn {
+    io: Either<TcpStream, TlsStream<TcpStream>>,
+    generation: u64,
+    current: Arc<AtomicU64>,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.current.load(Ordering::Relaxed) != self.generation {
+            return Poll::Ready(Ok(())); // end of stream
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
 
 /// A listener that serves TLS when the current web config has a `tls_server_config` (read
 /// at every connection, so a reload applies to the next one) and plain HTTP otherwise.
@@ -435,8 +477,14 @@ impl WebListener {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let Some(tls) = web.current().config.tls.clone() else {
-                    if tx.send((Either::Left(tcp), peer)).await.is_err() {
+                let (generation, active) = web.current_with_generation();
+                let conn = |io| Conn {
+                    io,
+                    generation,
+                    current: web.generation.clone(),
+                };
+                let Some(tls) = active.config.tls.clone() else {
+                    if tx.send((conn(Either::Left(tcp)), peer)).await.is_err() {
                         return;
                     }
                     continue;
@@ -447,7 +495,12 @@ impl WebListener {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => {
-                            let _ = tx.send((Either::Right(s), peer)).await;
+                            let c = Conn {
+                                io: Either::Right(s),
+                                generation,
+                                current: web.generation.clone(),
+                            };
+                            let _ = tx.send((c, peer)).await;
                         }
                         Ok(Err(e)) => {
                             web.metrics.handshake_failures.inc();
