@@ -353,3 +353,20 @@ fn reload_keeps_the_running_config_when_the_new_one_is_broken() {
     assert!(web.current().config.users.is_empty());
     assert!(web.current().config.tls.is_some());
 }
+
+#[test]
+fn the_documented_example_loads() {
+    // docs/running.md, "Securing the endpoints": its first YAML block is a web config.
+    let doc = include_str!("../../../docs/running.md");
+    let section = &doc[doc.find("## Securing the endpoints").unwrap()..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = pki();
+    std::fs::copy(dir.path().join("ca.pem"), dir.path().join("clients-ca.pem")).unwrap();
+    let cfg = parse_in(&dir, example).unwrap();
+    assert!(cfg.tls.is_some());
+    assert_eq!(cfg.headers.len(), 2);
+    // The example user's hash is of the password the comment gives.
+    let auth = BasicAuth::new(cfg.users);
+    assert_eq!(auth.check("prometheus", "example-only"), Ok(()));
+}
