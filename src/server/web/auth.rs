@@ -129,6 +129,15 @@ impl BasicAuth {
         }
     }
 
+    /// Whether `password` was already verified as `user`'s: no bcrypt, no blocking.
+    pub fn known_good(&self, user: &str, password: &str) -> bool {
+        self.users.get(user).is_some_and(|hash| {
+            self.verified
+                .lock()
+                .contains(&Self::digest(user, hash, password))
+        })
+    }
+
     /// How many verified passwords are cached (for tests).
     pub fn cached(&self) -> usize {
         self.verified.lock().len()
@@ -182,8 +191,11 @@ mod tests {
         assert!(auth.enabled());
         assert_eq!(auth.check("alice", "wrong"), Err(Denied::WrongPassword));
         assert_eq!(auth.cached(), 0, "a failure is never cached");
+        assert!(!auth.known_good("alice", "s3cret"));
         assert_eq!(auth.check("alice", "s3cret"), Ok(()));
         assert_eq!(auth.cached(), 1);
+        assert!(auth.known_good("alice", "s3cret"));
+        assert!(!auth.known_good("alice", "wrong"));
         assert_eq!(auth.check("alice", "s3cret"), Ok(()));
         assert_eq!(auth.cached(), 1);
         assert_eq!(auth.check("mallory", "s3cret"), Err(Denied::UnknownUser));

@@ -143,7 +143,7 @@ pub async fn guard(State(web): State<SharedWeb>, req: Request, next: Next) -> Re
                         reason: denied.label(),
                     })
                     .inc();
-                // The user name is logged only at debug level, and the password never.
+                // Neither the user name nor the password is logged: only why.
                 tracing::debug!(reason = denied.label(), "request refused: basic auth");
                 (
                     StatusCode::UNAUTHORIZED,
@@ -167,12 +167,22 @@ async fn authenticate(
     header: Option<&axum::http::HeaderValue>,
 ) -> Result<(), Denied> {
     let (user, password) = credentials(header)?;
+    if auth.known_good(&user, &password) {
+        return Ok(());
+    }
+    // bcrypt is CPU work by design: off the async threads, and at most BCRYPT_AT_ONCE at a
+    // time, so that a flood of bad passwords costs a core or two, not the machine.
+    let _permit = BCRYPT_PERMITS.acquire().await;
     let auth = auth.clone();
-    // bcrypt is CPU work by design: off the async threads.
     tokio::task::spawn_blocking(move || auth.check(&user, &password))
         .await
         .unwrap_or(Err(Denied::WrongPassword))
 }
+
+/// How many bcrypt verifications may run at once.
+const BCRYPT_AT_ONCE: usize = 2;
+
+static BCRYPT_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BCRYPT_AT_ONCE);
 
 /// `router` behind the guard.
 pub fn secured(router: axum::Router, web: SharedWeb) -> axum::Router {
