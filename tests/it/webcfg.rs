@@ -464,3 +464,43 @@ fn tls_basic_auth_and_mtls_against_prometheus_chromium_curl_and_openssl() {
         assert!(!metrics.contains(secret), "a password in /metrics");
     }
 }
+
+#[test]
+fn a_bad_web_config_stops_the_start_naming_every_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{}\nmemcached:\n  - {{name: m, address: 127.0.0.1:{}}}\n",
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  min_version: TLS11\n",
+    )
+    .unwrap();
+    let (code, _, err) = common::headroom(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--web.config.file",
+        web.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let web = web.display();
+    for want in [
+        format!(
+            "{web}:2:14: tls_server_config.cert_file: cannot read {}/server.pem",
+            dir.display()
+        ),
+        format!("{web}:4:16: tls_server_config.min_version: TLS11 is not supported"),
+    ] {
+        assert!(err.contains(&want), "want {want}\n in {err}");
+    }
+}

@@ -79,7 +79,7 @@ http_server_config:
     X-XSS-Protection: "1; mode=block"
     Strict-Transport-Security: max-age=31536000
 basic_auth_users:
-  alice: $2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze
+  alice: $2b$10$l1lZXIrU97BTRAFvdxPOhe771X7f/OOX5ZXCctUJYIYpTnKPYGVBe
 "#;
     let cfg = parse_in(&dir, src).unwrap();
     let tls = cfg.tls.as_ref().unwrap();
@@ -335,7 +335,7 @@ fn reload_keeps_the_running_config_when_the_new_one_is_broken() {
     let path = dir.path().join("web.yml");
     std::fs::write(
         &path,
-        "basic_auth_users:\n  alice: $2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\n",
+        "basic_auth_users:\n  alice: $2b$10$l1lZXIrU97BTRAFvdxPOhe771X7f/OOX5ZXCctUJYIYpTnKPYGVBe\n",
     )
     .unwrap();
     let web = SharedWeb::new(Some(&path), load(&path).unwrap(), WebMetrics::default());
