@@ -126,6 +126,12 @@ impl WebConfig {
             1 => "basic auth: 1 user".to_owned(),
             n => format!("basic auth: {n} users"),
         });
+        if !self.users.is_empty() && self.tls.is_none() {
+            parts.push(
+                "WARNING: without tls_server_config passwords cross the network readable"
+                    .to_owned(),
+            );
+        }
         if !self.headers.is_empty() {
             parts.push(format!("{} response headers", self.headers.len()));
         }

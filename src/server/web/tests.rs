@@ -355,6 +355,20 @@ fn reload_keeps_the_running_config_when_the_new_one_is_broken() {
 }
 
 #[test]
+fn basic_auth_without_tls_is_flagged() {
+    let dir = pki();
+    let cfg = parse_in(
+        &dir,
+        "basic_auth_users:\n  alice: $2b$10$l1lZXIrU97BTRAFvdxPOhe771X7f/OOX5ZXCctUJYIYpTnKPYGVBe\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.summary(),
+        "plain HTTP, basic auth: 1 user, WARNING: without tls_server_config passwords cross the network readable"
+    );
+}
+
+#[test]
 fn the_documented_example_loads() {
     // docs/running.md, "Securing the endpoints": its first YAML block is a web config.
     let doc = include_str!("../../../docs/running.md");
