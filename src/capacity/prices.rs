@@ -426,6 +426,129 @@ pub fn rds_class_month<'a>(
     Some((r.usd * HOURS_PER_MONTH, r))
 }
 
+/// What the current and the recommended class cost a month: instance hours only (730 h,
+/// on-demand), from the price table (catalog/prices.yaml, refreshed by
+/// catalog/update-prices.py).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CostInfo {
+    pub region: String,
+    /// The RDS engine and deployment priced, e.g. `mysql`, `single-az`.
+    pub engine: String,
+    pub deployment: String,
+    pub current_class: String,
+    /// None: the table has no price for the class (see `unpriced`).
+    pub current_usd_per_month: Option<f64>,
+    pub recommended_class: Option<String>,
+    pub recommended_usd_per_month: Option<f64>,
+    /// Recommended less current, when both are priced.
+    pub change_usd_per_month: Option<f64>,
+    /// The price table's sources used: what was read and the date of its figures.
+    pub sources: Vec<String>,
+    /// Classes without a price.
+    pub unpriced: Vec<String>,
+}
+
+impl CostInfo {
+    /// One paragraph of Markdown.
+    pub fn markdown(&self) -> String {
+        let usd =
+            |v: Option<f64>| v.map_or_else(|| "unpriced".to_owned(), |v| format!("${v:.2}/month"));
+        let mut out = format!(
+            "Cost (instance hours, on-demand, {} {} in {}, 730 h a month): {} {} now",
+            self.engine,
+            self.deployment,
+            self.region,
+            self.current_class,
+            usd(self.current_usd_per_month),
+        );
+        if let Some(c) = &self.recommended_class {
+            out.push_str(&format!(
+                "; recommended {c} {}",
+                usd(self.recommended_usd_per_month)
+            ));
+            if let Some(d) = self.change_usd_per_month {
+                out.push_str(&format!(
+                    " ({}${:.2}/month)",
+                    if d < 0.0 { "-" } else { "+" },
+                    d.abs()
+                ));
+            }
+        }
+        out.push_str(
+            ".
+",
+        );
+        if !self.unpriced.is_empty() {
+            out.push_str(&format!(
+                "No price for {} in {} ({} {}): refresh catalog/prices.yaml (catalog/update-prices.py) or add a row under a cost target's `prices`.
+",
+                self.unpriced.join(", "),
+                self.region,
+                self.engine,
+                self.deployment
+            ));
+        }
+        for s in &self.sources {
+            out.push_str(&format!(
+                "Prices: {s}.
+"
+            ));
+        }
+        out.push('\n');
+        out
+    }
+}
+
+/// The engine the capacity model's databases are priced as: MySQL (the model reads a mysql
+/// target; MariaDB's RDS prices are looked up as MySQL's).
+pub const PRICED_ENGINE: &str = "mysql";
+
+/// What `current` and `recommended` cost a month in `region` (RDS for MySQL, single-AZ:
+/// the history does not record the engine or Multi-AZ).
+pub fn cost_of(table: &Table, region: &str, current: &str, recommended: Option<&str>) -> CostInfo {
+    let mut sources = Vec::new();
+    let mut unpriced = Vec::new();
+    let mut price =
+        |class: &str| match rds_class_month(table, region, class, Some(PRICED_ENGINE), false) {
+            Some((usd, row)) => {
+                let s = match table.sources.get(&row.source) {
+                    Some(s) => format!(
+                        "{} ({}, read {}{})",
+                        s.cite,
+                        s.date,
+                        s.read,
+                        if s.third_party { ", third-party" } else { "" }
+                    ),
+                    None => row.source.clone(),
+                };
+                if !sources.contains(&s) {
+                    sources.push(s);
+                }
+                Some(usd)
+            }
+            None => {
+                if !unpriced.iter().any(|u| u == class) {
+                    unpriced.push(class.to_owned());
+                }
+                None
+            }
+        };
+    let now = price(current);
+    let rec = recommended.and_then(&mut price);
+    CostInfo {
+        region: region.to_owned(),
+        engine: PRICED_ENGINE.to_owned(),
+        deployment: "single-az".to_owned(),
+        current_class: current.to_owned(),
+        current_usd_per_month: now,
+        recommended_class: recommended.map(str::to_owned),
+        recommended_usd_per_month: rec,
+        change_usd_per_month: now.zip(rec).map(|(a, b)| b - a),
+        sources,
+        unpriced,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,3 +204,86 @@ fn a_bad_price_row_names_its_place() {
         "{err}"
     );
 }
+
+/// catalog/update-prices.py on a fixture in the layout of the AWS Price List bulk API (region
+/// index, then the region's offer file: products by SKU with productFamily and attributes,
+/// terms.OnDemand with priceDimensions; AWS Billing User Guide, "Getting price list files
+/// using the AWS Price List Bulk API" and "Reading the service price list files"). The
+/// fixture's RDS, EC2 and EBS products carry the figures of catalog/prices.yaml's rows, and
+/// the script rebuilds those rows; its ElastiCache and ELB products carry made-up figures
+/// (no shipped row to reproduce) and are read as given. Licensed engines, Windows, readable
+/// standbys, unused reservations and per-GB load balancer charges are left out.
+#[test]
+fn update_prices_rebuilds_the_shipped_rows_from_offer_files() {
+    use headroom::capacity::prices::{Query, Table, Unit, shipped};
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/catalog/update-prices.py"
+        ))
+        .arg("--base")
+        .arg(common::fixture("offers"))
+        .args(["--region", "us-east-1", "--today", "2026-12-05"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("10 rows from 4 offer files"), "{err}");
+    // CloudWatch's fixture price is headroom's $0.01 per 1,000 metrics: no warning.
+    assert!(!err.contains("GetMetricData"), "{err}");
+    let built: Table = serde_yaml_ng::from_slice(&out.stdout).unwrap();
+    assert_eq!(built.prices.len(), 10);
+    let src = &built.sources["AmazonRDS-us-east-1"];
+    assert_eq!(
+        (src.date.as_str(), src.read.as_str()),
+        ("2026-12-01", "2026-12-05")
+    );
+    assert!(!src.third_party);
+    let table = shipped();
+    let mut reproduced = 0;
+    for r in &built.prices {
+        r.check().unwrap();
+        if r.service == "elasticache" || r.service == "elb" {
+            assert_eq!(r.usd, 0.5, "{r:?}");
+            continue;
+        }
+        let engines: Vec<Option<&str>> = match &r.engines {
+            Some(es) => es.iter().map(|e| Some(e.as_str())).collect(),
+            None => vec![None],
+        };
+        for engine in engines {
+            let q = Query {
+                service: &r.service,
+                region: &r.region,
+                item: &r.item,
+                unit: r.unit,
+                engine,
+                deployment: r.deployment.as_deref(),
+            };
+            let shipped_row = table
+                .find(&q)
+                .unwrap_or_else(|| panic!("no shipped row for {q:?}"));
+            assert_eq!(shipped_row.usd, r.usd, "{q:?}");
+            assert_eq!(shipped_row.included, r.included, "{q:?}");
+            reproduced += 1;
+        }
+    }
+    // db.m5.large postgres, db.t3.medium mysql and postgres, RDS gp2, gp3 and gp3 IOPS,
+    // m5.large, EBS gp3.
+    assert_eq!(reproduced, 8);
+    assert!(
+        built
+            .prices
+            .iter()
+            .all(|r| r.usd != 0.5 || r.service == "elasticache" || r.service == "elb")
+    );
+    let classic = built
+        .prices
+        .iter()
+        .filter(|r| r.service == "elb" && r.unit == Unit::Hour)
+        .count();
+    assert_eq!(
+        classic, 2,
+        "classic and application hours, no per-GB charge"
+    );
+}
