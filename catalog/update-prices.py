@@ -110,7 +110,10 @@ def rows_of(offer, region):
             elif fam == "Provisioned IOPS" and unit == "IOPS-Mo":
                 if a.get("databaseEngine", "Any") not in ("Any", "MySQL"):
                     continue
-                vol = RDS_VOLUMES.get(a.get("volumeType", "Provisioned IOPS"))
+                # gp3's and io2's IOPS are told apart by the usage type where the volume type
+                # is absent (e.g. RDS:GP3-PIOPS).
+                usage = a.get("usagetype", "").upper()
+                vol = "gp3" if "GP3" in usage else "io2" if "IO2" in usage else RDS_VOLUMES.get(a.get("volumeType", "Provisioned IOPS"))
                 if vol is None:
                     continue
                 row = dict(service="rds", item=vol, unit="iops_month", deployment=dep, included=INCLUDED_IOPS.get(vol, 0))
