@@ -329,19 +329,23 @@ pub fn estimate(table: &Table, region: &str, estate: &[Resource]) -> Estimate {
                     "storage",
                     *gib,
                 );
-                // Provisioned IOPS: io1, io2, and gp3 above its baseline (gp2 has none).
+                // Provisioned IOPS: io1 and io2 all of them, gp3 those above its baseline
+                // (gp2 has none). An `iops_month` row bills what is above its `included`
+                // (3,000 for gp3, the offer files' figure); RDS's gp3 baseline is 12,000 from
+                // 400 GiB, so the amount passed is shifted by the difference. Within the
+                // baseline nothing is billed, whether or not a row exists.
                 let billed_iops = match (storage_type.as_str(), iops) {
-                    ("gp3", Some(i)) => Some(i - rds_gp3_included(*gib) + 3_000.0),
+                    ("gp3", Some(i)) if *i > rds_gp3_included(*gib) => {
+                        Some(i - (rds_gp3_included(*gib) - 3_000.0))
+                    }
                     ("io1" | "io2", Some(i)) => Some(*i),
                     _ => None,
                 };
                 if let Some(i) = billed_iops {
-                    let mut qq = one(storage_type, Unit::IopsMonth);
-                    qq.engine = None;
-                    if storage_type == "gp3" && i <= 3_000.0 {
-                        // Within the baseline: nothing to bill, whether or not a row exists.
-                        continue;
-                    }
+                    let qq = Query {
+                        engine: None,
+                        ..one(storage_type, Unit::IopsMonth)
+                    };
                     add(&mut lines, table, qq, "iops", i);
                 }
             }
