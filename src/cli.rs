@@ -269,6 +269,11 @@ pub struct CurrentArgs {
     /// Its provisioned IOPS (gp3 from 400 GiB, io1, io2).
     #[arg(long, value_name = "IOPS", requires = "current_class")]
     pub current_iops: Option<f64>,
+    /// AWS region whose prices (catalog/prices.yaml) the report's cost uses, e.g.
+    /// us-east-1. Default: the `region` of the database's capacity target in --config;
+    /// without either, the report has no cost.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -9,16 +9,19 @@ from lib.panels import (
     CHECK_STATES,
     STATE_TYPES,
     UP_DOWN,
+    bargauge,
     by_name,
     cell,
     data_link,
     filter_equal,
+    limit_line,
     merge,
     organize,
     q,
     stat,
     state_timeline,
     table,
+    timeseries,
 )
 from lib.promql import in_region, sel
 
@@ -233,10 +236,78 @@ def history_row() -> Row:
     )
 
 
+def cost_row() -> Row:
+    cost = sel("headroom_cost_monthly_usd", region=True)
+    unpriced = sel("headroom_cost_unpriced_resources", region=True)
+    cloudwatch = in_region(sel("headroom_cloudwatch_estimated_cost_usd_per_month"))
+    return Row(
+        "Cost",
+        [
+            timeseries(
+                "Estimated monthly cost by service",
+                "What the estate of the selected cost targets would cost a month, on-demand "
+                "(730 h), per service (headroom_cost_monthly_usd: RDS instances and storage, "
+                "ElastiCache nodes, EBS volumes, load balancer hours, the EC2 instances behind "
+                "classic load balancers), stacked with CloudWatch's GetMetricData "
+                "(headroom_cloudwatch_estimated_cost_usd_per_month), against the cost targets' "
+                "budget_usd (headroom_cost_budget_usd: the dashed red line, absent when none is "
+                "set). Prices come from catalog/prices.yaml; resources without a price are "
+                "left out (the Unpriced panel counts them). See docs/cost.md.",
+                "currencyUSD",
+                [
+                    q(f"sum by (service) ({cost})", "{{service}}"),
+                    q(f"sum({cloudwatch})", "cloudwatch"),
+                    q(f"sum({in_region(sel('headroom_cost_budget_usd'))})", "budget"),
+                ],
+                stack=True,
+                overrides=[limit_line("budget")],
+                decimals=2,
+                w=12,
+                h=8,
+            ),
+            bargauge(
+                "Monthly cost by item",
+                "The estimated monthly cost of each service and item (class, node type, volume "
+                "type, load balancer type) in each region, from headroom_cost_monthly_usd.",
+                "currencyUSD",
+                [q(f"sum by (service, region, item) ({cost}) > 0", "{{service}} {{item}} {{region}}", instant=True)],
+                decimals=2,
+                w=6,
+                h=8,
+            ),
+            stat(
+                "Unpriced resources",
+                "Resources the price table has no price for (headroom_cost_unpriced_resources): "
+                "their cost is not in the estimate, which reads low by it. Add rows under the "
+                "cost target's prices, or refresh catalog/prices.yaml (catalog/update-prices.py). "
+                "HeadroomCostUnpriced fires after an hour.",
+                "none",
+                [q(f"sum({unpriced})", "unpriced", instant=True)],
+                color_mode=common.BigValueColorMode.BACKGROUND,
+                thresholds=checks.thresholds([(None, checks.OK), (1, checks.WARNING)]),
+                decimals=0,
+                w=3,
+                h=4,
+            ),
+            stat(
+                "Price table age",
+                "How old the oldest source of the price table is "
+                "(time() - headroom_cost_price_date_timestamp_seconds): the date its figures "
+                "were published, not when headroom read them. headroom_cost_price_source_info "
+                "names each source.",
+                "dtdurations",
+                [q(f"time() - min({in_region(sel('headroom_cost_price_date_timestamp_seconds'))})", "age", instant=True)],
+                w=3,
+                h=4,
+            ),
+        ],
+    )
+
+
 BOARD = Board(
     uid="headroom-overview",
     title="headroom / Overview",
-    description="Every check's state like Nagios' service status screen, counts by state, and the targets that are down.",
+    description="Every check's state like Nagios' service status screen, counts by state, the targets that are down, and the estate's estimated monthly cost.",
     sources=None,
-    rows=[checks_row, targets_row, history_row],
+    rows=[checks_row, targets_row, cost_row, history_row],
 )

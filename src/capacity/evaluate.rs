@@ -6,6 +6,7 @@
 use super::catalog::{self, Class, StorageType};
 use super::inputs::build;
 use super::model::{Instance, assess, charts, recommend, trend_at};
+use super::prices::{Table, cost_of};
 use super::report::{ObservedInfo, Report, WindowInfo};
 use crate::store::history::{HistoryError, HistorySource, Window};
 
@@ -62,6 +63,10 @@ pub struct Request<'a> {
     pub end: f64,
     pub catalog: &'a [Class],
     pub what_if: Option<&'a WhatIf>,
+    /// The AWS region whose prices the report's cost uses; None: no cost in the report.
+    pub region: Option<&'a str>,
+    /// The price table.
+    pub prices: &'a Table,
 }
 
 /// Reads, assesses and recommends. `progress` is told each series read from Prometheus.
@@ -181,6 +186,14 @@ pub async fn evaluate(
         },
     );
     let charts = charts(&observed, &now, r.horizon);
+    let cost = r.region.map(|region| {
+        cost_of(
+            r.prices,
+            region,
+            &current.class.name,
+            recommended.as_deref(),
+        )
+    });
     Ok(Report {
         schema_version: 1,
         db: r.db.to_owned(),
@@ -195,6 +208,7 @@ pub async fn evaluate(
         what_if,
         recommended_class: recommended,
         horizon_days: r.horizon,
+        cost,
         charts,
         notes,
     })

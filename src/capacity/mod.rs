@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod evaluate;
 pub mod inputs;
 pub mod model;
+pub mod prices;
 pub mod report;
 pub mod transfer;
 pub mod usl;

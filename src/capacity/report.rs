@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::model::{Assessment, Charts, Observed};
+pub use super::prices::CostInfo;
 
 /// Everything a report says.
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +22,8 @@ pub struct Report {
     /// the horizon.
     pub recommended_class: Option<String>,
     pub horizon_days: f64,
+    /// The monthly price of the current and the recommended class, when a region was given.
+    pub cost: Option<CostInfo>,
     /// What the HTML report's charts draw (the current instance).
     pub charts: Charts,
     /// Where the inputs came from and what they leave out.
@@ -197,6 +200,9 @@ impl Report {
                 self.horizon_days
             )),
             None => out.push_str("No recommended class (see the notes).\n\n"),
+        }
+        if let Some(c) = &self.cost {
+            out.push_str(&c.markdown());
         }
         if !self.notes.is_empty() {
             out.push_str("Notes:\n\n");
@@ -595,6 +601,11 @@ svg.chart{display:block;margin:1em 0;background:#fff}\
             ),
             None => "<p>No recommended class (see the notes).</p>".into(),
         });
+        if let Some(c) = &r.cost {
+            out.push_str("<p class=\"cost\">");
+            out.push_str(&esc(c.markdown().trim()).replace('\n', "<br>"));
+            out.push_str("</p>");
+        }
         if !r.notes.is_empty() {
             out.push_str("<h3>Notes</h3><ul>");
             for n in &r.notes {
@@ -664,8 +675,42 @@ mod tests {
             what_if: None,
             recommended_class: Some("db.r5.xlarge".into()),
             horizon_days: 90.0,
+            cost: None,
             notes: vec!["a <note>".into()],
         }
+    }
+
+    #[test]
+    fn cost_beside_the_recommendation() {
+        let t = crate::capacity::prices::shipped();
+        let mut r = report("db1");
+        // db.t3.medium has a MySQL row (0.068/h); db.t4g.large too (0.073/h); db.r5.xlarge
+        // has none.
+        r.cost = Some(crate::capacity::prices::cost_of(
+            &t,
+            "us-east-1",
+            "db.t3.medium",
+            Some("db.t4g.large"),
+        ));
+        let c = r.cost.clone().unwrap();
+        assert!((c.current_usd_per_month.unwrap() - 49.64).abs() < 1e-9);
+        assert!((c.recommended_usd_per_month.unwrap() - 53.29).abs() < 1e-9);
+        assert!((c.change_usd_per_month.unwrap() - 3.65).abs() < 1e-9);
+        let md = r.markdown();
+        assert!(
+            md.contains("Cost (instance hours, on-demand, mysql single-az in us-east-1, 730 h a month): db.t3.medium $49.64/month now; recommended db.t4g.large $53.29/month (+$3.65/month)."),
+            "{md}"
+        );
+        assert!(md.contains("Prices: reintech.io"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(json["cost"]["current_class"], "db.t3.medium");
+        assert!(html(&[r]).contains("<p class=\"cost\">Cost (instance hours"));
+        // An unpriced class says so, never $0.
+        let c =
+            crate::capacity::prices::cost_of(&t, "us-east-1", "db.r5.large", Some("db.r5.xlarge"));
+        assert_eq!(c.current_usd_per_month, None);
+        assert_eq!(c.unpriced, vec!["db.r5.large", "db.r5.xlarge"]);
+        assert!(c.markdown().contains("db.r5.large unpriced now; recommended db.r5.xlarge unpriced.\nNo price for db.r5.large, db.r5.xlarge in us-east-1 (mysql single-az)"), "{}", c.markdown());
     }
 
     #[test]

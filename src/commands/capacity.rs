@@ -161,6 +161,7 @@ async fn report(
         .min(8);
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
     let classes = std::sync::Arc::new(classes);
+    let prices = std::sync::Arc::new(crate::capacity::prices::shipped());
     let what_if = what_if.cloned();
     let total = dbs.len();
     let mut tasks = tokio::task::JoinSet::new();
@@ -178,8 +179,20 @@ async fn report(
             .acquire_owned()
             .await
             .map_err(|e| e.to_string())?;
-        let (source, classes, what_if, db) =
-            (source.clone(), classes.clone(), what_if.clone(), db.clone());
+        // The region to price in: --region, then the database's capacity target's.
+        let region = cur.region.clone().or_else(|| {
+            cfg.as_ref()?.targets.iter().find_map(|t| match &t.source {
+                crate::sources::SourceConfig::Capacity(s) if s.db == *db => s.region.clone(),
+                _ => None,
+            })
+        });
+        let (source, classes, what_if, db, prices) = (
+            source.clone(),
+            classes.clone(),
+            what_if.clone(),
+            db.clone(),
+            prices.clone(),
+        );
         let (days, horizon, resolution) = (h.days, h.horizon, h.resolution.as_secs_f64());
         tasks.spawn(async move {
             let _slot = slot;
@@ -193,6 +206,8 @@ async fn report(
                 end,
                 catalog: &classes,
                 what_if: what_if.as_ref(),
+                region: region.as_deref(),
+                prices: &prices,
             };
             // A bar for the series of one database; a line per database for a fleet.
             let r = evaluate(&req, |i, n, what| {

@@ -70,6 +70,9 @@ pub struct Settings {
     pub window_days: f64,
     pub horizon_days: f64,
     pub catalog: Arc<Vec<Class>>,
+    /// The target's `region`: the report prices its classes there (catalog/prices.yaml).
+    pub region: Option<String>,
+    pub prices: Arc<crate::capacity::prices::Table>,
 }
 
 impl SourceTarget for RawTarget {
@@ -183,6 +186,8 @@ impl SourceTarget for RawTarget {
             window_days,
             horizon_days,
             catalog: cx.catalog.clone(),
+            region: self.region.clone(),
+            prices: Arc::new(crate::capacity::prices::shipped()),
         })
     }
 }
@@ -219,6 +224,8 @@ impl Poller for CapacityPoller {
                 end,
                 catalog: &s.catalog,
                 what_if: None,
+                region: s.region.as_deref(),
+                prices: &s.prices,
             },
             |_, _, _| {},
         )

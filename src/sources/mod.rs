@@ -68,6 +68,9 @@ macro_rules! sources {
             /// Backups: the newest EBS snapshot, RDS snapshot and Route 53 zone export of each
             /// resource and its age, one target per region.
             backups: Backups = aws::backups,
+            /// The monthly cost of the estate (RDS, ElastiCache, EBS, load balancers, the EC2
+            /// instances behind them) from the price table, one target per region.
+            cost: Cost = aws::cost,
         }
     };
 }

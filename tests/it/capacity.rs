@@ -437,6 +437,8 @@ fn embedded_history(mut d: Daemon) {
         "0.05",
         "--format",
         "json",
+        "--region",
+        "us-east-1",
     ]);
     assert_eq!(code, 0, "{err}");
     validate(&out);
@@ -514,10 +516,30 @@ fn embedded_history(mut d: Daemon) {
         "0.05",
         "--format",
         "md",
+        "--region",
+        "us-east-1",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("## Now: db.r5.large"), "{out}");
     assert!(out.contains("embedded history"), "{out}");
+    assert!(
+        out.contains("Cost (instance hours, on-demand, mysql single-az in us-east-1, 730 h a month): db.r5.large unpriced now"),
+        "{out}"
+    );
+    if let Some(c) = r["recommended_class"].as_str() {
+        assert!(out.contains(&format!("; recommended {c} ")), "{out}");
+    }
+    // The cost beside the recommendation, with --region: catalog/prices.yaml has no MySQL
+    // row for db.r5.large, which the report says rather than pricing it at $0.
+    let cost = &r["cost"];
+    assert_eq!(cost["region"], "us-east-1", "{r}");
+    assert_eq!(cost["current_class"], "db.r5.large");
+    assert!(cost["current_usd_per_month"].is_null(), "{cost}");
+    assert_eq!(cost["recommended_class"], r["recommended_class"]);
+    assert!(
+        cost["unpriced"].to_string().contains("db.r5.large"),
+        "{cost}"
+    );
 
     // kill -9 the daemon: the file reopens with every minute written, and the daemon,
     // started again, records on into it.

@@ -96,7 +96,7 @@ fn config_check_command_reports_and_exits() {
     assert_eq!(
         lines.next(),
         Some(
-            "config OK: 4 targets (2 memcached, 2 mysql, 0 tls, 0 cloudwatch, 0 rds, 0 elb, 0 elbv2, 0 elasticache, 0 capacity, 0 migration, 0 dns, 0 http, 0 disks, 0 posture, 0 backups); 14 checks on them; listen 0.0.0.0:9469"
+            "config OK: 4 targets (2 memcached, 2 mysql, 0 tls, 0 cloudwatch, 0 rds, 0 elb, 0 elbv2, 0 elasticache, 0 capacity, 0 migration, 0 dns, 0 http, 0 disks, 0 posture, 0 backups, 0 cost); 14 checks on them; listen 0.0.0.0:9469"
         )
     );
     // Checks whose source is not configured are reported, not dropped.

@@ -14,6 +14,7 @@ mod capacity;
 mod certs;
 mod cloudwatch;
 mod config;
+mod cost;
 mod daemon;
 mod dashboards;
 mod dday;

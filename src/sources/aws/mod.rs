@@ -6,6 +6,7 @@
 pub mod backups;
 pub mod clients;
 pub mod cloudwatch;
+pub mod cost;
 pub mod elasticache;
 pub mod elb;
 pub mod elbv2;
