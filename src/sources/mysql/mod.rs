@@ -9,12 +9,14 @@
 //! headroom's own traffic exactly.
 
 mod parse;
+mod ssl;
 
 pub use parse::{
     Counters, HeartbeatRead, OwnStatements, ReplicaRow, Status, TpsCounter, VARIABLES, Window,
     derived_families, heartbeat_families, parse_value, read_only_families, replica_families,
     status_families, variable_families, window,
 };
+pub use ssl::{RawSsl, Ssl, SslMode};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -82,6 +84,18 @@ pub struct RawTarget {
     /// freeze, read-only from it) or `destination` (a read-only replica until `after`).
     /// Default: none (no read-only expectation, no MYSQL_READ_ONLY_AS_PLANNED).
     pub role: Option<Role>,
+    /// `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA` or `VERIFY_IDENTITY`, as the mysql
+    /// client's `--ssl-mode`. Default: `VERIFY_CA` when `ssl_ca` is given, else `DISABLED`.
+    pub ssl_mode: Option<SslMode>,
+    /// PEM file of the CA certificates to verify the server's certificate with (the mysql
+    /// client's `--ssl-ca`; for RDS, the region's certificate bundle from AWS). Relative to
+    /// the config file.
+    pub ssl_ca: Option<PathBuf>,
+    /// PEM file of the client certificate (`--ssl-cert`), for a user created `REQUIRE X509`.
+    /// Needs `ssl_key`.
+    pub ssl_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (`--ssl-key`).
+    pub ssl_key: Option<PathBuf>,
 }
 
 /// `mysql[].heartbeat`: the table pt-heartbeat (Percona Toolkit) keeps up to date on the
@@ -246,6 +260,14 @@ impl RawTarget {
                 })
             }
         };
+        let ssl = RawSsl {
+            mode: self.ssl_mode,
+            ca: self.ssl_ca.as_deref(),
+            cert: self.ssl_cert.as_deref(),
+            key: self.ssl_key.as_deref(),
+        }
+        .validate(v, path, SslMode::Disabled);
+        ok &= ssl.is_some();
         // Without `dday:` there is no phase, so no expectation: the role is kept for what
         // else reads it.
         let read_only_plan = self
@@ -264,6 +286,7 @@ impl RawTarget {
             heartbeat,
             role: self.role,
             read_only_plan,
+            ssl: ssl.unwrap_or_default(),
         })
     }
 }
@@ -280,6 +303,8 @@ pub struct Settings {
     pub role: Option<Role>,
     /// The role with the phase of `dday:`: present when both are set.
     pub read_only_plan: Option<ReadOnlyPlan>,
+    /// TLS options (`ssl_mode`, `ssl_ca`, `ssl_cert`, `ssl_key`).
+    pub ssl: Ssl,
 }
 
 impl Settings {
@@ -299,6 +324,7 @@ impl Settings {
             heartbeat: None,
             role: None,
             read_only_plan: None,
+            ssl: Ssl::default(),
         }
     }
 }
@@ -329,11 +355,16 @@ struct State {
     /// When the data size was last read, and what it was (`None`: no table visible to the
     /// user, or not readable).
     size: Option<(Instant, Option<f64>)>,
+    /// Under `VERIFY_CA`, the name the server's certificate presents, once a connection to
+    /// the address's host has failed on the name alone (see [`ssl::presented_name`]).
+    tls_name: Option<String>,
 }
 
 pub struct MysqlPoller {
     address: String,
-    opts: Opts,
+    /// Everything but TLS, which [`MysqlPoller::connect`] adds.
+    opts: OptsBuilder,
+    ssl: Ssl,
     configured_counter: Option<TpsCounter>,
     started: Instant,
     heartbeat: Option<Heartbeat>,
@@ -371,7 +402,8 @@ impl MysqlPoller {
             .stmt_cache_size(0);
         MysqlPoller {
             address: s.address.clone(),
-            opts: opts.into(),
+            opts,
+            ssl: s.ssl.clone(),
             configured_counter: s.tps_counter,
             started: Instant::now(),
             heartbeat: s.heartbeat.clone(),
@@ -387,6 +419,7 @@ impl MysqlPoller {
                     selects: 0.0,
                 },
                 size: None,
+                tls_name: None,
             }),
         }
     }
@@ -401,12 +434,44 @@ impl MysqlPoller {
     fn err(&self, e: mysql_async::Error) -> PollError {
         classify(&self.address, e)
     }
+
+    /// A new connection with the target's TLS options. `PREFERRED` goes on in plain text
+    /// when the server offers no TLS; `VERIFY_CA` verifies the chain for the name the
+    /// certificate presents when it is not the host's.
+    async fn connect(&self, tls_name: &mut Option<String>) -> Result<Conn, PollError> {
+        let with =
+            |ssl: Option<mysql_async::SslOpts>| -> Opts { self.opts.clone().ssl_opts(ssl).into() };
+        let first = self.ssl.opts(tls_name.as_deref());
+        match Conn::new(with(first)).await {
+            Ok(c) => Ok(c),
+            Err(mysql_async::Error::Driver(
+                mysql_async::DriverError::NoClientSslFlagFromServer,
+            )) if self.ssl.mode == SslMode::Preferred => {
+                tracing::debug!(target = %self.address, "server offers no TLS; PREFERRED goes on in plain text");
+                Conn::new(with(None)).await.map_err(|e| self.err(e))
+            }
+            Err(e) if self.ssl.mode == SslMode::VerifyCa && tls_name.is_none() => {
+                let Some(name) = ssl::presented_name(&e) else {
+                    return Err(self.err(e));
+                };
+                let c = Conn::new(with(self.ssl.opts(Some(&name))))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                *tls_name = Some(name);
+                Ok(c)
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
 }
 
 /// Maps a driver error to the bounded error kinds. The message comes from the server or the
 /// socket; the driver never puts the password in either.
 pub(crate) fn classify(addr: &str, e: mysql_async::Error) -> PollError {
     use mysql_async::{DriverError, Error, IoError};
+    if let Some(why) = ssl::tls_failure(&e) {
+        return PollError::new(ErrorKind::Tls, format!("{addr}: {why}"));
+    }
     let kind = match &e {
         // What the packet codec refuses (a packet past max_allowed_packet, out of sequence:
         // a peer that does not speak the protocol) comes as an `Other` I/O error; data that
@@ -532,12 +597,12 @@ impl Poller for MysqlPoller {
         // dropped with it instead of being reused in an unknown state.
         let (mut conn, reconnected) = match st.conn.take() {
             Some(c) => (c, false),
-            None => (
-                Conn::new(self.opts.clone())
-                    .await
-                    .map_err(|e| self.err(e))?,
-                true,
-            ),
+            None => {
+                let mut name = st.tls_name.take();
+                let c = self.connect(&mut name).await;
+                st.tls_name = name;
+                (c?, true)
+            }
         };
         if reconnected {
             // The connect itself sends statements; do not bill them to the workload.
