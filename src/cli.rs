@@ -438,6 +438,8 @@ pub enum CheckMode {
         /// File holding the password.
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        #[command(flatten)]
+        ssl: MysqlSslArgs,
         #[arg(long, value_enum, default_value_t = MysqlMetric::Connections)]
         metric: MysqlMetric,
         #[command(flatten)]
@@ -452,6 +454,29 @@ pub enum CheckMode {
 pub enum MemcachedMetric {
     Response,
     Hitrate,
+}
+
+/// The TLS options of `check mysql`, named as the mysql client's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MysqlSslArgs {
+    /// DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY, as the mysql client's
+    /// --ssl-mode (default: VERIFY_CA with --ssl-ca, else DISABLED), e.g. --ssl-mode
+    /// VERIFY_IDENTITY --ssl-ca rds-global-bundle.pem.
+    #[arg(long, value_name = "MODE", value_parser = parse_ssl_mode)]
+    pub ssl_mode: Option<crate::sources::mysql::SslMode>,
+    /// PEM file of the CA certificates that sign the server's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ssl_ca: Option<PathBuf>,
+    /// PEM file of the client certificate (for a user created REQUIRE X509).
+    #[arg(long, value_name = "FILE", requires = "ssl_key")]
+    pub ssl_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    #[arg(long, value_name = "FILE", requires = "ssl_cert")]
+    pub ssl_key: Option<PathBuf>,
+}
+
+fn parse_ssl_mode(s: &str) -> Result<crate::sources::mysql::SslMode, String> {
+    s.parse()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -304,6 +304,7 @@ fn build(mode: CheckMode) -> Result<Built, String> {
             user,
             password_env,
             password_file,
+            ssl,
             metric,
             thresholds,
         } => {
@@ -392,7 +393,24 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                     def.critical = "2:".parse().ok();
                 }
             }
-            let s = mysql::Settings::new(with_port(&host, 3306), user, password);
+            let ssl = mysql::RawSsl {
+                mode: ssl.ssl_mode,
+                ca: ssl.ssl_ca.as_deref(),
+                cert: ssl.ssl_cert.as_deref(),
+                key: ssl.ssl_key.as_deref(),
+            }
+            .resolve(mysql::SslMode::Disabled)
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|(field, msg)| format!("--{}: {msg}", field.replace('_', "-")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+            let s = mysql::Settings {
+                ssl,
+                ..mysql::Settings::new(with_port(&host, 3306), user, password)
+            };
             Ok((
                 def,
                 target(&host, timeout, SourceConfig::Mysql(s)),

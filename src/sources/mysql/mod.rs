@@ -441,14 +441,30 @@ impl MysqlPoller {
     async fn connect(&self, tls_name: &mut Option<String>) -> Result<Conn, PollError> {
         let with =
             |ssl: Option<mysql_async::SslOpts>| -> Opts { self.opts.clone().ssl_opts(ssl).into() };
+        // MariaDB refuses a plain connection under require_secure_transport (or to a user
+        // created REQUIRE SSL) with the same ER_ACCESS_DENIED_ERROR as a wrong password: say
+        // that the connection was not encrypted.
+        let plain = |e: mysql_async::Error| {
+            let mut pe = self.err(e);
+            if pe.kind == ErrorKind::Auth {
+                pe.message.push_str(
+                    " (the connection was not encrypted: a server with require_secure_transport=ON, \
+                     or a user created REQUIRE SSL or X509, refuses it; see ssl_mode)",
+                );
+            }
+            pe
+        };
         let first = self.ssl.opts(tls_name.as_deref());
+        if first.is_none() {
+            return Conn::new(with(None)).await.map_err(plain);
+        }
         match Conn::new(with(first)).await {
             Ok(c) => Ok(c),
             Err(mysql_async::Error::Driver(
                 mysql_async::DriverError::NoClientSslFlagFromServer,
             )) if self.ssl.mode == SslMode::Preferred => {
                 tracing::debug!(target = %self.address, "server offers no TLS; PREFERRED goes on in plain text");
-                Conn::new(with(None)).await.map_err(|e| self.err(e))
+                Conn::new(with(None)).await.map_err(plain)
             }
             Err(e) if self.ssl.mode == SslMode::VerifyCa && tls_name.is_none() => {
                 let Some(name) = ssl::presented_name(&e) else {

@@ -109,8 +109,7 @@ pub struct RawSsl<'a> {
 
 impl RawSsl<'_> {
     /// The mode when none is given: `VERIFY_CA` when a CA is given (a CA is given to be
-    /// checked against, and the mysql client reads `--ssl-ca` alone the same way), else
-    /// `dflt`.
+    /// checked against; left in plain text it would be a trap), else `dflt`.
     fn mode_or(&self, dflt: SslMode) -> SslMode {
         match (self.mode, self.ca) {
             (Some(m), _) => m,
@@ -119,26 +118,39 @@ impl RawSsl<'_> {
         }
     }
 
-    /// Checks the options; errors name the fields under `path`. Files are read once here, so
-    /// that a missing or unreadable one is a config error rather than a failure at every poll.
+    /// Checks the options; errors name the fields under `path`. Files are looked at once
+    /// here, so that a missing one is a config error rather than a failure at every poll.
     pub fn validate(&self, v: &mut Validator<'_>, path: &str, dflt: SslMode) -> Option<Ssl> {
-        let before = v.error_count();
-        let mode = self.mode_or(dflt);
-        let mut file = |field: &str, p: Option<&Path>| -> Option<PathBuf> {
-            let p = v.relative(p?);
-            if let Err(e) = std::fs::metadata(&p).and_then(|m| {
-                if m.is_file() {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::other("not a file"))
+        let resolved = RawSsl {
+            ca: self.ca.map(|p| v.relative(p)).as_deref(),
+            cert: self.cert.map(|p| v.relative(p)).as_deref(),
+            key: self.key.map(|p| v.relative(p)).as_deref(),
+            mode: self.mode,
+        }
+        .resolve(dflt);
+        match resolved {
+            Ok(s) => Some(s),
+            Err(errors) => {
+                for (field, msg) in errors {
+                    v.error(&format!("{path}.{field}"), msg);
                 }
-            }) {
-                v.error(
-                    &format!("{path}.{field}"),
-                    format!("cannot read {}: {e}", p.display()),
-                );
+                None
             }
-            Some(p)
+        }
+    }
+
+    /// The options with their mode, paths as given; or what is wrong, by field name.
+    pub fn resolve(&self, dflt: SslMode) -> Result<Ssl, Vec<(&'static str, String)>> {
+        let mut errors = Vec::new();
+        let mode = self.mode_or(dflt);
+        let mut file = |field: &'static str, p: Option<&Path>| -> Option<PathBuf> {
+            let p = p?;
+            match std::fs::metadata(p) {
+                Ok(m) if m.is_file() => {}
+                Ok(_) => errors.push((field, format!("{} is not a file", p.display()))),
+                Err(e) => errors.push((field, format!("cannot read {}: {e}", p.display()))),
+            }
+            Some(p.to_path_buf())
         };
         let ca = file("ssl_ca", self.ca);
         let cert = file("ssl_cert", self.cert);
@@ -147,22 +159,27 @@ impl RawSsl<'_> {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
             (Some(_), None) => {
-                v.error(&format!("{path}.ssl_cert"), "ssl_cert needs ssl_key");
+                errors.push(("ssl_cert", "ssl_cert needs ssl_key".to_owned()));
                 None
             }
             (None, Some(_)) => {
-                v.error(&format!("{path}.ssl_key"), "ssl_key needs ssl_cert");
+                errors.push(("ssl_key", "ssl_key needs ssl_cert".to_owned()));
                 None
             }
         };
         if mode == SslMode::Disabled && (ca.is_some() || identity.is_some()) {
-            v.error(
-                &format!("{path}.ssl_mode"),
+            errors.push((
+                "ssl_mode",
                 "DISABLED with ssl_ca, ssl_cert or ssl_key: the files would be ignored; \
-                 choose REQUIRED, VERIFY_CA or VERIFY_IDENTITY",
-            );
+                 choose REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
+                    .to_owned(),
+            ));
         }
-        (v.error_count() == before).then_some(Ssl { mode, ca, identity })
+        if errors.is_empty() {
+            Ok(Ssl { mode, ca, identity })
+        } else {
+            Err(errors)
+        }
     }
 }
 
