@@ -99,6 +99,15 @@ pub enum Command {
         #[command(subcommand)]
         command: MigrationCommand,
     },
+    /// Print an RDS IAM database authentication token, signed with the AWS credentials of
+    /// the default provider chain as `aws rds generate-db-auth-token` signs it (valid 15
+    /// minutes), to compare with the AWS CLI's or to log in with the mysql client.
+    ///
+    ///   headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --port 3306 --user monitor --region us-west-2
+    ///   mysql -h db1... --ssl-mode=VERIFY_IDENTITY --ssl-ca=global-bundle.pem --enable-cleartext-plugin -u monitor \
+    ///         --password="$(headroom rds-token --host db1... --user monitor --region us-west-2)"
+    #[command(verbatim_doc_comment)]
+    RdsToken(RdsTokenArgs),
     /// Print the shell completion script for SHELL to standard output.
     ///
     ///   headroom completions bash > /etc/bash_completion.d/headroom
@@ -121,6 +130,22 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// `headroom rds-token`: what `aws rds generate-db-auth-token` takes.
+#[derive(Debug, clap::Args)]
+pub struct RdsTokenArgs {
+    /// The instance's endpoint, as clients connect to it (the token is signed for it).
+    #[arg(long, value_name = "HOST")]
+    pub host: String,
+    #[arg(long, default_value_t = 3306)]
+    pub port: u16,
+    /// The database user, created `IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'`.
+    #[arg(long)]
+    pub user: String,
+    /// The instance's AWS region (default: $AWS_REGION).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: String,
 }
 
 /// `headroom dday`.
@@ -440,6 +465,10 @@ pub enum CheckMode {
         password_file: Option<PathBuf>,
         #[command(flatten)]
         ssl: MysqlSslArgs,
+        /// Log in with an RDS IAM authentication token signed for this AWS region (as `auth:
+        /// iam` does) instead of a password; TLS only (default --ssl-mode VERIFY_IDENTITY).
+        #[arg(long, value_name = "REGION", conflicts_with_all = ["password_env", "password_file"])]
+        iam_region: Option<String>,
         #[arg(long, value_enum, default_value_t = MysqlMetric::Connections)]
         metric: MysqlMetric,
         #[command(flatten)]

@@ -305,6 +305,7 @@ fn build(mode: CheckMode) -> Result<Built, String> {
             password_env,
             password_file,
             ssl,
+            iam_region,
             metric,
             thresholds,
         } => {
@@ -399,7 +400,11 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 cert: ssl.ssl_cert.as_deref(),
                 key: ssl.ssl_key.as_deref(),
             }
-            .resolve(mysql::SslMode::Disabled)
+            .resolve(if iam_region.is_some() {
+                mysql::SslMode::VerifyIdentity
+            } else {
+                mysql::SslMode::Disabled
+            })
             .map_err(|errors| {
                 errors
                     .into_iter()
@@ -407,8 +412,15 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                     .collect::<Vec<_>>()
                     .join("; ")
             })?;
+            if iam_region.is_some() && !ssl.mode.requires_tls() {
+                return Err(format!(
+                    "--iam-region sends its token in clear text, so only over TLS: --ssl-mode {} is not accepted",
+                    ssl.mode.as_str()
+                ));
+            }
             let s = mysql::Settings {
                 ssl,
+                iam_region,
                 ..mysql::Settings::new(with_port(&host, 3306), user, password)
             };
             Ok((

@@ -166,7 +166,8 @@ impl TlsMariaDb {
             .expect("mariadb-install-db (Debian's mariadb-server; run scripts/setup)");
         assert!(
             out.status.success(),
-            "{}",
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
         let child = Command::new("/usr/sbin/mariadbd")
@@ -234,6 +235,8 @@ async fn poll(s: &Settings) -> Result<(), headroom::model::PollError> {
 
 #[tokio::test]
 async fn each_ssl_mode_against_a_server_that_requires_tls() {
+    // A failed login and a few polls on the services' MariaDB, at the end.
+    let _db = common::lock::mariadb_shared();
     let db = TlsMariaDb::start();
     let ip = format!("127.0.0.1:{}", db.port);
     let name = format!("localhost:{}", db.port);
@@ -439,4 +442,200 @@ fn the_daemon_reports_a_wrong_ca_and_lives_on() {
     );
     assert!(!d.log().contains(PASSWORD));
     assert_eq!(d.get("/healthz").map(|(s, _)| s), Some(200));
+}
+
+/// The AWS CLI of the checkout's virtualenv (scripts/setup installs awscli from PyPI), else
+/// the one on PATH.
+fn aws_cli() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/aws");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("aws")
+    }
+}
+
+/// Runs `program args` under Debian's faketime with the clock frozen at `at` (UTC), fixed
+/// AWS credentials and nothing else of the AWS configuration: stdout, or the failure.
+fn frozen(at: &str, session: Option<&str>, program: &Path, args: &[&str]) -> (i32, String) {
+    let mut c = Command::new("faketime");
+    c.arg("-f").arg(at).arg(program).args(args);
+    c.env("TZ", "UTC")
+        // tokio's timers read the monotonic clock: leave it running.
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
+    match session {
+        Some(t) => c.env("AWS_SESSION_TOKEN", t),
+        None => c.env_remove("AWS_SESSION_TOKEN"),
+    };
+    let out = c
+        .output()
+        .expect("faketime (Debian's faketime; run scripts/setup)");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{text}{}",
+            if out.status.success() {
+                String::new()
+            } else {
+                format!("\n{err}")
+            }
+        ),
+    )
+}
+
+/// RDS IAM database authentication: the token headroom signs equals the AWS CLI's `rds
+/// generate-db-auth-token` for the same credentials, host, port, user, region and instant;
+/// and `check mysql --iam-region` logs in with it over TLS. No local server validates IAM
+/// tokens (RDS does it with its own AWSAuthenticationPlugin), so the connect path is proven
+/// by a MariaDB user whose password is the token, over TLS.
+#[test]
+fn rds_iam_token_equals_the_aws_clis_and_logs_in_over_tls() {
+    let db = TlsMariaDb::start();
+    // A frozen instant a minute or two ahead, inside the test certificates' validity.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at = time::OffsetDateTime::from_unix_timestamp((now / 60 + 2) * 60).unwrap();
+    let at = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:00",
+        at.year(),
+        at.month() as u8,
+        at.day(),
+        at.hour(),
+        at.minute()
+    );
+    let headroom_bin = Path::new(env!("CARGO_BIN_EXE_headroom"));
+    let port = db.port.to_string();
+    for (host, user, session) in [
+        ("localhost", "iam_user", None),
+        (
+            "db1.abcdefghijkl.us-west-2.rds.amazonaws.com",
+            "jane doe/ops",
+            Some("FwoGZXIvYXdzEXAMPLE//token+with=chars"),
+        ),
+    ] {
+        let (code, cli) = frozen(
+            &at,
+            session,
+            &aws_cli(),
+            &[
+                "rds",
+                "generate-db-auth-token",
+                "--hostname",
+                host,
+                "--port",
+                &port,
+                "--username",
+                user,
+                "--region",
+                "us-west-2",
+            ],
+        );
+        assert_eq!(code, 0, "aws: {cli}");
+        let (code, ours) = frozen(
+            &at,
+            session,
+            headroom_bin,
+            &[
+                "rds-token",
+                "--host",
+                host,
+                "--port",
+                &port,
+                "--user",
+                user,
+                "--region",
+                "us-west-2",
+            ],
+        );
+        assert_eq!(code, 0, "headroom: {ours}");
+        assert_eq!(ours, cli, "at {at} for {user}@{host}");
+        assert!(ours.contains("X-Amz-Expires=900"), "{ours}");
+    }
+
+    // The login: a user whose password is the token of `at`, allowed over TLS only.
+    let (_, token) = frozen(
+        &at,
+        None,
+        headroom_bin,
+        &[
+            "rds-token",
+            "--host",
+            "localhost",
+            "--port",
+            &port,
+            "--user",
+            "iam_user",
+            "--region",
+            "us-west-2",
+        ],
+    );
+    db.sql(&format!(
+        "CREATE USER 'iam_user'@'%' IDENTIFIED BY '{token}' REQUIRE SSL; \
+         GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO 'iam_user'@'%';"
+    ));
+    let host = format!("localhost:{port}");
+    let ca = db.path("ca.pem");
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "mysql",
+            "-H",
+            &host,
+            "-u",
+            "iam_user",
+            "--iam-region",
+            "us-west-2",
+            "--ssl-ca",
+            ca.to_str().unwrap(),
+            "-w",
+            "80",
+            "-c",
+            "90",
+        ];
+        args.extend_from_slice(extra);
+        frozen(&at, None, headroom_bin, &args)
+    };
+    let (code, out) = check(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("OK"), "{out}");
+    assert!(
+        !out.contains("X-Amz-Signature"),
+        "the token is never printed: {out}"
+    );
+    // Never in plain text.
+    let (code, out) = check(&["--ssl-mode", "PREFERRED"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("only over TLS"), "{out}");
+
+    // The same refusal in a config file, named by file, line and column.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("iam.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "mysql:\n  - name: rds-db\n    address: '{host}'\n    user: iam_user\n    auth: iam\n    region: us-west-2\n    ssl_mode: DISABLED\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = headroom(&["config", "check", file.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("iam.yaml:7:") && err.contains("DISABLED is not accepted"),
+        "{out}{err}"
+    );
 }

@@ -31,6 +31,8 @@ use crate::config::{CommonTarget, Duration as CfgDuration, Secret, Validator};
 use crate::model::Family;
 use crate::model::{ErrorKind, PollError, Poller};
 use crate::model::{Polled, SourceKind};
+use crate::sources::aws::Clients;
+use crate::sources::aws::rds_token::{self, TokenFor};
 use crate::sources::source::{Context, Source, SourceTarget, Spawn};
 use std::convert::Infallible;
 
@@ -96,6 +98,21 @@ pub struct RawTarget {
     pub ssl_cert: Option<PathBuf>,
     /// PEM file of the client certificate's private key (`--ssl-key`).
     pub ssl_key: Option<PathBuf>,
+    /// How to log in: `password` (from `password_env` or `password_file`) or `iam`, RDS IAM
+    /// database authentication: a token signed for `user` with the AWS credentials of the
+    /// default provider chain for `region`, as `aws rds generate-db-auth-token` signs it,
+    /// sent over TLS only. Default: `password`.
+    pub auth: Option<Auth>,
+}
+
+/// `mysql[].auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    /// A password from `password_env` or `password_file` (or none).
+    Password,
+    /// An RDS IAM authentication token, signed for each new connection.
+    Iam,
 }
 
 /// `mysql[].heartbeat`: the table pt-heartbeat (Percona Toolkit) keeps up to date on the
@@ -215,6 +232,38 @@ impl SourceTarget for RawTarget {
 impl RawTarget {
     fn settings(&self, v: &mut Validator<'_>, path: &str, cx: &Context) -> Option<Settings> {
         let mut ok = v.address(&format!("{path}.address"), &self.address);
+        let iam = self.auth == Some(Auth::Iam);
+        let mut iam_region = None;
+        if iam {
+            if self.password_env.is_some() || self.password_file.is_some() {
+                v.error(
+                    &format!("{path}.auth"),
+                    "auth: iam signs a token for each connection; remove password_env and password_file",
+                );
+                ok = false;
+            }
+            match self.region.as_deref() {
+                Some(r) if !r.is_empty() => iam_region = Some(r.to_owned()),
+                _ => {
+                    v.error(
+                        &format!("{path}.auth"),
+                        "auth: iam needs region: (the AWS region the token is signed for, e.g. us-west-2)",
+                    );
+                    ok = false;
+                }
+            }
+            if let Some(m) = self.ssl_mode.filter(|m| !m.requires_tls()) {
+                v.error(
+                    &format!("{path}.ssl_mode"),
+                    format!(
+                        "auth: iam sends its token in clear text (mysql_clear_password), so only \
+                         over TLS: {} is not accepted; use VERIFY_IDENTITY with ssl_ca",
+                        m.as_str()
+                    ),
+                );
+                ok = false;
+            }
+        }
         if self.password.is_some() {
             v.error(
                 &format!("{path}.password"),
@@ -266,7 +315,15 @@ impl RawTarget {
             cert: self.ssl_cert.as_deref(),
             key: self.ssl_key.as_deref(),
         }
-        .validate(v, path, SslMode::Disabled);
+        .validate(
+            v,
+            path,
+            if iam {
+                SslMode::VerifyIdentity
+            } else {
+                SslMode::Disabled
+            },
+        );
         ok &= ssl.is_some();
         // Without `dday:` there is no phase, so no expectation: the role is kept for what
         // else reads it.
@@ -287,7 +344,28 @@ impl RawTarget {
             role: self.role,
             read_only_plan,
             ssl: ssl.unwrap_or_default(),
+            iam_region,
         })
+    }
+}
+
+/// What the IAM tokens of a target are signed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Iam {
+    host: String,
+    port: u16,
+    user: String,
+    region: String,
+}
+
+impl Iam {
+    fn token_for(&self) -> TokenFor<'_> {
+        TokenFor {
+            host: &self.host,
+            port: self.port,
+            user: &self.user,
+            region: &self.region,
+        }
     }
 }
 
@@ -305,6 +383,9 @@ pub struct Settings {
     pub read_only_plan: Option<ReadOnlyPlan>,
     /// TLS options (`ssl_mode`, `ssl_ca`, `ssl_cert`, `ssl_key`).
     pub ssl: Ssl,
+    /// With `auth: iam`, the region RDS IAM tokens are signed for; the password is then
+    /// unused.
+    pub iam_region: Option<String>,
 }
 
 impl Settings {
@@ -325,6 +406,7 @@ impl Settings {
             role: None,
             read_only_plan: None,
             ssl: Ssl::default(),
+            iam_region: None,
         }
     }
 }
@@ -365,6 +447,9 @@ pub struct MysqlPoller {
     /// Everything but TLS, which [`MysqlPoller::connect`] adds.
     opts: OptsBuilder,
     ssl: Ssl,
+    /// With `auth: iam`: what tokens are signed for (host, port, user, region) and the AWS
+    /// clients whose credentials sign them.
+    iam: Option<(Iam, Clients)>,
     configured_counter: Option<TpsCounter>,
     started: Instant,
     heartbeat: Option<Heartbeat>,
@@ -383,6 +468,12 @@ impl std::fmt::Debug for MysqlPoller {
 
 impl MysqlPoller {
     pub fn new(s: &Settings) -> Self {
+        Self::with_clients(s, &Clients::default())
+    }
+
+    /// A poller whose IAM tokens (with `auth: iam`) are signed with the credentials of
+    /// `clients`.
+    pub fn with_clients(s: &Settings, clients: &Clients) -> Self {
         let (host, port) = s
             .address
             .rsplit_once(':')
@@ -400,10 +491,24 @@ impl MysqlPoller {
             .pass(s.password.as_ref().map(|p| p.expose().to_owned()))
             .prefer_socket(false)
             .stmt_cache_size(0);
+        let iam = s.iam_region.as_ref().map(|region| {
+            (
+                Iam {
+                    host: host.to_owned(),
+                    port,
+                    user: s.user.clone(),
+                    region: region.clone(),
+                },
+                clients.clone(),
+            )
+        });
+        // RDS asks for the token with the mysql_clear_password plugin.
+        let opts = opts.enable_cleartext_plugin(iam.is_some());
         MysqlPoller {
             address: s.address.clone(),
             opts,
             ssl: s.ssl.clone(),
+            iam,
             configured_counter: s.tps_counter,
             started: Instant::now(),
             heartbeat: s.heartbeat.clone(),
@@ -439,8 +544,21 @@ impl MysqlPoller {
     /// when the server offers no TLS; `VERIFY_CA` verifies the chain for the name the
     /// certificate presents when it is not the host's.
     async fn connect(&self, tls_name: &mut Option<String>) -> Result<Conn, PollError> {
+        let base = match &self.iam {
+            None => self.opts.clone(),
+            // A token for each new connection: it is checked at login only, and lives 15
+            // minutes.
+            Some((iam, clients)) => {
+                let token = rds_token::token(clients, &iam.token_for())
+                    .await
+                    .map_err(|e| {
+                        PollError::new(ErrorKind::Auth, format!("{}: {e}", self.address))
+                    })?;
+                self.opts.clone().pass(Some(token))
+            }
+        };
         let with =
-            |ssl: Option<mysql_async::SslOpts>| -> Opts { self.opts.clone().ssl_opts(ssl).into() };
+            |ssl: Option<mysql_async::SslOpts>| -> Opts { base.clone().ssl_opts(ssl).into() };
         // MariaDB refuses a plain connection under require_secure_transport (or to a user
         // created REQUIRE SSL) with the same ER_ACCESS_DENIED_ERROR as a wrong password: say
         // that the connection was not encrypted.
@@ -838,8 +956,8 @@ impl Source for Settings {
     const KIND: SourceKind = KIND;
     type Poller = MysqlPoller;
 
-    fn poller(&self, _at: Spawn<'_>) -> MysqlPoller {
-        MysqlPoller::new(self)
+    fn poller(&self, at: Spawn<'_>) -> MysqlPoller {
+        MysqlPoller::with_clients(self, at.aws)
     }
 }
 
