@@ -234,6 +234,10 @@ async fn poll(s: &Settings) -> Result<(), headroom::model::PollError> {
 }
 
 #[tokio::test]
+#[allow(
+    clippy::await_holding_lock,
+    reason = "the guard is a turn at the shared MariaDB for the whole test; the test's own runtime runs nothing else that takes it"
+)]
 async fn each_ssl_mode_against_a_server_that_requires_tls() {
     // A failed login and a few polls on the services' MariaDB, at the end.
     let _db = common::lock::mariadb_shared();

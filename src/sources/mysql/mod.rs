@@ -444,8 +444,9 @@ struct State {
 
 pub struct MysqlPoller {
     address: String,
-    /// Everything but TLS, which [`MysqlPoller::connect`] adds.
-    opts: OptsBuilder,
+    /// Everything but TLS, which [`MysqlPoller::connect`] adds (boxed: it is large, and the
+    /// pollers of every source share one enum).
+    opts: Box<OptsBuilder>,
     ssl: Ssl,
     /// With `auth: iam`: what tokens are signed for (host, port, user, region) and the AWS
     /// clients whose credentials sign them.
@@ -506,7 +507,7 @@ impl MysqlPoller {
         let opts = opts.enable_cleartext_plugin(iam.is_some());
         MysqlPoller {
             address: s.address.clone(),
-            opts,
+            opts: Box::new(opts),
             ssl: s.ssl.clone(),
             iam,
             configured_counter: s.tps_counter,
@@ -545,7 +546,7 @@ impl MysqlPoller {
     /// certificate presents when it is not the host's.
     async fn connect(&self, tls_name: &mut Option<String>) -> Result<Conn, PollError> {
         let base = match &self.iam {
-            None => self.opts.clone(),
+            None => (*self.opts).clone(),
             // A token for each new connection: it is checked at login only, and lives 15
             // minutes.
             Some((iam, clients)) => {
@@ -554,7 +555,7 @@ impl MysqlPoller {
                     .map_err(|e| {
                         PollError::new(ErrorKind::Auth, format!("{}: {e}", self.address))
                     })?;
-                self.opts.clone().pass(Some(token))
+                (*self.opts).clone().pass(Some(token))
             }
         };
         let with =
