@@ -103,9 +103,10 @@ pub enum Command {
     /// the default provider chain as `aws rds generate-db-auth-token` signs it (valid 15
     /// minutes), to compare with the AWS CLI's or to log in with the mysql client.
     ///
-    ///   headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --port 3306 --user monitor --region us-west-2
-    ///   mysql -h db1... --ssl-mode=VERIFY_IDENTITY --ssl-ca=global-bundle.pem --enable-cleartext-plugin -u monitor \
-    ///         --password="$(headroom rds-token --host db1... --user monitor --region us-west-2)"
+    ///   headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --user monitor --region us-west-2
+    ///   mysql -h db1.abc.us-west-2.rds.amazonaws.com -u monitor --enable-cleartext-plugin \
+    ///     --ssl-mode=VERIFY_IDENTITY --ssl-ca=global-bundle.pem \
+    ///     --password="$(headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --user monitor)"
     #[command(verbatim_doc_comment)]
     RdsToken(RdsTokenArgs),
     /// Print the shell completion script for SHELL to standard output.
