@@ -87,7 +87,8 @@ pub struct RawTarget {
     /// Default: none (no read-only expectation, no MYSQL_READ_ONLY_AS_PLANNED).
     pub role: Option<Role>,
     /// `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA` or `VERIFY_IDENTITY`, as the mysql
-    /// client's `--ssl-mode`. Default: `VERIFY_CA` when `ssl_ca` is given, else `DISABLED`.
+    /// client's `--ssl-mode`. Default: `VERIFY_CA` when `ssl_ca` is given, `VERIFY_IDENTITY`
+    /// with `auth: iam`, else `DISABLED` (docs/configuration.md says why).
     pub ssl_mode: Option<SslMode>,
     /// PEM file of the CA certificates to verify the server's certificate with (the mysql
     /// client's `--ssl-ca`; for RDS, the region's certificate bundle from AWS). Relative to
