@@ -586,8 +586,12 @@ impl MysqlPoller {
                 tracing::debug!(target = %self.address, "server offers no TLS; PREFERRED goes on in plain text");
                 Conn::new(with(None)).await.map_err(plain)
             }
-            Err(e) if self.ssl.mode == SslMode::VerifyCa && tls_name.is_none() => {
-                let Some(name) = ssl::presented_name(&e) else {
+            // Also when the name learnt before is no longer the certificate's (a new one).
+            Err(e) if self.ssl.mode == SslMode::VerifyCa => {
+                let Some(name) =
+                    ssl::presented_name(&e).filter(|n| tls_name.as_deref() != Some(n.as_str()))
+                else {
+                    *tls_name = None;
                     return Err(self.err(e));
                 };
                 let c = Conn::new(with(self.ssl.opts(Some(&name))))
