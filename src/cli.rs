@@ -111,6 +111,16 @@ pub enum Command {
         #[command(subcommand)]
         command: MigrationCommand,
     },
+    /// Print an RDS IAM database authentication token, signed with the AWS credentials of
+    /// the default provider chain as `aws rds generate-db-auth-token` signs it (valid 15
+    /// minutes), to compare with the AWS CLI's or to log in with the mysql client.
+    ///
+    ///   headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --user monitor --region us-west-2
+    ///   mysql -h db1.abc.us-west-2.rds.amazonaws.com -u monitor --enable-cleartext-plugin \
+    ///     --ssl-mode=VERIFY_IDENTITY --ssl-ca=global-bundle.pem \
+    ///     --password="$(headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --user monitor)"
+    #[command(verbatim_doc_comment)]
+    RdsToken(RdsTokenArgs),
     /// Print the shell completion script for SHELL to standard output.
     ///
     ///   headroom completions bash > /etc/bash_completion.d/headroom
@@ -133,6 +143,22 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// `headroom rds-token`: what `aws rds generate-db-auth-token` takes.
+#[derive(Debug, clap::Args)]
+pub struct RdsTokenArgs {
+    /// The instance's endpoint, as clients connect to it (the token is signed for it).
+    #[arg(long, value_name = "HOST")]
+    pub host: String,
+    #[arg(long, default_value_t = 3306)]
+    pub port: u16,
+    /// The database user, created `IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'`.
+    #[arg(long)]
+    pub user: String,
+    /// The instance's AWS region (default: $AWS_REGION).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: String,
 }
 
 /// `headroom dday`.
@@ -455,6 +481,12 @@ pub enum CheckMode {
         /// File holding the password.
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        #[command(flatten)]
+        ssl: MysqlSslArgs,
+        /// Log in with an RDS IAM authentication token signed for this AWS region (as `auth:
+        /// iam` does) instead of a password; TLS only (default --ssl-mode VERIFY_IDENTITY).
+        #[arg(long, value_name = "REGION", conflicts_with_all = ["password_env", "password_file"])]
+        iam_region: Option<String>,
         #[arg(long, value_enum, default_value_t = MysqlMetric::Connections)]
         metric: MysqlMetric,
         #[command(flatten)]
@@ -469,6 +501,29 @@ pub enum CheckMode {
 pub enum MemcachedMetric {
     Response,
     Hitrate,
+}
+
+/// The TLS options of `check mysql`, named as the mysql client's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MysqlSslArgs {
+    /// DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY, as the mysql client's
+    /// --ssl-mode (default: VERIFY_CA with --ssl-ca, else DISABLED), e.g. --ssl-mode
+    /// VERIFY_IDENTITY --ssl-ca rds-global-bundle.pem.
+    #[arg(long, value_name = "MODE", value_parser = parse_ssl_mode)]
+    pub ssl_mode: Option<crate::sources::mysql::SslMode>,
+    /// PEM file of the CA certificates that sign the server's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ssl_ca: Option<PathBuf>,
+    /// PEM file of the client certificate (for a user created REQUIRE X509).
+    #[arg(long, value_name = "FILE", requires = "ssl_key")]
+    pub ssl_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    #[arg(long, value_name = "FILE", requires = "ssl_cert")]
+    pub ssl_key: Option<PathBuf>,
+}
+
+fn parse_ssl_mode(s: &str) -> Result<crate::sources::mysql::SslMode, String> {
+    s.parse()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

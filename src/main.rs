@@ -94,6 +94,25 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stdout(), "{line}");
             ExitCode::from(code)
         }
+        Command::RdsToken(args) => {
+            let rt = match runtime(false) {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("headroom: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(headroom::commands::rds_token::run(&args)) {
+                Ok(token) => {
+                    let _ = writeln!(std::io::stdout(), "{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("headroom: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Completions { shell } => {
             headroom::commands::docs::completions(shell, &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -161,16 +161,20 @@ pub enum ErrorKind {
     /// The source answered but holds nothing to compute from yet (a capacity model before
     /// its database has a minute of history).
     NoData,
+    /// The TLS layer failed: an untrusted or mismatched certificate, a refused client
+    /// certificate, or a server without TLS where TLS is required.
+    Tls,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Auth,
         ErrorKind::Protocol,
         ErrorKind::Throttled,
         ErrorKind::NoData,
+        ErrorKind::Tls,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -181,6 +185,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Throttled => "throttled",
             ErrorKind::NoData => "no_data",
+            ErrorKind::Tls => "tls",
         }
     }
 }

@@ -304,6 +304,8 @@ fn build(mode: CheckMode) -> Result<Built, String> {
             user,
             password_env,
             password_file,
+            ssl,
+            iam_region,
             metric,
             thresholds,
         } => {
@@ -392,7 +394,35 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                     def.critical = "2:".parse().ok();
                 }
             }
-            let s = mysql::Settings::new(with_port(&host, 3306), user, password);
+            let ssl = mysql::RawSsl {
+                mode: ssl.ssl_mode,
+                ca: ssl.ssl_ca.as_deref(),
+                cert: ssl.ssl_cert.as_deref(),
+                key: ssl.ssl_key.as_deref(),
+            }
+            .resolve(if iam_region.is_some() {
+                mysql::SslMode::VerifyIdentity
+            } else {
+                mysql::SslMode::Disabled
+            })
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|(field, msg)| format!("--{}: {msg}", field.replace('_', "-")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+            if iam_region.is_some() && !ssl.mode.requires_tls() {
+                return Err(format!(
+                    "--iam-region sends its token in clear text, so only over TLS: --ssl-mode {} is not accepted",
+                    ssl.mode.as_str()
+                ));
+            }
+            let s = mysql::Settings {
+                ssl,
+                iam_region,
+                ..mysql::Settings::new(with_port(&host, 3306), user, password)
+            };
             Ok((
                 def,
                 target(&host, timeout, SourceConfig::Mysql(s)),

@@ -35,6 +35,7 @@ mod memcached;
 mod migration;
 mod migration_progress;
 mod mysql;
+mod mysql_tls;
 mod nagios;
 mod posture;
 mod rds;

@@ -14,6 +14,7 @@ pub mod naming;
 pub mod plan;
 pub mod posture;
 pub mod rds;
+pub mod rds_token;
 pub mod route53;
 
 use std::collections::BTreeMap;

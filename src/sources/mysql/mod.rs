@@ -9,12 +9,14 @@
 //! headroom's own traffic exactly.
 
 mod parse;
+mod ssl;
 
 pub use parse::{
     Counters, HeartbeatRead, OwnStatements, ReplicaRow, Status, TpsCounter, VARIABLES, Window,
     derived_families, heartbeat_families, parse_value, read_only_families, replica_families,
     status_families, variable_families, window,
 };
+pub use ssl::{RawSsl, Ssl, SslMode};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -29,6 +31,8 @@ use crate::config::{CommonTarget, Duration as CfgDuration, Secret, Validator};
 use crate::model::Family;
 use crate::model::{ErrorKind, PollError, Poller};
 use crate::model::{Polled, SourceKind};
+use crate::sources::aws::Clients;
+use crate::sources::aws::rds_token::{self, TokenFor};
 use crate::sources::source::{Context, Source, SourceTarget, Spawn};
 use std::convert::Infallible;
 
@@ -82,6 +86,34 @@ pub struct RawTarget {
     /// freeze, read-only from it) or `destination` (a read-only replica until `after`).
     /// Default: none (no read-only expectation, no MYSQL_READ_ONLY_AS_PLANNED).
     pub role: Option<Role>,
+    /// `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA` or `VERIFY_IDENTITY`, as the mysql
+    /// client's `--ssl-mode`. Default: `VERIFY_CA` when `ssl_ca` is given, `VERIFY_IDENTITY`
+    /// with `auth: iam`, else `DISABLED` (docs/configuration.md says why).
+    pub ssl_mode: Option<SslMode>,
+    /// PEM file of the CA certificates to verify the server's certificate with (the mysql
+    /// client's `--ssl-ca`; for RDS, the region's certificate bundle from AWS). Relative to
+    /// the config file.
+    pub ssl_ca: Option<PathBuf>,
+    /// PEM file of the client certificate (`--ssl-cert`), for a user created `REQUIRE X509`.
+    /// Needs `ssl_key`.
+    pub ssl_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (`--ssl-key`).
+    pub ssl_key: Option<PathBuf>,
+    /// How to log in: `password` (from `password_env` or `password_file`) or `iam`, RDS IAM
+    /// database authentication: a token signed for `user` with the AWS credentials of the
+    /// default provider chain for `region`, as `aws rds generate-db-auth-token` signs it,
+    /// sent over TLS only. Default: `password`.
+    pub auth: Option<Auth>,
+}
+
+/// `mysql[].auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    /// A password from `password_env` or `password_file` (or none).
+    Password,
+    /// An RDS IAM authentication token, signed for each new connection.
+    Iam,
 }
 
 /// `mysql[].heartbeat`: the table pt-heartbeat (Percona Toolkit) keeps up to date on the
@@ -201,6 +233,38 @@ impl SourceTarget for RawTarget {
 impl RawTarget {
     fn settings(&self, v: &mut Validator<'_>, path: &str, cx: &Context) -> Option<Settings> {
         let mut ok = v.address(&format!("{path}.address"), &self.address);
+        let iam = self.auth == Some(Auth::Iam);
+        let mut iam_region = None;
+        if iam {
+            if self.password_env.is_some() || self.password_file.is_some() {
+                v.error(
+                    &format!("{path}.auth"),
+                    "auth: iam signs a token for each connection; remove password_env and password_file",
+                );
+                ok = false;
+            }
+            match self.region.as_deref() {
+                Some(r) if !r.is_empty() => iam_region = Some(r.to_owned()),
+                _ => {
+                    v.error(
+                        &format!("{path}.auth"),
+                        "auth: iam needs region: (the AWS region the token is signed for, e.g. us-west-2)",
+                    );
+                    ok = false;
+                }
+            }
+            if let Some(m) = self.ssl_mode.filter(|m| !m.requires_tls()) {
+                v.error(
+                    &format!("{path}.ssl_mode"),
+                    format!(
+                        "auth: iam sends its token in clear text (mysql_clear_password), so only \
+                         over TLS: {} is not accepted; use VERIFY_IDENTITY with ssl_ca",
+                        m.as_str()
+                    ),
+                );
+                ok = false;
+            }
+        }
         if self.password.is_some() {
             v.error(
                 &format!("{path}.password"),
@@ -246,6 +310,22 @@ impl RawTarget {
                 })
             }
         };
+        let ssl = RawSsl {
+            mode: self.ssl_mode,
+            ca: self.ssl_ca.as_deref(),
+            cert: self.ssl_cert.as_deref(),
+            key: self.ssl_key.as_deref(),
+        }
+        .validate(
+            v,
+            path,
+            if iam {
+                SslMode::VerifyIdentity
+            } else {
+                SslMode::Disabled
+            },
+        );
+        ok &= ssl.is_some();
         // Without `dday:` there is no phase, so no expectation: the role is kept for what
         // else reads it.
         let read_only_plan = self
@@ -264,7 +344,29 @@ impl RawTarget {
             heartbeat,
             role: self.role,
             read_only_plan,
+            ssl: ssl.unwrap_or_default(),
+            iam_region,
         })
+    }
+}
+
+/// What the IAM tokens of a target are signed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Iam {
+    host: String,
+    port: u16,
+    user: String,
+    region: String,
+}
+
+impl Iam {
+    fn token_for(&self) -> TokenFor<'_> {
+        TokenFor {
+            host: &self.host,
+            port: self.port,
+            user: &self.user,
+            region: &self.region,
+        }
     }
 }
 
@@ -280,6 +382,11 @@ pub struct Settings {
     pub role: Option<Role>,
     /// The role with the phase of `dday:`: present when both are set.
     pub read_only_plan: Option<ReadOnlyPlan>,
+    /// TLS options (`ssl_mode`, `ssl_ca`, `ssl_cert`, `ssl_key`).
+    pub ssl: Ssl,
+    /// With `auth: iam`, the region RDS IAM tokens are signed for; the password is then
+    /// unused.
+    pub iam_region: Option<String>,
 }
 
 impl Settings {
@@ -299,6 +406,8 @@ impl Settings {
             heartbeat: None,
             role: None,
             read_only_plan: None,
+            ssl: Ssl::default(),
+            iam_region: None,
         }
     }
 }
@@ -329,11 +438,20 @@ struct State {
     /// When the data size was last read, and what it was (`None`: no table visible to the
     /// user, or not readable).
     size: Option<(Instant, Option<f64>)>,
+    /// Under `VERIFY_CA`, the name the server's certificate presents, once a connection to
+    /// the address's host has failed on the name alone (see [`ssl::presented_name`]).
+    tls_name: Option<String>,
 }
 
 pub struct MysqlPoller {
     address: String,
-    opts: Opts,
+    /// Everything but TLS, which [`MysqlPoller::connect`] adds (boxed: it is large, and the
+    /// pollers of every source share one enum).
+    opts: Box<OptsBuilder>,
+    ssl: Ssl,
+    /// With `auth: iam`: what tokens are signed for (host, port, user, region) and the AWS
+    /// clients whose credentials sign them.
+    iam: Option<(Iam, Clients)>,
     configured_counter: Option<TpsCounter>,
     started: Instant,
     heartbeat: Option<Heartbeat>,
@@ -352,6 +470,12 @@ impl std::fmt::Debug for MysqlPoller {
 
 impl MysqlPoller {
     pub fn new(s: &Settings) -> Self {
+        Self::with_clients(s, &Clients::default())
+    }
+
+    /// A poller whose IAM tokens (with `auth: iam`) are signed with the credentials of
+    /// `clients`.
+    pub fn with_clients(s: &Settings, clients: &Clients) -> Self {
         let (host, port) = s
             .address
             .rsplit_once(':')
@@ -369,9 +493,24 @@ impl MysqlPoller {
             .pass(s.password.as_ref().map(|p| p.expose().to_owned()))
             .prefer_socket(false)
             .stmt_cache_size(0);
+        let iam = s.iam_region.as_ref().map(|region| {
+            (
+                Iam {
+                    host: host.to_owned(),
+                    port,
+                    user: s.user.clone(),
+                    region: region.clone(),
+                },
+                clients.clone(),
+            )
+        });
+        // RDS asks for the token with the mysql_clear_password plugin.
+        let opts = opts.enable_cleartext_plugin(iam.is_some());
         MysqlPoller {
             address: s.address.clone(),
-            opts: opts.into(),
+            opts: Box::new(opts),
+            ssl: s.ssl.clone(),
+            iam,
             configured_counter: s.tps_counter,
             started: Instant::now(),
             heartbeat: s.heartbeat.clone(),
@@ -387,6 +526,7 @@ impl MysqlPoller {
                     selects: 0.0,
                 },
                 size: None,
+                tls_name: None,
             }),
         }
     }
@@ -401,12 +541,77 @@ impl MysqlPoller {
     fn err(&self, e: mysql_async::Error) -> PollError {
         classify(&self.address, e)
     }
+
+    /// A new connection with the target's TLS options. `PREFERRED` goes on in plain text
+    /// when the server offers no TLS; `VERIFY_CA` verifies the chain for the name the
+    /// certificate presents when it is not the host's.
+    async fn connect(&self, tls_name: &mut Option<String>) -> Result<Conn, PollError> {
+        let base = match &self.iam {
+            None => (*self.opts).clone(),
+            // A token for each new connection: it is checked at login only, and lives 15
+            // minutes.
+            Some((iam, clients)) => {
+                let token = rds_token::token(clients, &iam.token_for())
+                    .await
+                    .map_err(|e| {
+                        PollError::new(ErrorKind::Auth, format!("{}: {e}", self.address))
+                    })?;
+                (*self.opts).clone().pass(Some(token))
+            }
+        };
+        let with =
+            |ssl: Option<mysql_async::SslOpts>| -> Opts { base.clone().ssl_opts(ssl).into() };
+        // MariaDB refuses a plain connection under require_secure_transport (or to a user
+        // created REQUIRE SSL) with the same ER_ACCESS_DENIED_ERROR as a wrong password: say
+        // that the connection was not encrypted.
+        let plain = |e: mysql_async::Error| {
+            let mut pe = self.err(e);
+            if pe.kind == ErrorKind::Auth {
+                pe.message.push_str(
+                    " (the connection was not encrypted: a server with require_secure_transport=ON, \
+                     or a user created REQUIRE SSL or X509, refuses it; see ssl_mode)",
+                );
+            }
+            pe
+        };
+        let first = self.ssl.opts(tls_name.as_deref());
+        if first.is_none() {
+            return Conn::new(with(None)).await.map_err(plain);
+        }
+        match Conn::new(with(first)).await {
+            Ok(c) => Ok(c),
+            Err(mysql_async::Error::Driver(
+                mysql_async::DriverError::NoClientSslFlagFromServer,
+            )) if self.ssl.mode == SslMode::Preferred => {
+                tracing::debug!(target = %self.address, "server offers no TLS; PREFERRED goes on in plain text");
+                Conn::new(with(None)).await.map_err(plain)
+            }
+            // Also when the name learnt before is no longer the certificate's (a new one).
+            Err(e) if self.ssl.mode == SslMode::VerifyCa => {
+                let Some(name) =
+                    ssl::presented_name(&e).filter(|n| tls_name.as_deref() != Some(n.as_str()))
+                else {
+                    *tls_name = None;
+                    return Err(self.err(e));
+                };
+                let c = Conn::new(with(self.ssl.opts(Some(&name))))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                *tls_name = Some(name);
+                Ok(c)
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
 }
 
 /// Maps a driver error to the bounded error kinds. The message comes from the server or the
 /// socket; the driver never puts the password in either.
 pub(crate) fn classify(addr: &str, e: mysql_async::Error) -> PollError {
     use mysql_async::{DriverError, Error, IoError};
+    if let Some(why) = ssl::tls_failure(&e) {
+        return PollError::new(ErrorKind::Tls, format!("{addr}: {why}"));
+    }
     let kind = match &e {
         // What the packet codec refuses (a packet past max_allowed_packet, out of sequence:
         // a peer that does not speak the protocol) comes as an `Other` I/O error; data that
@@ -532,12 +737,12 @@ impl Poller for MysqlPoller {
         // dropped with it instead of being reused in an unknown state.
         let (mut conn, reconnected) = match st.conn.take() {
             Some(c) => (c, false),
-            None => (
-                Conn::new(self.opts.clone())
-                    .await
-                    .map_err(|e| self.err(e))?,
-                true,
-            ),
+            None => {
+                let mut name = st.tls_name.take();
+                let c = self.connect(&mut name).await;
+                st.tls_name = name;
+                (c?, true)
+            }
         };
         if reconnected {
             // The connect itself sends statements; do not bill them to the workload.
@@ -757,8 +962,8 @@ impl Source for Settings {
     const KIND: SourceKind = KIND;
     type Poller = MysqlPoller;
 
-    fn poller(&self, _at: Spawn<'_>) -> MysqlPoller {
-        MysqlPoller::new(self)
+    fn poller(&self, at: Spawn<'_>) -> MysqlPoller {
+        MysqlPoller::with_clients(self, at.aws)
     }
 }
 
