@@ -198,7 +198,13 @@ impl fmt::Display for Selector {
                 .iter()
                 .map(|(k, op, v)| {
                     let op = if *op == Op::Eq { "=" } else { "!=" };
-                    format!("{k}{op}{v:?}")
+                    // Escaped as the selector is read (and as the text format escapes label
+                    // values): `\\`, `\"` and `\n` only, so that what is shown reads back.
+                    let v = v
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n");
+                    format!("{k}{op}\"{v}\"")
                 })
                 .collect();
             write!(f, "{{{}}}", m.join(","))?;
@@ -362,6 +368,19 @@ copier_nan NaN
             sel("copier_files{state=\"copied\",worker!=\"a\"}").to_string(),
             "copier_files{state=\"copied\",worker!=\"a\"}"
         );
+    }
+
+    /// Found by tests/it/fuzz_parsers.rs: a value with a character Rust's `Debug` escapes
+    /// (`\u{cc6}`) was shown in a form the selector reader cannot read back.
+    #[test]
+    fn a_selector_shows_as_it_is_read() {
+        for v in ["\u{cc6}", "a\"b\\c\nd", "tab\there", "é"] {
+            let s = Selector {
+                name: "a".into(),
+                matchers: vec![("_".into(), Op::Ne, v.into())],
+            };
+            assert_eq!(s.to_string().parse::<Selector>(), Ok(s.clone()), "{s}");
+        }
     }
 
     #[test]
