@@ -25,6 +25,7 @@ mod elasticache;
 mod elb;
 mod elbv2;
 mod fuzz;
+mod fuzz_parsers;
 mod history;
 mod hostile;
 mod http;
