@@ -28,6 +28,7 @@ mod fuzz;
 mod fuzz_parsers;
 mod history;
 mod hostile;
+mod hostile_wire;
 mod http;
 mod iam_policy;
 mod icinga;
