@@ -56,6 +56,22 @@ impl Pages {
             Some(t) => Ok(Some(t.to_owned())),
         }
     }
+
+    /// [`Pages::next`] for a poll: a repeated token is a `protocol` error of `operation` in
+    /// `region`, worded as the SDK's call errors are.
+    pub fn after(
+        &mut self,
+        token: Option<&str>,
+        region: &str,
+        operation: &str,
+    ) -> Result<Option<String>, crate::model::PollError> {
+        self.next(token).map_err(|e| {
+            crate::model::PollError::new(
+                crate::model::ErrorKind::Protocol,
+                format!("{region} {operation}: {e}"),
+            )
+        })
+    }
 }
 
 /// `aws:` in the config: what every AWS target of the process shares.

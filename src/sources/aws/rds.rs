@@ -280,12 +280,11 @@ impl Poller for RdsPoller {
                     latest_snapshot: None,
                 });
             }
-            marker = pages.next(out.marker()).map_err(|e| {
-                PollError::new(
-                    crate::model::ErrorKind::Protocol,
-                    format!("{} DescribeDBInstances: {e}", self.settings.access.region),
-                )
-            })?;
+            marker = pages.after(
+                out.marker(),
+                &self.settings.access.region,
+                "DescribeDBInstances",
+            )?;
             if marker.is_none() {
                 break;
             }
