@@ -442,6 +442,7 @@ impl Poller for CloudwatchPoller {
                 );
             }
             let mut token: Option<String> = None;
+            let mut pages = super::Pages::default();
             loop {
                 let out = client
                     .get_metric_data()
@@ -493,7 +494,16 @@ impl Poller for CloudwatchPoller {
                         }
                     }
                 }
-                token = out.next_token().map(str::to_owned);
+                token = match pages.next(out.next_token()) {
+                    Ok(t) => t,
+                    // The call's datapoints so far are kept (newest first, the window's
+                    // newest is on the first page); the call counts as failed.
+                    Err(e) => {
+                        tracing::warn!(region = %self.settings.access.region, "GetMetricData: {e}");
+                        failed_calls += 1;
+                        break;
+                    }
+                };
                 if token.is_none() {
                     break;
                 }

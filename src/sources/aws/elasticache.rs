@@ -262,6 +262,7 @@ impl Poller for ElasticachePoller {
         let client = self.client.turn().await;
         let mut clusters = Vec::new();
         let mut marker: Option<String> = None;
+        let mut pages = super::Pages::default();
         loop {
             self.api.request("elasticache", "DescribeCacheClusters");
             let out = client
@@ -310,7 +311,11 @@ impl Poller for ElasticachePoller {
                         .collect(),
                 });
             }
-            marker = out.marker().map(str::to_owned);
+            marker = pages.after(
+                out.marker(),
+                &self.settings.access.region,
+                "DescribeCacheClusters",
+            )?;
             if marker.is_none() {
                 break;
             }

@@ -343,6 +343,7 @@ impl Poller for ElbPoller {
         let client = self.client.turn().await;
         let mut lbs: Vec<Lb> = Vec::new();
         let mut marker: Option<String> = None;
+        let mut pages = super::Pages::default();
         loop {
             self.api
                 .request("elasticloadbalancing", "DescribeLoadBalancers");
@@ -373,7 +374,11 @@ impl Poller for ElbPoller {
                     ..Lb::default()
                 });
             }
-            marker = out.next_marker().map(str::to_owned);
+            marker = pages.after(
+                out.next_marker(),
+                &self.settings.access.region,
+                "DescribeLoadBalancers",
+            )?;
             if marker.is_none() {
                 break;
             }

@@ -270,6 +270,7 @@ impl Elbv2Poller {
     ) -> Result<Vec<Lb>, PollError> {
         let mut lbs = Vec::new();
         let mut marker: Option<String> = None;
+        let mut pages = super::Pages::default();
         loop {
             self.api.request(SERVICE, "DescribeLoadBalancers");
             let out = client
@@ -303,7 +304,11 @@ impl Elbv2Poller {
                     listeners: Vec::new(),
                 });
             }
-            marker = out.next_marker().map(str::to_owned);
+            marker = pages.after(
+                out.next_marker(),
+                &self.settings.access.region,
+                "DescribeLoadBalancers",
+            )?;
             if marker.is_none() {
                 break;
             }
@@ -344,6 +349,7 @@ impl Poller for Elbv2Poller {
         let mut groups: BTreeMap<String, Group> = BTreeMap::new(); // by ARN
         for lb in &mut lbs {
             let mut marker: Option<String> = None;
+            let mut pages = super::Pages::default();
             loop {
                 self.api.request(SERVICE, "DescribeListeners");
                 let out = client
@@ -368,12 +374,17 @@ impl Poller for Elbv2Poller {
                             .to_owned(),
                     ));
                 }
-                marker = out.next_marker().map(str::to_owned);
+                marker = pages.after(
+                    out.next_marker(),
+                    &self.settings.access.region,
+                    "DescribeListeners",
+                )?;
                 if marker.is_none() {
                     break;
                 }
             }
             let mut marker: Option<String> = None;
+            let mut pages = super::Pages::default();
             loop {
                 self.api.request(SERVICE, "DescribeTargetGroups");
                 let out = client
@@ -402,7 +413,11 @@ impl Poller for Elbv2Poller {
                     });
                     g.load_balancers.push(lb.name.clone());
                 }
-                marker = out.next_marker().map(str::to_owned);
+                marker = pages.after(
+                    out.next_marker(),
+                    &self.settings.access.region,
+                    "DescribeTargetGroups",
+                )?;
                 if marker.is_none() {
                     break;
                 }

@@ -37,6 +37,45 @@ use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::model::{Family, Kind, Sample};
 
+/// The pagination tokens (`Marker`, `NextToken`) a paginated call has been given so far. A
+/// service that hands back a token it already gave would have the poll ask for the same page
+/// until its timeout, billing a call each time; the SDK's own paginators stop on a repeated
+/// token for that reason, and so does every paginated loop here.
+#[derive(Debug, Default)]
+pub struct Pages {
+    seen: std::collections::HashSet<String>,
+}
+
+impl Pages {
+    /// The token to send for the next page: `Ok(None)` after the last page, `Err` when the
+    /// service repeats a token.
+    pub fn next(&mut self, token: Option<&str>) -> Result<Option<String>, &'static str> {
+        match token {
+            None => Ok(None),
+            Some(t) if !self.seen.insert(t.to_owned()) => Err(
+                "the service gave a pagination token it had already given (a page that would repeat forever)",
+            ),
+            Some(t) => Ok(Some(t.to_owned())),
+        }
+    }
+
+    /// [`Pages::next`] for a poll: a repeated token is a `protocol` error of `operation` in
+    /// `region`, worded as the SDK's call errors are.
+    pub fn after(
+        &mut self,
+        token: Option<&str>,
+        region: &str,
+        operation: &str,
+    ) -> Result<Option<String>, crate::model::PollError> {
+        self.next(token).map_err(|e| {
+            crate::model::PollError::new(
+                crate::model::ErrorKind::Protocol,
+                format!("{region} {operation}: {e}"),
+            )
+        })
+    }
+}
+
 /// `aws:` in the config: what every AWS target of the process shares.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -427,5 +466,16 @@ mod tests {
             "ThrottlingException"
         );
         assert_eq!(error_code(503, none, b"<html>busy</html>"), "http_503");
+    }
+
+    /// Found by tests/it/fuzz_parsers.rs: an RDS or CloudWatch response whose `Marker` or
+    /// `NextToken` came back each time had the poll ask for the same page until its timeout.
+    #[test]
+    fn a_repeated_pagination_token_ends_the_pages() {
+        let mut p = Pages::default();
+        assert_eq!(p.next(Some("A")), Ok(Some("A".to_owned())));
+        assert_eq!(p.next(Some("B")), Ok(Some("B".to_owned())));
+        assert!(p.next(Some("A")).is_err());
+        assert_eq!(Pages::default().next(None), Ok(None));
     }
 }

@@ -242,6 +242,7 @@ impl Poller for RdsPoller {
         let client = self.client.turn().await;
         let mut instances = Vec::new();
         let mut marker: Option<String> = None;
+        let mut pages = super::Pages::default();
         loop {
             self.api.request("rds", "DescribeDBInstances");
             let out = client
@@ -279,7 +280,11 @@ impl Poller for RdsPoller {
                     latest_snapshot: None,
                 });
             }
-            marker = out.marker().map(str::to_owned);
+            marker = pages.after(
+                out.marker(),
+                &self.settings.access.region,
+                "DescribeDBInstances",
+            )?;
             if marker.is_none() {
                 break;
             }
@@ -287,6 +292,7 @@ impl Poller for RdsPoller {
         // One paginated call for all automated snapshots of the region, not one per instance.
         let mut newest: BTreeMap<String, f64> = BTreeMap::new();
         let mut marker: Option<String> = None;
+        let mut pages = super::Pages::default();
         loop {
             self.api.request("rds", "DescribeDBSnapshots");
             let out = match client
@@ -314,7 +320,13 @@ impl Poller for RdsPoller {
                     }
                 }
             }
-            marker = out.marker().map(str::to_owned);
+            marker = match pages.next(out.marker()) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(region = %self.settings.access.region, "RDS snapshots not all read: DescribeDBSnapshots: {e}");
+                    break;
+                }
+            };
             if marker.is_none() {
                 break;
             }

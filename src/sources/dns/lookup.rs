@@ -73,7 +73,7 @@ impl Question {
 
     /// The query: recursion not desired (the server is to answer from its own zones), EDNS(0)
     /// with a 1232-byte payload.
-    fn message(&self) -> Result<Message, PollError> {
+    pub fn message(&self) -> Result<Message, PollError> {
         let mut m = Message::query();
         m.metadata.recursion_desired = false;
         m.add_query(Query::query(self.name.clone(), self.rtype));
@@ -84,7 +84,7 @@ impl Question {
     }
 
     /// Whether `r` answers `q`: a response with its id and its question.
-    fn answers(&self, q: &Message, r: &Message) -> bool {
+    pub fn answers(&self, q: &Message, r: &Message) -> bool {
         r.metadata.message_type == MessageType::Response
             && r.metadata.id == q.metadata.id
             // Names compare without regard to case (RFC 4343).
@@ -198,8 +198,14 @@ impl Question {
         Ok(reply)
     }
 
-    /// The answer, or the error its response code or emptiness makes of it.
-    fn judge(&self, reply: Message, truncated: bool, seconds: f64) -> Result<Answer, PollError> {
+    /// The answer, or the error its response code or emptiness makes of it (pure: the fuzz
+    /// tests feed it decoded replies of any content).
+    pub fn judge(
+        &self,
+        reply: Message,
+        truncated: bool,
+        seconds: f64,
+    ) -> Result<Answer, PollError> {
         let code = reply.metadata.response_code;
         let number = u16::from(code);
         let rcode = rcode_name(number);

@@ -887,10 +887,11 @@ impl Fetch {
                 let series = parse::parse_text(&body)
                     .map_err(|e| PollError::new(ErrorKind::Protocol, format!("{url}: {e}")))?;
                 let reading = metrics
-                    .read(|sel| {
-                        sel.sum(&series)
-                            .map(Some)
-                            .ok_or_else(|| format!("no series {sel}"))
+                    .read(|sel| match sel.sum(&series) {
+                        None => Err(format!("no series {sel}")),
+                        // The text format allows NaN and ±Inf; no count is either.
+                        Some(v) if !v.is_finite() => Err(format!("{sel} is {v}, not a count")),
+                        Some(v) => Ok(Some(v)),
                     })
                     .map_err(|e| PollError::new(ErrorKind::Protocol, format!("{url}: {e}")))?;
                 Ok(vec![(now_s(), reading)])

@@ -198,7 +198,13 @@ impl fmt::Display for Selector {
                 .iter()
                 .map(|(k, op, v)| {
                     let op = if *op == Op::Eq { "=" } else { "!=" };
-                    format!("{k}{op}{v:?}")
+                    // Escaped as the selector is read (and as the text format escapes label
+                    // values): `\\`, `\"` and `\n` only, so that what is shown reads back.
+                    let v = v
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n");
+                    format!("{k}{op}\"{v}\"")
                 })
                 .collect();
             write!(f, "{{{}}}", m.join(","))?;
@@ -265,8 +271,11 @@ pub fn json_number(doc: &serde_json::Value, pointer: &str) -> Result<f64, String
             .ok_or_else(|| format!("{pointer}: {n} is not a number")),
         Some(serde_json::Value::String(s)) => s
             .trim()
-            .parse()
-            .map_err(|_| format!("{pointer}: {s:?} is not a number")),
+            .parse::<f64>()
+            .ok()
+            // Rust's float syntax reads "inf" and "NaN"; no count is either.
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{pointer}: {s:?} is not a number")),
         Some(other) => Err(format!(
             "{pointer}: expected a number, found {}",
             match other {
@@ -292,9 +301,12 @@ pub fn sql_number(v: &mysql_async::Value) -> Result<Option<f64>, String> {
         Value::Bytes(b) => {
             let s = String::from_utf8_lossy(b);
             s.trim()
-                .parse()
+                .parse::<f64>()
+                .ok()
+                // "inf", "NaN" and "1e999" parse as floats; no count is any of them.
+                .filter(|v| v.is_finite())
                 .map(Some)
-                .map_err(|_| format!("{s:?} is not a number"))
+                .ok_or_else(|| format!("{s:?} is not a number"))
         }
         other => Err(format!("{other:?} is not a number")),
     }
@@ -364,6 +376,19 @@ copier_nan NaN
         );
     }
 
+    /// Found by tests/it/fuzz_parsers.rs: a value with a character Rust's `Debug` escapes
+    /// (`\u{cc6}`) was shown in a form the selector reader cannot read back.
+    #[test]
+    fn a_selector_shows_as_it_is_read() {
+        for v in ["\u{cc6}", "a\"b\\c\nd", "tab\there", "é"] {
+            let s = Selector {
+                name: "a".into(),
+                matchers: vec![("_".into(), Op::Ne, v.into())],
+            };
+            assert_eq!(s.to_string().parse::<Selector>(), Ok(s.clone()), "{s}");
+        }
+    }
+
     #[test]
     fn bad_text_and_selectors_say_where() {
         let e = parse_text("ok 1\nbad{x=1} 2\n").unwrap_err();
@@ -409,6 +434,11 @@ copier_nan NaN
                 .contains("starts with '/'")
         );
         assert!(check_pointer("/a~2").is_err());
+        // Found by tests/it/fuzz_parsers.rs: a string Rust reads as a non-finite float.
+        for t in ["inf", "NaN", "-infinity", "1e400"] {
+            let e = json_number(&serde_json::Value::from(t), "").unwrap_err();
+            assert!(e.contains("is not a number"), "{e}");
+        }
     }
 
     #[test]
@@ -422,5 +452,12 @@ copier_nan NaN
         );
         assert_eq!(sql_number(&Value::NULL), Ok(None));
         assert!(sql_number(&Value::Bytes(b"n/a".to_vec())).is_err());
+        // Found by tests/it/fuzz_parsers.rs: text Rust reads as a non-finite float.
+        for t in ["inf", "NaN", "-Infinity", "1e999"] {
+            assert!(
+                sql_number(&Value::Bytes(t.as_bytes().to_vec())).is_err(),
+                "{t}"
+            );
+        }
     }
 }

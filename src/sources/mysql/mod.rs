@@ -603,6 +603,25 @@ impl MysqlPoller {
             Err(e) => Err(self.err(e)),
         }
     }
+
+    /// The error of a statement. On a connection this very poll opened, a server that let
+    /// the poller in and then closed the connection in the middle of a reply misbehaved
+    /// while the connection worked: `protocol`, not `connect`. On a connection kept from an
+    /// earlier poll, a close is a server gone since (restarted, killed, its wait_timeout):
+    /// `connect`, and the next poll reconnects.
+    fn stmt_err(&self, e: mysql_async::Error, fresh: bool) -> PollError {
+        let p = classify(&self.address, e);
+        if fresh && p.kind == ErrorKind::Connect {
+            return PollError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "{} (the server closed a connection it had just accepted, in the middle of a reply)",
+                    p.message
+                ),
+            );
+        }
+        p
+    }
 }
 
 /// Maps a driver error to the bounded error kinds. The message comes from the server or the
@@ -766,7 +785,7 @@ impl Poller for MysqlPoller {
 
         let status_rows = query_pairs(&mut conn, "SHOW GLOBAL STATUS")
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.stmt_err(e, reconnected))?;
         let at = self.started.elapsed().as_secs_f64();
         let mut after = OwnStatements {
             questions: 0.0,
@@ -798,7 +817,7 @@ impl Poller for MysqlPoller {
         after.questions += 1.0;
         let variables = query_pairs(&mut conn, &var_sql)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.stmt_err(e, reconnected))?;
 
         if st.size.is_none_or(|(t, _)| t.elapsed() >= SIZE_EVERY) {
             after.questions += 1.0;
@@ -842,7 +861,7 @@ impl Poller for MysqlPoller {
                     tracing::warn!(target = %self.address, code = e.code, "replica status not readable ({}); not asked again", e.message);
                     st.replica = ReplicaStmt::None;
                 }
-                Err(e) => return Err(self.err(e)),
+                Err(e) => return Err(self.stmt_err(e, reconnected)),
             }
         }
 
@@ -865,7 +884,7 @@ impl Poller for MysqlPoller {
                     Err(mysql_async::Error::Server(e)) => {
                         Err(format!("error {}: {}", e.code, e.message))
                     }
-                    Err(e) => return Err(self.err(e)),
+                    Err(e) => return Err(self.stmt_err(e, reconnected)),
                 };
                 if let Err(why) = &read {
                     tracing::debug!(target = %self.address, "heartbeat not read: {why}");
