@@ -445,7 +445,7 @@ mod tests {
     fn unknown_key_is_located() {
         assert_eq!(
             errs("listen: 127.0.0.1:1\nmemcached:\n  - name: a\n    adress: x:1\n"),
-            "t.yaml:4:5: memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval`, `timeout`, `region`"
+            "t.yaml:4:5: memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval`, `timeout`, `region`, `slabs`"
         );
     }
 

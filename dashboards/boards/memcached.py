@@ -151,10 +151,39 @@ def memory_connections_row() -> Row:
     )
 
 
+def slab_row() -> Row:
+    return Row(
+        "Slab classes",
+        [
+            timeseries(
+                "Memory by slab class",
+                "Bytes the items of each slab class take "
+                "(memcached_slab_mem_requested_bytes, from `stats items`). memcached stores an "
+                "item in the smallest chunk size that holds it; a class that grows while others "
+                "hold their pages is where a change in value sizes shows first. Only for targets "
+                "with `slabs: true` (memcached_exporter exports them always), once they hold items.",
+                "bytes",
+                [q(in_region(sel("memcached_slab_mem_requested_bytes")), "{{target}} class {{slab}}")],
+                stack=True,
+            ),
+            timeseries(
+                "Evictions by slab class",
+                "Items evicted per second in each slab class "
+                "(rate of memcached_slab_items_evicted_total). Evictions in one class while the "
+                "others have free chunks (memcached_slab_chunks_free) mean its pages are "
+                "short, not the cache as a whole: memcached's slab rebalancer "
+                "(slab_reassign, slab_automove) moves pages to it.",
+                "suffix:items/s",
+                [q(in_region(rate(sel("memcached_slab_items_evicted_total"), f"{BY_TARGET}, slab")), "{{target}} class {{slab}}")],
+            ),
+        ],
+    )
+
+
 BOARD = Board(
     uid="headroom-memcached",
     title="headroom / Memcached and ElastiCache",
-    description="Hit ratio, evictions, response time, CPU, memory against limit and connections of memcached targets and ElastiCache nodes.",
+    description="Hit ratio, evictions, response time, CPU, memory against limit, connections and slab classes of memcached targets and ElastiCache nodes.",
     sources=("memcached", "elasticache", "cloudwatch"),
-    rows=[efficiency_row, latency_cpu_row, memory_connections_row],
+    rows=[efficiency_row, latency_cpu_row, memory_connections_row, slab_row],
 )

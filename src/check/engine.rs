@@ -636,6 +636,7 @@ mod tests {
             region: None,
             source: SourceConfig::Memcached(memcached::Settings {
                 address: "127.0.0.1:1".into(),
+                slabs: false,
             }),
         }
     }

@@ -12,6 +12,7 @@ async fn counters_and_hit_ratio_match_stats() {
     let m = Memcached::start();
     let poller = MemcachedPoller::new(&Settings {
         address: m.address(),
+        slabs: true,
     });
     for i in 0..5 {
         assert_eq!(
@@ -125,6 +126,7 @@ async fn a_stopped_server_is_a_connect_error() {
     let mut m = Memcached::start();
     let poller = MemcachedPoller::new(&Settings {
         address: m.address(),
+        slabs: true,
     });
     assert!(poller.poll().await.is_ok());
     m.stop();
@@ -146,7 +148,10 @@ async fn something_that_is_not_memcached_is_a_protocol_error() {
             let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
         }
     });
-    let poller = MemcachedPoller::new(&Settings { address: addr });
+    let poller = MemcachedPoller::new(&Settings {
+        address: addr,
+        slabs: true,
+    });
     let err = poller.poll().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
 }
@@ -170,7 +175,10 @@ fn answering(reply: &'static [u8]) -> String {
 #[tokio::test]
 async fn bytes_that_are_not_text_are_a_protocol_error() {
     let addr = answering(b"STAT pid 1\r\nSTAT \xff\xfe\x00garbage\r\nEND\r\n");
-    let poller = MemcachedPoller::new(&Settings { address: addr });
+    let poller = MemcachedPoller::new(&Settings {
+        address: addr,
+        slabs: true,
+    });
     let err = poller.poll().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
     assert!(
@@ -198,9 +206,128 @@ async fn a_malformed_counter_fails_the_poll_naming_it() {
         ),
     ] {
         let addr = answering(reply);
-        let poller = MemcachedPoller::new(&Settings { address: addr });
+        let poller = MemcachedPoller::new(&Settings {
+            address: addr,
+            slabs: true,
+        });
         let err = poller.poll().await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
         assert!(err.message.contains(&format!("stat {field} is ")), "{err}");
     }
+}
+
+#[tokio::test]
+async fn slab_classes_match_stats_items_and_stats_slabs() {
+    let m = Memcached::start();
+    // Values of 5 bytes and of 2000 bytes land in two different slab classes.
+    for i in 0..4 {
+        assert_eq!(
+            m.command(&format!("set small{i} 0 0 5\r\nhello")).trim(),
+            "STORED"
+        );
+    }
+    let big = "x".repeat(2000);
+    for i in 0..2 {
+        assert_eq!(
+            m.command(&format!("set big{i} 0 0 2000\r\n{big}")).trim(),
+            "STORED"
+        );
+    }
+    assert!(m.command("get small0").starts_with("VALUE"));
+
+    let with = MemcachedPoller::new(&Settings {
+        address: m.address(),
+        slabs: true,
+    });
+    let f = with.poll().await.unwrap().families;
+    let items = Stats::parse(&m.command("stats items")).unwrap();
+    let slabs = Stats::parse(&m.command("stats slabs")).unwrap();
+    // The classes memcached reports items in, and their counts, as its own replies say.
+    let mut classes: Vec<(String, f64)> = items
+        .0
+        .iter()
+        .filter_map(|(k, v)| {
+            let class = k.strip_prefix("items:")?.strip_suffix(":number")?;
+            Some((class.to_owned(), v.parse().unwrap()))
+        })
+        .collect();
+    classes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(classes.len(), 2, "two slab classes in use: {classes:?}");
+    assert_eq!(classes.iter().map(|c| c.1).sum::<f64>(), 6.0);
+    for (class, n) in &classes {
+        assert_eq!(
+            value(&f, "memcached_slab_current_items", &[("slab", class)]),
+            Some(*n),
+            "class {class}"
+        );
+        let chunk: f64 = slabs.0[&format!("{class}:chunk_size")].parse().unwrap();
+        assert_eq!(
+            value(&f, "memcached_slab_chunk_size_bytes", &[("slab", class)]),
+            Some(chunk)
+        );
+        assert!(
+            value(&f, "memcached_slab_chunks_used", &[("slab", class)]).unwrap() >= *n,
+            "class {class}"
+        );
+        // memcached 1.6 reports the bytes requested per class in `stats items`.
+        let requested: f64 = items.0[&format!("items:{class}:mem_requested")]
+            .parse()
+            .unwrap();
+        assert_eq!(
+            value(&f, "memcached_slab_mem_requested_bytes", &[("slab", class)]),
+            Some(requested)
+        );
+    }
+    // The 5-byte values sit in the smaller class, the 2000-byte ones in the larger.
+    let sizes: Vec<f64> = classes
+        .iter()
+        .map(|(c, _)| value(&f, "memcached_slab_chunk_size_bytes", &[("slab", c)]).unwrap())
+        .collect();
+    let small = if sizes[0] < sizes[1] {
+        &classes[0]
+    } else {
+        &classes[1]
+    };
+    assert_eq!(small.1, 4.0);
+    assert_eq!(
+        value(
+            &f,
+            "memcached_slab_commands",
+            &[("slab", &small.0), ("command", "get"), ("status", "hit")]
+        ),
+        Some(1.0)
+    );
+
+    // `slabs: false` reads `stats` only.
+    let without = MemcachedPoller::new(&Settings {
+        address: m.address(),
+        slabs: false,
+    });
+    let f = without.poll().await.unwrap().families;
+    assert!(value(&f, "memcached_current_items", &[]).is_some());
+    assert!(
+        !f.iter().any(|f| f.name.starts_with("memcached_slab_")),
+        "{:?}",
+        f.iter().map(|f| &f.name).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_slab_statistic_fails_the_poll_naming_it() {
+    // A peer of the test's own answering all four commands (a real memcached cannot be
+    // made to print a negative per-class count).
+    let addr = answering(
+        b"STAT uptime 10\r\nEND\r\nSTAT maxconns 1024\r\nEND\r\n\
+STAT items:3:number -2\r\nEND\r\nSTAT 3:chunk_size 96\r\nEND\r\n",
+    );
+    let poller = MemcachedPoller::new(&Settings {
+        address: addr,
+        slabs: true,
+    });
+    let err = poller.poll().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
+    assert!(
+        err.message.contains("stat items:3:number is \"-2\""),
+        "{err}"
+    );
 }

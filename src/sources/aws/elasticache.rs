@@ -39,6 +39,10 @@ pub struct RawTarget {
     /// How the memcached nodes found are polled.
     #[serde(default)]
     pub nodes: RawChildren,
+    /// The memcached nodes found read `stats items` and `stats slabs` too and export the
+    /// per-slab-class `memcached_slab_*` series (as a memcached target's `slabs`). Default:
+    /// false.
+    pub slabs: Option<bool>,
     /// The nodes' CloudWatch metrics (AWS/ElastiCache, dimensions CacheClusterId and
     /// CacheNodeId). Default `[CPUUtilization]`, for CPU_UTILIZATION.
     #[serde(default)]
@@ -54,6 +58,8 @@ pub struct Settings {
     pub access: super::Access,
     pub clusters: Option<Vec<String>>,
     pub nodes: Children,
+    /// The discovered memcached nodes' `slabs`.
+    pub slabs: bool,
     pub node_metrics: ResourceMetrics,
 }
 
@@ -89,6 +95,7 @@ impl SourceTarget for RawTarget {
             access,
             clusters: self.clusters.clone(),
             nodes: nodes?,
+            slabs: self.slabs.unwrap_or(false),
             node_metrics: node_metrics?,
         })
     }
@@ -138,6 +145,7 @@ pub fn discovered(clusters: &[Cluster], s: &Settings) -> Vec<TargetOf<Found>> {
                     node_target(&c.id, &n.id),
                     Found::Memcached(memcached::Settings {
                         address: s.nodes.address(host, *port),
+                        slabs: s.slabs,
                     }),
                 ));
             }
@@ -365,6 +373,7 @@ mod tests {
                     "127.0.0.1:19411".to_owned(),
                 )]),
             },
+            slabs: false,
             node_metrics: ResourceMetrics {
                 access,
                 namespace: NAMESPACE,
@@ -409,13 +418,15 @@ mod tests {
         assert_eq!(
             t[0].source,
             Found::Memcached(memcached::Settings {
-                address: "127.0.0.1:19411".into()
+                address: "127.0.0.1:19411".into(),
+                slabs: false,
             })
         );
         assert_eq!(
             t[1].source,
             Found::Memcached(memcached::Settings {
-                address: "a.0002.use1.cache.amazonaws.com:11211".into()
+                address: "a.0002.use1.cache.amazonaws.com:11211".into(),
+                slabs: false,
             })
         );
         let Found::Cloudwatch(cw) = &t[2].source else {

@@ -1,4 +1,5 @@
-//! The memcached source: `stats` and `stats settings` over the text protocol.
+//! The memcached source: `stats`, `stats settings` and (with `slabs: true`) `stats items`
+//! and `stats slabs` over the text protocol, all sent in one write.
 //!
 //! It speaks the protocol over tokio directly rather than through the `memcache` crate: that
 //! crate is synchronous (each poll would hold a blocking-pool thread, and a timeout could not
@@ -7,8 +8,10 @@
 //! stale is reused; the round-trip time reported excludes the TCP connect.
 
 mod parse;
+mod slabs;
 
 pub use parse::{ParseError, Previous, Stats, families};
+pub use slabs::Slabs;
 
 use parking_lot::Mutex;
 use std::time::Instant;
@@ -41,6 +44,10 @@ pub struct RawTarget {
     /// Where the target is, e.g. `us-west-2` or `dc1`: the `region` label of
     /// `headroom_target_info`, which dashboards select targets by. Default: none.
     pub region: Option<String>,
+    /// Read `stats items` and `stats slabs` too and export the per-slab-class
+    /// `memcached_slab_*{slab}` series memcached_exporter exports. Default: false (they are
+    /// about 39 series per slab class in use: see docs/metrics.md for what they cost).
+    pub slabs: Option<bool>,
 }
 
 impl SourceTarget for RawTarget {
@@ -65,6 +72,7 @@ impl RawTarget {
         v.address(&format!("{path}.address"), &self.address)
             .then(|| Settings {
                 address: self.address.clone(),
+                slabs: self.slabs.unwrap_or(false),
             })
     }
 }
@@ -73,11 +81,14 @@ impl RawTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub address: String,
+    /// Read `stats items` and `stats slabs` as well.
+    pub slabs: bool,
 }
 
 #[derive(Debug)]
 pub struct MemcachedPoller {
     address: String,
+    slabs: bool,
     prev: Mutex<Option<Previous>>,
 }
 
@@ -85,21 +96,27 @@ impl MemcachedPoller {
     pub fn new(s: &Settings) -> Self {
         MemcachedPoller {
             address: s.address.clone(),
+            slabs: s.slabs,
             prev: Mutex::new(None),
         }
     }
 
-    /// Sends `stats` and `stats settings` in one write and reads both replies. Returns the
-    /// replies and the time until the first one was complete.
-    async fn fetch(&self) -> Result<(Stats, Option<Stats>, f64), PollError> {
+    /// Sends `stats`, `stats settings` (and `stats items`, `stats slabs`) in one write and
+    /// reads the replies in order. Returns them and the time until the first one was complete.
+    async fn fetch(&self) -> Result<Fetched, PollError> {
         let stream = TcpStream::connect(&self.address)
             .await
             .map_err(|e| PollError::new(ErrorKind::Connect, format!("{}: {e}", self.address)))?;
         stream.set_nodelay(true).ok();
         let mut rd = BufReader::new(stream);
         let start = Instant::now();
+        let request: &[u8] = if self.slabs {
+            b"stats\r\nstats settings\r\nstats items\r\nstats slabs\r\n"
+        } else {
+            b"stats\r\nstats settings\r\n"
+        };
         rd.get_mut()
-            .write_all(b"stats\r\nstats settings\r\n")
+            .write_all(request)
             .await
             .map_err(|e| io_error(&self.address, e))?;
         let stats = read_reply(&mut rd, &self.address).await?;
@@ -112,8 +129,32 @@ impl MemcachedPoller {
             s.validate_settings()
                 .map_err(|e| protocol(&self.address, e))?;
         }
-        Ok((stats, settings, rtt))
+        // So are `stats items` and `stats slabs` (a proxy such as mcrouter answers neither);
+        // a malformed value in a reply that came fails the poll, naming the statistic.
+        let mut slabs = None;
+        if self.slabs
+            && let Ok(items) = read_reply(&mut rd, &self.address).await
+            && let Ok(per_class) = read_reply(&mut rd, &self.address).await
+        {
+            slabs = Some(
+                Slabs::from_replies(&items, &per_class).map_err(|e| protocol(&self.address, e))?,
+            );
+        }
+        Ok(Fetched {
+            stats,
+            settings,
+            slabs,
+            rtt,
+        })
     }
+}
+
+/// What one poll read.
+struct Fetched {
+    stats: Stats,
+    settings: Option<Stats>,
+    slabs: Option<Slabs>,
+    rtt: f64,
 }
 
 async fn read_reply(rd: &mut BufReader<TcpStream>, addr: &str) -> Result<Stats, PollError> {
@@ -172,12 +213,16 @@ impl Poller for MemcachedPoller {
     type Discovered = Infallible;
 
     async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
-        let (stats, settings, rtt) = self.fetch().await?;
+        let f = self.fetch().await?;
         let prev = {
             let mut guard = self.prev.lock();
-            std::mem::replace(&mut *guard, Previous::of(&stats))
+            std::mem::replace(&mut *guard, Previous::of(&f.stats))
         };
-        Ok(families(&stats, settings.as_ref(), rtt, prev).into())
+        let mut out = families(&f.stats, f.settings.as_ref(), f.rtt, prev);
+        if let Some(s) = &f.slabs {
+            out.extend(s.families());
+        }
+        Ok(out.into())
     }
 }
 
