@@ -25,6 +25,38 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub readiness: Arc<Readiness>,
     pub board: SharedBoard,
+    /// The `/metrics` render in progress, shared by the scrapes that arrive meanwhile.
+    pub renders: Renders,
+}
+
+/// The `/metrics` render in progress of each format. A scrape that arrives while one runs
+/// waits for it and gets the same bytes, instead of starting another: five hundred
+/// concurrent scrapers of ten thousand targets then cost one render at a time, not five
+/// hundred (node_exporter bounds this with `--web.max-requests` and answers 503 beyond it;
+/// sharing the render answers everyone). A scrape that arrives after a render has ended
+/// starts a new one, so no answer is older than the scrape. The render runs on the blocking
+/// pool, so the poll tasks keep their worker threads while it encodes.
+#[derive(Debug, Clone, Default)]
+pub struct Renders {
+    /// By format: Prometheus text 0.0.4, OpenMetrics.
+    slots: Arc<parking_lot::Mutex<[Option<Arc<Render>>; 2]>>,
+}
+
+type Render = tokio::sync::OnceCell<Result<axum::body::Bytes, String>>;
+
+impl Renders {
+    /// The render a scrape of `format` joins: the running one, or a new one.
+    fn join(&self, format: usize) -> Arc<Render> {
+        let mut slots = self.slots.lock();
+        match &slots[format] {
+            Some(r) if !r.initialized() => r.clone(),
+            _ => {
+                let r = Arc::new(Render::new());
+                slots[format] = Some(r.clone());
+                r
+            }
+        }
+    }
 }
 
 /// The status handlers need only the check board.
@@ -59,21 +91,40 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
         .any(|part| part.trim().starts_with("application/openmetrics-text"))
 }
 
-async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+/// Encodes the registry in OpenMetrics or in the Prometheus text format 0.0.4.
+fn render(registry: &Registry, openmetrics: bool) -> Result<axum::body::Bytes, String> {
     let mut body = String::with_capacity(64 * 1024);
-    let (ct, res) = if wants_openmetrics(&headers) {
-        (
-            OPENMETRICS_CONTENT_TYPE,
-            prometheus_client::encoding::text::encode(&mut body, &st.registry),
-        )
+    let res = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut body, registry)
     } else {
-        (
-            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-            prometheus_client::encoding::prometheus_text::encode(&mut body, &st.registry),
-        )
+        prometheus_client::encoding::prometheus_text::encode(&mut body, registry)
     };
+    res.map_err(|e| e.to_string())?;
+    Ok(body.into())
+}
+
+async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let openmetrics = wants_openmetrics(&headers);
+    let ct = if openmetrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        prometheus_client::encoding::prometheus_text::CONTENT_TYPE
+    };
+    let shared = st.renders.join(usize::from(openmetrics));
+    // Whichever waiting scrape gets here first renders; should its client go away, the next
+    // one takes over (OnceCell runs another initializer when one is dropped).
+    let res = shared
+        .get_or_init(|| {
+            let registry = st.registry.clone();
+            async move {
+                tokio::task::spawn_blocking(move || render(&registry, openmetrics))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("render task failed: {e}")))
+            }
+        })
+        .await;
     match res {
-        Ok(()) => ([(header::CONTENT_TYPE, ct)], body).into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, ct)], body.clone()).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "encoding /metrics failed");
             (
@@ -126,6 +177,7 @@ mod tests {
             registry: Arc::new(reg),
             readiness: Arc::new(Readiness::default()),
             board: SharedBoard::default(),
+            renders: Renders::default(),
         }
     }
 
