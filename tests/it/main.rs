@@ -30,6 +30,7 @@ mod hostile;
 mod http;
 mod iam_policy;
 mod icinga;
+mod load;
 mod memcached;
 mod migration;
 mod migration_progress;
