@@ -147,12 +147,20 @@ pub async fn run(
     };
     start_recorder(&cfg, &mut recorder);
 
-    let mut scheduler = Scheduler::new(store, metrics, aws.clone());
+    match crate::scheduler::raise_nofile_limit() {
+        Ok((now, was)) if now != was => {
+            tracing::info!(was, now, "open-file limit raised to the hard limit");
+        }
+        Ok((now, _)) => tracing::info!(limit = now, "open-file limit"),
+        Err(e) => tracing::warn!("{e}"),
+    }
+    let mut scheduler = Scheduler::new(store, metrics, aws.clone(), cfg.poll_limit);
     let mut found = scheduler.discoveries();
     let state = AppState {
         registry: Arc::new(registry),
         readiness: scheduler.readiness(),
         board,
+        renders: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -211,6 +219,14 @@ pub async fn run(
                             "aws.max_concurrent_requests changed; calls in flight finish first"
                         );
                         aws.set_limit(new.aws.max_concurrent_requests);
+                    }
+                    if new.poll_limit != scheduler.poll_limit() {
+                        tracing::info!(
+                            old = scheduler.poll_limit().0,
+                            new = new.poll_limit.0,
+                            "max_concurrent_polls changed; polls in flight finish first"
+                        );
+                        scheduler.set_poll_limit(new.poll_limit);
                     }
                     for n in &new.notices {
                         tracing::warn!("{n}");

@@ -17,6 +17,7 @@ use crate::check;
 use crate::config::dday::{Criterion, DDay, RawDDay};
 use crate::config::shard::Shard;
 use crate::config::{CommonTarget, ConfigError, ConfigErrors, Duration, Pos, Positions, Validator};
+use crate::scheduler::{PollLimit, poll_limit};
 use crate::sources::source::{Context, SourceTarget};
 use crate::sources::{KINDS, SourceConfig, Target, aws, sources};
 use crate::store::history::{HistorySource, RawHistory};
@@ -41,6 +42,9 @@ macro_rules! schema {
             /// Interval and timeout for every target that does not set its own.
             #[serde(default)]
             pub defaults: RawDefaults,
+            /// At most this many polls in flight at once, over every target; a poll due
+            /// beyond it waits for a turn (its timeout starts when it runs). Default 1000.
+            pub max_concurrent_polls: Option<usize>,
             /// Where this agent probes from, e.g. `us-west-2` or `dc-eu`: the `vantage` label
             /// of every http series, so that agents in several places scraped by one
             /// Prometheus give one series each per target. Default: empty.
@@ -127,6 +131,8 @@ pub struct Config {
     pub dday_criteria: Option<Vec<Criterion>>,
     /// What part of the config this agent runs, when not all of it (`run --shard`).
     pub scope: Option<String>,
+    /// `max_concurrent_polls`.
+    pub poll_limit: PollLimit,
 }
 
 impl Config {
@@ -384,6 +390,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         }
     }
     let aws = raw.aws.validate(&mut v);
+    let poll_limit = poll_limit(&mut v, raw.max_concurrent_polls);
     let notices = match aws.monthly_budget_usd {
         Some(budget) if v.error_count() == 0 => fit_budget(&mut targets, budget),
         _ => Vec::new(),
@@ -404,6 +411,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         dday: cx.dday,
         dday_criteria,
         scope: None,
+        poll_limit,
     })
 }
 
@@ -454,6 +462,18 @@ mod tests {
         assert_eq!(
             errs("memcached:\n  - {name: a, address: h:1}\n  - {name: a, address: h:2}\n"),
             "t.yaml:3:12: memcached[1].name: duplicate target name \"a\" (first defined at line 2 column 12)"
+        );
+    }
+
+    #[test]
+    fn max_concurrent_polls_defaults_and_is_checked() {
+        let c = parse(Path::new("t.yaml"), "memcached: []\n").unwrap();
+        assert_eq!(c.poll_limit, PollLimit(1000));
+        let c = parse(Path::new("t.yaml"), "max_concurrent_polls: 50\n").unwrap();
+        assert_eq!(c.poll_limit, PollLimit(50));
+        assert_eq!(
+            errs("listen: 127.0.0.1:1\nmax_concurrent_polls: 0\n"),
+            "t.yaml:2:23: max_concurrent_polls: must be at least 1"
         );
     }
 

@@ -1,6 +1,8 @@
 //! The scheduler: polls every target on its own interval, with a fixed per-target phase
-//! (jitter), a per-poll timeout, and at most one poll of a target in flight. It writes each
-//! result into the snapshot store and keeps the self-metrics; the pollers do neither.
+//! (jitter), a per-poll timeout, at most one poll of a target in flight, and at most
+//! `max_concurrent_polls` polls in flight over all targets (so that ten thousand targets
+//! never open ten thousand sockets at once). It writes each result into the snapshot store
+//! and keeps the self-metrics; the pollers do neither.
 //!
 //! The targets it runs are the configured ones plus those their polls discover
 //! ([`crate::sources::discovery`]): a discovering poll sends its finds over a channel that
@@ -22,6 +24,7 @@ use crate::model::{PollError, Poller, SourceKind};
 use crate::sources::AnyPoller;
 use crate::sources::Target;
 use crate::sources::aws::Clients;
+use crate::sources::aws::clients::Limiter;
 use crate::sources::discovery::child_name;
 use crate::store::{SnapshotStore, TargetSnapshot};
 use crate::telemetry::{ErrorLabels, SelfMetrics, TargetLabels};
@@ -39,6 +42,62 @@ impl Readiness {
 }
 
 type Key = (SourceKind, Arc<str>);
+
+/// Default of `max_concurrent_polls`. A poll holds one or two sockets (memcached, mysql, a
+/// probe and its redirect), so a thousand polls stay well under the open-file limit a
+/// service gets once the soft limit is raised to the hard one (see [`raise_nofile_limit`]),
+/// while polling a thousand targets whose timeout is 5 s at least every 5 s even when every
+/// one of them hangs.
+pub const DEFAULT_MAX_CONCURRENT_POLLS: usize = 1000;
+
+/// `max_concurrent_polls:` in the config: the bound on polls in flight over every target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollLimit(pub usize);
+
+impl Default for PollLimit {
+    fn default() -> Self {
+        PollLimit(DEFAULT_MAX_CONCURRENT_POLLS)
+    }
+}
+
+/// Validates `max_concurrent_polls` (absent: the default).
+pub fn poll_limit(v: &mut crate::config::Validator<'_>, raw: Option<usize>) -> PollLimit {
+    let n = raw.unwrap_or(DEFAULT_MAX_CONCURRENT_POLLS);
+    if n == 0 {
+        v.error("max_concurrent_polls", "must be at least 1");
+    }
+    PollLimit(n.max(1))
+}
+
+/// Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit, as Go's runtime
+/// does at start since Go 1.19 (so every Go exporter gets it): the soft limit is often 1024
+/// for compatibility with select(2), which headroom does not use (see getrlimit(2) and
+/// the "File descriptor limits" section of Go's os package documentation). Returns the
+/// limit now in force and what it was, or why it could not be read or changed.
+pub fn raise_nofile_limit() -> Result<(u64, u64), String> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let Some(soft) = lim.current else {
+        return Ok((u64::MAX, u64::MAX)); // unlimited already
+    };
+    let Some(hard) = lim.maximum else {
+        // An unlimited hard limit cannot be the soft one (the kernel caps RLIMIT_NOFILE at
+        // fs.nr_open); keep the soft limit, as Go's runtime does when its raise fails.
+        return Ok((soft, soft));
+    };
+    if soft >= hard {
+        return Ok((soft, soft));
+    }
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        },
+    )
+    .map_err(|e| format!("cannot raise the open-file limit from {soft} to {hard}: {e}"))?;
+    Ok((hard, soft))
+}
 
 /// What one poll of a discovering target found: the complete set, named in full.
 #[derive(Debug)]
@@ -66,6 +125,8 @@ pub struct Scheduler {
     discovered: HashMap<Key, Vec<Target>>,
     found_tx: mpsc::UnboundedSender<Discovery>,
     found_rx: Option<mpsc::UnboundedReceiver<Discovery>>,
+    /// Permits of polls in flight, over every target.
+    limiter: Limiter,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -77,9 +138,16 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Arc<SnapshotStore>, metrics: SelfMetrics, aws: Clients) -> Self {
+    pub fn new(
+        store: Arc<SnapshotStore>,
+        metrics: SelfMetrics,
+        aws: Clients,
+        limit: PollLimit,
+    ) -> Self {
         let (found_tx, found_rx) = mpsc::unbounded_channel();
+        metrics.max_concurrent_polls.set(limit.0 as i64);
         Scheduler {
+            limiter: Limiter::new(limit.0),
             store,
             aws,
             metrics,
@@ -143,6 +211,18 @@ impl Scheduler {
         true
     }
 
+    /// The bound on polls in flight now.
+    pub fn poll_limit(&self) -> PollLimit {
+        PollLimit(self.limiter.limit())
+    }
+
+    /// Changes the bound on polls in flight (a reload). Polls in flight finish first: none
+    /// is cancelled, and new ones wait until fewer than the new bound run.
+    pub fn set_poll_limit(&self, limit: PollLimit) {
+        self.limiter.set_limit(limit.0);
+        self.metrics.max_concurrent_polls.set(limit.0 as i64);
+    }
+
     pub fn readiness(&self) -> Arc<Readiness> {
         self.readiness.clone()
     }
@@ -191,11 +271,14 @@ impl Scheduler {
             let cancel = CancellationToken::new();
             let task = tokio::spawn(run_target(
                 target.clone(),
-                self.aws.clone(),
-                self.store.clone(),
-                self.metrics.clone(),
-                self.readiness.clone(),
-                self.found_tx.clone(),
+                TaskShared {
+                    aws: self.aws.clone(),
+                    store: self.store.clone(),
+                    metrics: self.metrics.clone(),
+                    readiness: self.readiness.clone(),
+                    found: self.found_tx.clone(),
+                    limiter: self.limiter.clone(),
+                },
                 cancel.clone(),
             ));
             self.running.insert(
@@ -233,15 +316,25 @@ pub fn phase(source: SourceKind, name: &str, interval: Duration) -> Duration {
     Duration::from_millis(h.finish() % ms)
 }
 
-async fn run_target(
-    target: Target,
+/// What every target's task shares with the scheduler.
+struct TaskShared {
     aws: Clients,
     store: Arc<SnapshotStore>,
     metrics: SelfMetrics,
     readiness: Arc<Readiness>,
     found: mpsc::UnboundedSender<Discovery>,
-    cancel: CancellationToken,
-) {
+    limiter: Limiter,
+}
+
+async fn run_target(target: Target, shared: TaskShared, cancel: CancellationToken) {
+    let TaskShared {
+        aws,
+        store,
+        metrics,
+        readiness,
+        found,
+        limiter,
+    } = shared;
     let kind = target.kind();
     let poller = Arc::new(AnyPoller::new(&target, &aws));
     let labels = TargetLabels {
@@ -272,6 +365,7 @@ async fn run_target(
             metrics: metrics.clone(),
             labels: labels.clone(),
             found: found.clone(),
+            limiter: limiter.clone(),
         };
         let in_flight = in_flight.clone();
         let first_done = first_done.clone();
@@ -294,6 +388,23 @@ async fn run_target(
     poller.close().await;
 }
 
+/// One unit of a gauge for as long as it lives: a poll aborted while it waits or runs (its
+/// target removed) gives its unit back too.
+struct Held(prometheus_client::metrics::gauge::Gauge);
+
+impl Held {
+    fn new(g: &prometheus_client::metrics::gauge::Gauge) -> Held {
+        g.inc();
+        Held(g.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 struct PollCtx {
     target: Target,
     poller: Arc<AnyPoller>,
@@ -301,11 +412,22 @@ struct PollCtx {
     metrics: SelfMetrics,
     labels: TargetLabels,
     found: mpsc::UnboundedSender<Discovery>,
+    limiter: Limiter,
 }
 
 impl PollCtx {
     async fn poll_once(&self) {
         let kind = self.target.kind();
+        // The wait for a turn is not the target's fault: the timeout and the duration start
+        // once the poll may run. A wait past the next tick makes that tick a skipped one.
+        let permit = match self.limiter.try_acquire() {
+            Some(p) => p,
+            None => {
+                let _waiting = Held::new(&self.metrics.polls_waiting);
+                self.limiter.acquire().await
+            }
+        };
+        let in_flight = Held::new(&self.metrics.polls_in_flight);
         self.metrics.polls.get_or_create(&self.labels).inc();
         let started = Instant::now();
         let result = match tokio::time::timeout(self.target.timeout, self.poller.poll()).await {
@@ -315,6 +437,8 @@ impl PollCtx {
                 format!("no answer within {:?}", self.target.timeout),
             )),
         };
+        drop(permit);
+        drop(in_flight);
         let elapsed = started.elapsed().as_secs_f64();
         self.metrics
             .poll_duration
@@ -412,5 +536,70 @@ mod tests {
             "phases collide too often: {}",
             spread.len()
         );
+    }
+
+    /// Ten targets on a real socket that accepts and never answers, three turns: three polls
+    /// run, seven wait (their timeout not started), and a raised limit lets more run at once.
+    #[test]
+    fn polls_in_flight_never_exceed_the_limit() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            // Holds every connection open without a byte of answer.
+            let silent = tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((s, _)) = listener.accept().await {
+                    held.push(s);
+                }
+            });
+            let mut reg = prometheus_client::registry::Registry::default();
+            let metrics = SelfMetrics::register(&mut reg);
+            let mut s = Scheduler::new(
+                Arc::new(SnapshotStore::new()),
+                metrics.clone(),
+                Clients::default(),
+                PollLimit(3),
+            );
+            let targets = (0..10)
+                .map(|i| Target {
+                    name: Arc::from(format!("m{i}")),
+                    // The first tick of each target falls within 10 ms.
+                    interval: Duration::from_millis(10),
+                    timeout: Duration::from_secs(30),
+                    region: None,
+                    source: crate::sources::memcached::Settings {
+                        address: addr.clone(),
+                        slabs: false,
+                    }
+                    .into(),
+                })
+                .collect();
+            s.apply(targets).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(metrics.polls_in_flight.get(), 3);
+            assert_eq!(metrics.polls_waiting.get(), 7);
+            assert_eq!(metrics.max_concurrent_polls.get(), 3);
+            s.set_poll_limit(PollLimit(8));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(metrics.polls_in_flight.get(), 8);
+            assert_eq!(metrics.polls_waiting.get(), 2);
+            s.stop().await;
+            // Aborted polls give their units back.
+            assert_eq!(metrics.polls_in_flight.get(), 0);
+            assert_eq!(metrics.polls_waiting.get(), 0);
+            silent.abort();
+        });
+    }
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_one() {
+        let (now, _) = raise_nofile_limit().unwrap();
+        let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        assert_eq!(lim.current, Some(now));
+        assert!(lim.maximum.is_none_or(|hard| hard == now));
     }
 }

@@ -66,6 +66,12 @@ pub struct SelfMetrics {
     pub skipped: Family<TargetLabels, Counter>,
     pub last_success: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     pub info: Family<TargetInfoLabels, Gauge>,
+    /// Polls running now, over every target.
+    pub polls_in_flight: Gauge,
+    /// Polls due that wait for a turn (`max_concurrent_polls` are in flight).
+    pub polls_waiting: Gauge,
+    /// The bound on polls in flight (`max_concurrent_polls`).
+    pub max_concurrent_polls: Gauge,
 }
 
 impl SelfMetrics {
@@ -78,6 +84,9 @@ impl SelfMetrics {
             skipped: Family::default(),
             last_success: Family::default(),
             info: Family::default(),
+            polls_in_flight: Gauge::default(),
+            polls_waiting: Gauge::default(),
+            max_concurrent_polls: Gauge::default(),
         };
         registry.register(
             "headroom_up",
@@ -115,6 +124,21 @@ impl SelfMetrics {
             "headroom_target_info",
             "1 for every target polled, configured or discovered, with its region (AWS region or the target's region: setting; empty when it has none)",
             m.info.clone(),
+        );
+        registry.register(
+            "headroom_polls_in_flight",
+            "Polls running now, over every target",
+            m.polls_in_flight.clone(),
+        );
+        registry.register(
+            "headroom_polls_waiting",
+            "Polls due that wait for a turn because max_concurrent_polls polls are in flight",
+            m.polls_waiting.clone(),
+        );
+        registry.register(
+            "headroom_max_concurrent_polls",
+            "The bound on polls in flight over every target (max_concurrent_polls)",
+            m.max_concurrent_polls.clone(),
         );
         registry.register(
             "headroom_build",

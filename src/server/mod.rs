@@ -26,6 +26,52 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub readiness: Arc<Readiness>,
     pub board: SharedBoard,
+    /// The `/metrics` render in progress, shared by the scrapes that arrive meanwhile.
+    pub renders: Renders,
+}
+
+/// The `/metrics` render in progress of each format and encoding. A scrape that arrives while one runs
+/// waits for it and gets the same bytes, instead of starting another: five hundred
+/// concurrent scrapers of ten thousand targets then cost one render at a time, not five
+/// hundred (node_exporter bounds this with `--web.max-requests` and answers 503 beyond it;
+/// sharing the render answers everyone). A scrape that arrives after a render has ended
+/// starts a new one, so no answer is older than the scrape. The render runs on the blocking
+/// pool, so the poll tasks keep their worker threads while it encodes.
+#[derive(Debug, Clone, Default)]
+pub struct Renders {
+    /// By [`Format::slot`].
+    slots: Arc<parking_lot::Mutex<[Option<Arc<Render>>; 4]>>,
+}
+
+/// What a scrape asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Format {
+    openmetrics: bool,
+    gzip: bool,
+}
+
+impl Format {
+    fn slot(self) -> usize {
+        usize::from(self.openmetrics) + 2 * usize::from(self.gzip)
+    }
+}
+
+type Render = tokio::sync::OnceCell<Result<axum::body::Bytes, String>>;
+
+impl Renders {
+    /// The render a scrape of `format` joins: the running one, or a new one.
+    fn join(&self, format: Format) -> Arc<Render> {
+        let mut slots = self.slots.lock();
+        let slot = &mut slots[format.slot()];
+        match slot {
+            Some(r) if !r.initialized() => r.clone(),
+            _ => {
+                let r = Arc::new(Render::new());
+                *slot = Some(r.clone());
+                r
+            }
+        }
+    }
 }
 
 /// The status handlers need only the check board.
@@ -60,21 +106,89 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
         .any(|part| part.trim().starts_with("application/openmetrics-text"))
 }
 
-async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+/// Whether `Accept-Encoding` accepts gzip (RFC 9110 section 12.5.3: a coding listed without
+/// `q=0`). Prometheus sends `Accept-Encoding: gzip`; the text compresses about 15 times.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut it = part.split(';').map(str::trim);
+            let coding = it.next().unwrap_or_default();
+            let refused = it.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
+                && !refused
+        })
+}
+
+/// Encodes the registry in OpenMetrics or in the Prometheus text format 0.0.4, gzipped if
+/// asked (at the fastest level: a scrape is read once, and time to answer matters more than
+/// the last bytes).
+fn render(registry: &Registry, format: Format) -> Result<axum::body::Bytes, String> {
     let mut body = String::with_capacity(64 * 1024);
-    let (ct, res) = if wants_openmetrics(&headers) {
-        (
-            OPENMETRICS_CONTENT_TYPE,
-            prometheus_client::encoding::text::encode(&mut body, &st.registry),
-        )
+    let res = if format.openmetrics {
+        prometheus_client::encoding::text::encode(&mut body, registry)
     } else {
-        (
-            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-            prometheus_client::encoding::prometheus_text::encode(&mut body, &st.registry),
-        )
+        prometheus_client::encoding::prometheus_text::encode(&mut body, registry)
     };
+    res.map_err(|e| e.to_string())?;
+    if !format.gzip {
+        return Ok(body.into());
+    }
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8),
+        flate2::Compression::fast(),
+    );
+    std::io::Write::write_all(&mut gz, body.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(gz.finish().map_err(|e| e.to_string())?.into())
+}
+
+async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let format = Format {
+        openmetrics: wants_openmetrics(&headers),
+        gzip: accepts_gzip(&headers),
+    };
+    let ct = if format.openmetrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        prometheus_client::encoding::prometheus_text::CONTENT_TYPE
+    };
+    let shared = st.renders.join(format);
+    // Whichever waiting scrape gets here first renders; should its client go away, the next
+    // one takes over (OnceCell runs another initializer when one is dropped).
+    let res = shared
+        .get_or_init(|| {
+            let registry = st.registry.clone();
+            async move {
+                tokio::task::spawn_blocking(move || render(&registry, format))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("render task failed: {e}")))
+            }
+        })
+        .await;
     match res {
-        Ok(()) => ([(header::CONTENT_TYPE, ct)], body).into_response(),
+        Ok(body) if format.gzip => (
+            [
+                (header::CONTENT_TYPE, ct),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "Accept-Encoding"),
+            ],
+            body.clone(),
+        )
+            .into_response(),
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, ct),
+                (header::VARY, "Accept-Encoding"),
+            ],
+            body.clone(),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "encoding /metrics failed");
             (
@@ -127,6 +241,7 @@ mod tests {
             registry: Arc::new(reg),
             readiness: Arc::new(Readiness::default()),
             board: SharedBoard::default(),
+            renders: Renders::default(),
         }
     }
 
@@ -185,6 +300,50 @@ mod tests {
             body.contains("# TYPE headroom_poll_errors counter"),
             "{body}"
         );
+    }
+
+    #[tokio::test]
+    async fn gzip_when_accepted() {
+        let st = state();
+        let req = |enc: &str| {
+            Request::get("/metrics")
+                .header(header::ACCEPT_ENCODING, enc)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let resp = app(st.clone()).oneshot(req("deflate, gzip")).await.unwrap();
+        assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+        let gz = resp.into_body().collect().await.unwrap().to_bytes();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text)
+            .unwrap();
+        assert!(
+            text.contains("# TYPE headroom_poll_errors_total counter"),
+            "{text}"
+        );
+        // Refused with q=0: plain text.
+        let resp = app(st).oneshot(req("gzip;q=0, identity")).await.unwrap();
+        assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    /// Scrapes that arrive while a render runs share it; one that arrives after gets a new one.
+    #[test]
+    fn concurrent_scrapes_share_one_render() {
+        let r = Renders::default();
+        let f = Format {
+            openmetrics: false,
+            gzip: false,
+        };
+        let a = r.join(f);
+        let b = r.join(f);
+        assert!(Arc::ptr_eq(&a, &b));
+        let other = r.join(Format {
+            openmetrics: true,
+            gzip: false,
+        });
+        assert!(!Arc::ptr_eq(&a, &other));
+        a.set(Ok(axum::body::Bytes::from_static(b"x"))).unwrap();
+        assert!(!Arc::ptr_eq(&a, &r.join(f)));
     }
 
     #[tokio::test]

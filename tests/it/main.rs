@@ -33,6 +33,7 @@ mod hostile_wire;
 mod http;
 mod iam_policy;
 mod icinga;
+mod load;
 mod memcached;
 mod migration;
 mod migration_progress;
