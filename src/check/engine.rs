@@ -208,6 +208,11 @@ pub struct Engine {
     saved: HashMap<(String, String), CheckState>,
     dirty: bool,
     last_save: Instant,
+    /// When the whole board was last rebuilt; between rebuilds, an evaluation rewrites only
+    /// its own row (`row_of`), so a tick costs what it evaluated, not the number of checks.
+    last_full_publish: Instant,
+    /// The board row of each slot, as of the latest full publish.
+    row_of: Vec<usize>,
     /// The D-day series exported at the latest publish, so that only those gone are removed
     /// (clearing them all would let a scrape in between see none).
     dday_series: (Vec<CriterionLabels>, Option<PhaseLabels>),
@@ -215,6 +220,38 @@ pub struct Engine {
 
 /// Longest time between a state change and its landing in the state file.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the whole board is rebuilt (every row's state duration moves on); evaluations in
+/// between update their own rows at once.
+const FULL_PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// A slot's row on the board.
+fn view(s: &Slot, now: i64) -> CheckView {
+    CheckView {
+        check: s.inst.def.name.clone(),
+        host: s.inst.host.to_string(),
+        target: s.inst.target.to_string(),
+        bound: s.inst.def.thresholds_text(),
+        status: s.state.status,
+        state_type: s.state.state_type,
+        attempt: s.state.attempt,
+        max_attempts: s.state.max_attempts,
+        has_been_checked: s.state.has_been_checked,
+        last_check: s.state.last_check,
+        last_state_change: s.state.last_state_change,
+        last_hard_state_change: s.state.last_hard_state_change,
+        duration: if s.state.state_since() > 0 {
+            duration_text(now - s.state.state_since())
+        } else {
+            String::new()
+        },
+        output: s.state.output.clone(),
+        perfdata: s.state.perfdata.clone(),
+        is_flapping: s.state.is_flapping,
+        percent_state_change: s.state.percent_state_change,
+        value: s.last_value,
+    }
+}
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -254,6 +291,8 @@ impl Engine {
             saved,
             dirty: false,
             last_save: Instant::now(),
+            last_full_publish: Instant::now(),
+            row_of: Vec::new(),
             dday_series: Default::default(),
         }
     }
@@ -365,8 +404,10 @@ impl Engine {
     pub fn tick(&mut self) -> Instant {
         let now = Instant::now();
         let unix = unix_now();
-        let mut changed = self.expand(now);
-        for slot in &mut self.slots {
+        // New or gone slots (resources found or lost) reorder the board: rebuild it.
+        let mut rebuild = self.expand(now);
+        let mut evaluated: Vec<usize> = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
             if slot.next_due > now {
                 continue;
             }
@@ -422,11 +463,17 @@ impl Engine {
                 };
             self.metrics
                 .set(&CheckLabels::of(&slot.inst), &slot.state, slot.last_value);
-            changed = true;
+            evaluated.push(i);
         }
-        if changed {
-            self.publish();
+        if !evaluated.is_empty() {
             self.dirty = true;
+        }
+        rebuild |= self.row_of.len() != self.slots.len()
+            || (self.last_full_publish.elapsed() >= FULL_PUBLISH_EVERY && !evaluated.is_empty());
+        if rebuild {
+            self.publish();
+        } else if !evaluated.is_empty() {
+            self.publish_rows(&evaluated);
         }
         // Saving rewrites and fsyncs the whole file: at most once a second, and at shutdown.
         if self.dirty && self.last_save.elapsed() >= SAVE_EVERY {
@@ -510,43 +557,47 @@ impl Engine {
         }
     }
 
+    /// Rebuilds the whole board (and the D-day series) from every slot.
     fn publish(&mut self) {
         let now = unix_now();
-        let mut slots: Vec<&Slot> = self.slots.iter().collect();
+        let mut order: Vec<usize> = (0..self.slots.len()).collect();
         // By host, then service, as Nagios' status screen lists them.
-        slots.sort_by(|a, b| {
-            (&*a.inst.host, &a.inst.def.name).cmp(&(&*b.inst.host, &b.inst.def.name))
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&self.slots[a].inst, &self.slots[b].inst);
+            (&*a.host, &a.def.name).cmp(&(&*b.host, &b.def.name))
         });
-        let checks = slots
+        let mut row_of = vec![0; self.slots.len()];
+        for (row, &slot) in order.iter().enumerate() {
+            row_of[slot] = row;
+        }
+        self.row_of = row_of;
+        self.last_full_publish = Instant::now();
+        let checks = order
             .into_iter()
-            .map(|s| CheckView {
-                check: s.inst.def.name.clone(),
-                host: s.inst.host.to_string(),
-                target: s.inst.target.to_string(),
-                bound: s.inst.def.thresholds_text(),
-                status: s.state.status,
-                state_type: s.state.state_type,
-                attempt: s.state.attempt,
-                max_attempts: s.state.max_attempts,
-                has_been_checked: s.state.has_been_checked,
-                last_check: s.state.last_check,
-                last_state_change: s.state.last_state_change,
-                last_hard_state_change: s.state.last_hard_state_change,
-                duration: if s.state.state_since() > 0 {
-                    duration_text(now - s.state.state_since())
-                } else {
-                    String::new()
-                },
-                output: s.state.output.clone(),
-                perfdata: s.state.perfdata.clone(),
-                is_flapping: s.state.is_flapping,
-                percent_state_change: s.state.percent_state_change,
-                value: s.last_value,
-            })
+            .map(|i| view(&self.slots[i], now))
             .collect();
         let mut board = self.board.write();
         board.checks = checks;
         board.per_resource = self.templates.iter().map(|t| t.def.name.clone()).collect();
+        drop(board);
+        self.publish_dday(now);
+    }
+
+    /// Rewrites the rows of the slots just evaluated, and the D-day series.
+    fn publish_rows(&mut self, slots: &[usize]) {
+        let now = unix_now();
+        let mut board = self.board.write();
+        for &i in slots {
+            if let Some(row) = board.checks.get_mut(self.row_of[i]) {
+                *row = view(&self.slots[i], now);
+            }
+        }
+        drop(board);
+        self.publish_dday(now);
+    }
+
+    fn publish_dday(&mut self, now: i64) {
+        let board = self.board.read();
         let judged = super::dday::judge(&board, None, now);
         drop(board);
         let go = |d: super::dday::Decision| i64::from(d == super::dday::Decision::Go);
