@@ -3,10 +3,10 @@ polls, AWS API requests, and the estimated CloudWatch cost against the monthly b
 
 from grafana_foundation_sdk.models import common
 
-from lib import checks
+from lib import checks, variables
 from lib.layout import Board, Row
 from lib.panels import bargauge, limit_line, q, stat, timeseries
-from lib.promql import RATE, in_region, rate, sel
+from lib.promql import RATE, agent_sel, in_region, rate, sel
 
 SOURCE_TARGET = "job, instance, source, target"
 PER_SECOND_POLLS = "suffix:polls/s"
@@ -128,6 +128,22 @@ def polls_row() -> Row:
                 [q(in_region(sel("source_target:headroom_polls_skipped:rate5m")), AGENT_LEGEND)],
             ),
             timeseries(
+                "Polls in flight against the bound",
+                "Polls running now (headroom_polls_in_flight) and polls due but waiting for a "
+                "turn (headroom_polls_waiting) against max_concurrent_polls, the most that "
+                "may run at once over all targets (headroom_max_concurrent_polls: the dashed "
+                "red line). Waiting polls start late; HeadroomPollsWaiting fires when some "
+                "wait at every scrape for 15 minutes.",
+                "none",
+                [
+                    q(agent_sel("headroom_polls_in_flight"), "{{instance}} in flight"),
+                    q(agent_sel("headroom_polls_waiting"), "{{instance}} waiting"),
+                    q(agent_sel("headroom_max_concurrent_polls"), "{{instance}} max"),
+                ],
+                overrides=[limit_line(".* max")],
+                decimals=0,
+            ),
+            timeseries(
                 "Time since last successful poll",
                 "Age of each target's data: now minus the end of its latest successful poll "
                 "(headroom_last_success_timestamp_seconds). It saws between 0 and the "
@@ -206,7 +222,8 @@ def aws_row() -> Row:
 BOARD = Board(
     uid="headroom-self",
     title="headroom / headroom itself",
-    description="headroom's own polls: success, durations, errors by kind, skipped polls, AWS requests and the CloudWatch cost against its budget.",
+    description="headroom's own polls: success, durations, errors by kind, skipped polls, polls in flight against the bound, AWS requests and the CloudWatch cost against its budget.",
     sources=None,
     rows=[summary_row, polls_row, aws_row],
+    extra_variables=[variables.agent],
 )
