@@ -244,7 +244,6 @@ async fn slab_classes_match_stats_items_and_stats_slabs() {
     let slabs = Stats::parse(&m.command("stats slabs")).unwrap();
     // The classes memcached reports items in, and their counts, as its own replies say.
     let mut classes: Vec<(String, f64)> = items
-        .0
         .iter()
         .filter_map(|(k, v)| {
             let class = k.strip_prefix("items:")?.strip_suffix(":number")?;
@@ -260,7 +259,11 @@ async fn slab_classes_match_stats_items_and_stats_slabs() {
             Some(*n),
             "class {class}"
         );
-        let chunk: f64 = slabs.0[&format!("{class}:chunk_size")].parse().unwrap();
+        let chunk: f64 = slabs
+            .get(&format!("{class}:chunk_size"))
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(
             value(&f, "memcached_slab_chunk_size_bytes", &[("slab", class)]),
             Some(chunk)
@@ -270,7 +273,9 @@ async fn slab_classes_match_stats_items_and_stats_slabs() {
             "class {class}"
         );
         // memcached 1.6 reports the bytes requested per class in `stats items`.
-        let requested: f64 = items.0[&format!("items:{class}:mem_requested")]
+        let requested: f64 = items
+            .get(&format!("items:{class}:mem_requested"))
+            .unwrap()
             .parse()
             .unwrap();
         assert_eq!(

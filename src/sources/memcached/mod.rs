@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use std::time::Instant;
 
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::{CommonTarget, Duration, Validator};
@@ -108,23 +108,23 @@ impl MemcachedPoller {
             .await
             .map_err(|e| PollError::new(ErrorKind::Connect, format!("{}: {e}", self.address)))?;
         stream.set_nodelay(true).ok();
-        let mut rd = BufReader::new(stream);
+        let mut rd = Replies::new(stream);
         let start = Instant::now();
         let request: &[u8] = if self.slabs {
             b"stats\r\nstats settings\r\nstats items\r\nstats slabs\r\n"
         } else {
             b"stats\r\nstats settings\r\n"
         };
-        rd.get_mut()
+        rd.stream
             .write_all(request)
             .await
             .map_err(|e| io_error(&self.address, e))?;
-        let stats = read_reply(&mut rd, &self.address).await?;
+        let stats = rd.next(&self.address).await?;
         let rtt = start.elapsed().as_secs_f64();
         stats.validate().map_err(|e| protocol(&self.address, e))?;
         // `stats settings` is optional: a proxy or an old server may not know it. One it
         // answers with a malformed `maxconns` fails the poll as a malformed `stats` does.
-        let settings = read_reply(&mut rd, &self.address).await.ok();
+        let settings = rd.next(&self.address).await.ok();
         if let Some(s) = &settings {
             s.validate_settings()
                 .map_err(|e| protocol(&self.address, e))?;
@@ -133,8 +133,8 @@ impl MemcachedPoller {
         // a malformed value in a reply that came fails the poll, naming the statistic.
         let mut slabs = None;
         if self.slabs
-            && let Ok(items) = read_reply(&mut rd, &self.address).await
-            && let Ok(per_class) = read_reply(&mut rd, &self.address).await
+            && let Ok(items) = rd.next(&self.address).await
+            && let Ok(per_class) = rd.next(&self.address).await
         {
             slabs = Some(
                 Slabs::from_replies(&items, &per_class).map_err(|e| protocol(&self.address, e))?,
@@ -157,40 +157,110 @@ struct Fetched {
     rtt: f64,
 }
 
-async fn read_reply(rd: &mut BufReader<TcpStream>, addr: &str) -> Result<Stats, PollError> {
-    let mut buf = String::with_capacity(4096);
-    loop {
-        let before = buf.len();
-        // Read no further than one byte past the limit: a peer that sends 100 MB without a
-        // line end must not make headroom hold 100 MB.
-        let room = (MAX_REPLY + 1).saturating_sub(before) as u64;
-        let n = (&mut *rd)
-            .take(room)
-            .read_line(&mut buf)
-            .await
-            .map_err(|e| io_error(addr, e))?;
-        if n == 0 {
-            return Err(PollError::new(
-                ErrorKind::Protocol,
-                format!("{addr}: connection closed in the middle of a reply"),
-            ));
-        }
-        let line = buf[before..].trim_end();
-        if line == "END"
-            || line == "ERROR"
-            || line.starts_with("SERVER_ERROR")
-            || line.starts_with("CLIENT_ERROR")
-        {
-            break;
-        }
-        if buf.len() > MAX_REPLY {
-            return Err(PollError::new(
-                ErrorKind::Protocol,
-                format!("{addr}: reply longer than {MAX_REPLY} bytes"),
-            ));
+/// Reads the pipelined replies of one connection, one at a time. It reads what the socket
+/// has in large chunks into one buffer and looks for each reply's last line there, rather
+/// than reading line by line: a `stats` reply is about 90 lines that arrive in one segment.
+struct Replies {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Where the next reply starts in `buf`.
+    start: usize,
+    /// How far from `start` the lines have been looked at (always a line start).
+    scanned: usize,
+}
+
+impl Replies {
+    fn new(stream: TcpStream) -> Self {
+        Replies {
+            stream,
+            buf: Vec::with_capacity(8192),
+            start: 0,
+            scanned: 0,
         }
     }
-    Stats::parse(&buf).map_err(|e| protocol(addr, e))
+
+    /// The next reply, up to and including its `END` (or error) line.
+    async fn next(&mut self, addr: &str) -> Result<Stats, PollError> {
+        loop {
+            if let Some(len) = self.reply_len(addr)? {
+                let reply = &self.buf[self.start..self.start + len];
+                self.start += len;
+                self.scanned = 0;
+                let text = std::str::from_utf8(reply).map_err(|e| {
+                    PollError::new(
+                        ErrorKind::Protocol,
+                        format!("{addr}: the reply is not memcached's text protocol ({e})"),
+                    )
+                })?;
+                return Stats::parse(text).map_err(|e| protocol(addr, e));
+            }
+            if self.buf.len() - self.start > MAX_REPLY {
+                return Err(PollError::new(
+                    ErrorKind::Protocol,
+                    format!("{addr}: reply longer than {MAX_REPLY} bytes"),
+                ));
+            }
+            // Read no further than one byte past the limit: a peer that sends 100 MB without
+            // a line end must not make headroom hold 100 MB.
+            let room = (self.start + MAX_REPLY + 1).saturating_sub(self.buf.len());
+            self.buf.reserve(room.min(64 * 1024));
+            let n = (&mut self.stream)
+                .take(room as u64)
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(|e| io_error(addr, e))?;
+            if n == 0 {
+                let rest = &self.buf[self.start + self.scanned..];
+                if std::str::from_utf8(rest).is_err()
+                    || !b"STAT ".starts_with(&rest[..rest.len().min(5)])
+                {
+                    return Err(not_text(addr, rest));
+                }
+                return Err(PollError::new(
+                    ErrorKind::Protocol,
+                    format!("{addr}: connection closed in the middle of a reply"),
+                ));
+            }
+        }
+    }
+
+    /// The length of the first complete reply from `start`, if its last line has arrived.
+    /// A line that is neither a statistic nor an ending fails the reply at once rather than
+    /// when the peer stops talking.
+    fn reply_len(&mut self, addr: &str) -> Result<Option<usize>, PollError> {
+        let pending = &self.buf[self.start..];
+        while let Some(nl) = pending[self.scanned..].iter().position(|&b| b == b'\n') {
+            let line = &pending[self.scanned..self.scanned + nl];
+            self.scanned += nl + 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line == b"END"
+                || line == b"ERROR"
+                || line.starts_with(b"SERVER_ERROR")
+                || line.starts_with(b"CLIENT_ERROR")
+            {
+                return Ok(Some(self.scanned));
+            }
+            if !line.starts_with(b"STAT ") && !line.is_empty() {
+                return Err(not_text(addr, line));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A line that no memcached reply has: text that is not a statistic, or bytes that are not
+/// text at all.
+fn not_text(addr: &str, line: &[u8]) -> PollError {
+    match std::str::from_utf8(line) {
+        Ok(text) => protocol(
+            addr,
+            ParseError::Unexpected(text.chars().take(80).collect()),
+        ),
+        Err(e) => PollError::new(
+            ErrorKind::Protocol,
+            format!("{addr}: the reply is not memcached's text protocol ({e})"),
+        ),
+    }
 }
 
 fn protocol(addr: &str, e: ParseError) -> PollError {

@@ -24,7 +24,7 @@ impl Slabs {
     /// integer or whose key is not `[items:]<class>:<stat>`, naming it.
     pub fn from_replies(items: &Stats, slabs: &Stats) -> Result<Slabs, ParseError> {
         let mut out = Slabs::default();
-        for (key, value) in &items.0 {
+        for (key, value) in items.iter() {
             let rest = key.strip_prefix("items:").ok_or_else(|| unexpected(key))?;
             let (class, stat) = split(rest).ok_or_else(|| unexpected(key))?;
             out.items
@@ -32,7 +32,7 @@ impl Slabs {
                 .or_default()
                 .insert(stat.to_owned(), number(key, value)?);
         }
-        for (key, value) in &slabs.0 {
+        for (key, value) in slabs.iter() {
             if key == "active_slabs" || key == "total_malloced" {
                 number(key, value)?;
                 continue;
