@@ -186,6 +186,35 @@ pub struct DdayArgs {
     /// How long to wait for the daemon's answer, in seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// With --config: ask over HTTPS (the daemon runs with a --web.config.file that has
+    /// `tls_server_config`). With --url, the URL's scheme says it.
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM file of the CA that signed the daemon's certificate, trusted instead of the
+    /// system's roots (a private CA, a self-signed certificate).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a daemon that requires one (`client_auth_type:
+    /// RequireAndVerifyClientCert`); with --key-file.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of --cert-file.
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// User for HTTP basic authentication (`basic_auth_users` in the daemon's web config).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Environment variable holding the basic-auth password.
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "user",
+        conflicts_with = "password_file"
+    )]
+    pub password_env: Option<String>,
+    /// File holding the basic-auth password (a trailing line end is ignored).
+    #[arg(long, value_name = "FILE", requires = "user")]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

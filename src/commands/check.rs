@@ -312,23 +312,10 @@ fn build(mode: CheckMode) -> Result<Built, String> {
             thresholds,
         } => {
             let timeout = timeout_of(&thresholds)?;
-            let password = match (password_env, password_file) {
-                (Some(_), Some(_)) => {
-                    return Err("give --password-env or --password-file, not both".into());
-                }
-                (Some(var), None) => Some(crate::config::Secret::new(
-                    std::env::var(&var)
-                        .map_err(|_| format!("environment variable {var} is not set"))?,
-                )),
-                (None, Some(f)) => {
-                    let v = std::fs::read_to_string(&f)
-                        .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-                    Some(crate::config::Secret::new(
-                        v.trim_end_matches(['\n', '\r']).to_owned(),
-                    ))
-                }
-                (None, None) => None,
-            };
+            let password = crate::config::Secret::from_env_or_file(
+                password_env.as_deref(),
+                password_file.as_deref(),
+            )?;
             let (name, kind, metric_name, labels, scale, unit, label): MysqlAdhoc = match metric {
                 MysqlMetric::Connections => (
                     "MYSQL_CONNECTIONS",

@@ -3,11 +3,13 @@
 //! has the checks' soft and hard states and the rates measured over their windows, which
 //! one poll from here would not.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::cli::DdayArgs;
+use crate::config::Secret;
 use crate::config_file;
 
 /// Exit codes.
@@ -46,28 +48,77 @@ async fn fetch(a: &DdayArgs) -> Result<Value, String> {
     }
     let base = match (&a.url, &a.config) {
         (Some(u), _) => u.trim_end_matches('/').to_owned(),
-        (None, Some(path)) => format!("http://{}", config_file::listen_of(path)?),
+        (None, Some(path)) => {
+            let scheme = if a.tls { "https" } else { "http" };
+            format!("{scheme}://{}", config_file::listen_of(path)?)
+        }
         (None, None) => return Err("give --config FILE or --url URL".into()),
     };
     let mut url = format!("{base}/api/dday");
     if let Some(p) = &a.phase {
         url.push_str(&format!("?phase={p}"));
     }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs_f64(a.timeout.max(0.1)))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let resp = client
-        .get(&url)
+    let client = client(a)?;
+    let mut req = client.get(&url);
+    if let Some(user) = &a.user {
+        let password =
+            Secret::from_env_or_file(a.password_env.as_deref(), a.password_file.as_deref())?;
+        req = req.basic_auth(user, password.as_ref().map(Secret::expose));
+    }
+    let resp = req
         .send()
         .await
-        .map_err(|e| format!("no headroom daemon answers at {base} ({e})"))?;
+        .map_err(|e| format!("no headroom daemon answers at {base} ({})", chain(&e)))?;
     let status = resp.status();
     let body = resp.text().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
         return Err(format!("{url}: HTTP {status}: {}", body.trim()));
     }
     serde_json::from_str(&body).map_err(|e| format!("{url}: not the board's JSON ({e})"))
+}
+
+/// The HTTP client, with the TLS settings of the command line.
+fn client(a: &DdayArgs) -> Result<reqwest::Client, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs_f64(a.timeout.max(0.1)));
+    if let Some(ca) = &a.ca_file {
+        let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| format!("{}: no PEM certificate in it", ca.display()))?;
+        b = b.tls_certs_only(certs);
+    }
+    if let (Some(cert), Some(key)) = (&a.cert_file, &a.key_file) {
+        let mut pem = read(cert)?;
+        pem.push(b'\n');
+        pem.extend(read(key)?);
+        // The error says which files, never what is in them (the key).
+        let id = reqwest::Identity::from_pem(&pem).map_err(|_| {
+            format!(
+                "{} and {}: not a PEM certificate and its private key",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        b = b.identity(id);
+    }
+    b.build().map_err(|e| chain(&e))
+}
+
+/// An error and its causes on one line: reqwest's own message ("error sending request")
+/// says little without them (the certificate problem, the refused connection).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// `NO-GO for D-day 2027-03-01T06:00:00+01:00 (phase before): 2 of 8 criteria block`, then

@@ -28,6 +28,26 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A secret a command line names by where it is (`--password-env VAR` or
+    /// `--password-file FILE`, never the secret itself, which `ps` would show): its value
+    /// without a trailing line end, `None` when neither is given. An error names the variable
+    /// or the file, never the value.
+    pub fn from_env_or_file(
+        env: Option<&str>,
+        file: Option<&Path>,
+    ) -> Result<Option<Secret>, String> {
+        match (env, file) {
+            (Some(_), Some(_)) => Err("give --password-env or --password-file, not both".into()),
+            (Some(var), None) => std::env::var(var)
+                .map(|v| Some(Secret(v)))
+                .map_err(|_| format!("environment variable {var} is not set")),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map(|v| Some(Secret(v.trim_end_matches(['\n', '\r']).to_owned())))
+                .map_err(|e| format!("cannot read {}: {e}", f.display())),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 impl fmt::Debug for Secret {

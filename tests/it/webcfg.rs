@@ -396,6 +396,30 @@ fn tls_basic_auth_and_mtls_against_prometheus_chromium_curl_and_openssl() {
     );
     assert!(!String::from_utf8_lossy(&dom.stdout).contains("Service status"));
 
+    // `headroom dday`, the runbook's gate, through TLS and basic auth: it trusts the test CA
+    // with --ca-file and reads the password from a file. Without them it cannot tell (3),
+    // and says why.
+    let url = format!("https://127.0.0.1:{}", d.port);
+    let gate = |extra: &[&str]| {
+        let (code, out, err) = common::headroom(&[&["dday", "--url", &url], extra].concat());
+        (code, format!("{out}{err}"))
+    };
+    let (ca, pw, wrong) = (p("ca.pem"), p("alice.pw"), p("wrong.pw"));
+    let (code, out) = gate(&["--ca-file", &ca, "--user", "alice", "--password-file", &pw]);
+    assert!(code == 0 || code == 2, "GO or NO-GO expected: {code} {out}");
+    assert!(out.contains("for D-day"), "{out}");
+    let (code, out) = gate(&["--ca-file", &ca]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("HTTP 401"), "{out}");
+    let (code, out) = gate(&["--ca-file", &ca, "--user", "alice", "--password-file", &wrong]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("HTTP 401"), "{out}");
+    let (code, out) = gate(&["--user", "alice", "--password-file", &pw]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.to_ascii_lowercase().contains("certificate"), "{out}");
+    // The password reaches neither its output nor its errors.
+    assert!(!out.contains(PASSWORD));
+
     // Phase 2, by SIGHUP: mutual TLS, RequireAndVerifyClientCert, and no basic auth.
     let handshakes_before = series_value(
         &d.metrics(),
@@ -423,6 +447,13 @@ fn tls_basic_auth_and_mtls_against_prometheus_chromium_curl_and_openssl() {
     let (code, body, err) = d.curl(&[], "/healthz");
     assert_ne!(code, 0, "{body}");
     assert!(body.ends_with("000"), "{body} {err}");
+    // headroom dday with the client certificate gets through; without it, the reason.
+    let (cert, key) = (p("client.pem"), p("client.key"));
+    let (code, out) = gate(&["--ca-file", &ca, "--cert-file", &cert, "--key-file", &key]);
+    assert!(code == 0 || code == 2, "GO or NO-GO expected: {code} {out}");
+    let (code, out) = gate(&["--ca-file", &ca]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("no headroom daemon answers"), "{out}");
     // openssl s_client too. Over TLS 1.2 the refusal ends the handshake itself (over 1.3 the
     // client may finish its side before the server's alert arrives).
     let (ok, text) = d.s_client("-tls1_2");
