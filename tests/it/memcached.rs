@@ -135,6 +135,32 @@ async fn a_stopped_server_is_a_connect_error() {
     assert!(err.message.contains(&m.address()), "{err}");
 }
 
+/// `stats settings` is read once per server process: a restart with another `-c` shows
+/// the new limit at the first poll after it, with or without the slab replies.
+#[tokio::test]
+async fn a_restart_rereads_the_settings() {
+    for slabs in [false, true] {
+        let mut m = Memcached::start();
+        let poller = MemcachedPoller::new(&Settings {
+            address: m.address(),
+            slabs,
+        });
+        let max = |f: &[headroom::model::Family]| value(f, "memcached_max_connections", &[]);
+        let first = poller.poll().await.unwrap().families;
+        assert_eq!(max(&first), Some(1024.0), "memcached's default -c");
+        // Reused: still there, and the same.
+        let again = poller.poll().await.unwrap().families;
+        assert_eq!(max(&again), Some(1024.0));
+        m.stop();
+        m.restart_with(&["-c", "333"]);
+        let after = poller.poll().await.unwrap().families;
+        assert_eq!(max(&after), Some(333.0), "slabs: {slabs}");
+        assert_eq!(value(&after, "memcached_up", &[]), Some(1.0));
+        let next = poller.poll().await.unwrap().families;
+        assert_eq!(max(&next), Some(333.0));
+    }
+}
+
 #[tokio::test]
 async fn something_that_is_not_memcached_is_a_protocol_error() {
     // A real HTTP-ish peer: answers anything with a line memcached never sends.

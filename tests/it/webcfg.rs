@@ -411,7 +411,14 @@ fn tls_basic_auth_and_mtls_against_prometheus_chromium_curl_and_openssl() {
     let (code, out) = gate(&["--ca-file", &ca]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("HTTP 401"), "{out}");
-    let (code, out) = gate(&["--ca-file", &ca, "--user", "alice", "--password-file", &wrong]);
+    let (code, out) = gate(&[
+        "--ca-file",
+        &ca,
+        "--user",
+        "alice",
+        "--password-file",
+        &wrong,
+    ]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("HTTP 401"), "{out}");
     let (code, out) = gate(&["--user", "alice", "--password-file", &pw]);

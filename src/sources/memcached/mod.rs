@@ -1,5 +1,6 @@
-//! The memcached source: `stats`, `stats settings` and (with `slabs: true`) `stats items`
-//! and `stats slabs` over the text protocol, all sent in one write.
+//! The memcached source: `stats`, `stats settings` (once per server process) and (with
+//! `slabs: true`) `stats items` and `stats slabs` over the text protocol, all sent in one
+//! write.
 //!
 //! It speaks the protocol over tokio directly rather than through the `memcache` crate: that
 //! crate is synchronous (each poll would hold a blocking-pool thread, and a timeout could not
@@ -14,6 +15,7 @@ pub use parse::{ParseError, Previous, Stats, families};
 pub use slabs::Slabs;
 
 use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
@@ -90,7 +92,53 @@ pub struct MemcachedPoller {
     address: String,
     slabs: bool,
     prev: Mutex<Option<Previous>>,
+    settings: Mutex<Option<Settled>>,
 }
+
+/// The latest `stats settings` reply and the server it came from. memcached fixes its
+/// settings at start (`-c` maxconns among them: `doc/protocol.txt` has no command that
+/// changes it), so the reply is read again only when the server is another one (another pid
+/// or start time: a restart) or the copy is older than [`SETTINGS_MAX_AGE`]. That spares
+/// every other poll a second reply of some 70 lines, on both sides.
+#[derive(Debug, Clone)]
+struct Settled {
+    /// `None` when the server does not answer `stats settings` (a proxy such as mcrouter).
+    reply: Option<Arc<Stats>>,
+    server: Server,
+    read_at: Instant,
+}
+
+/// Which server process answered: its pid and start time (`time - uptime`, in seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Server {
+    pid: Option<f64>,
+    started: Option<f64>,
+}
+
+impl Server {
+    fn of(stats: &Stats) -> Server {
+        Server {
+            pid: stats.num("pid"),
+            started: stats
+                .num("time")
+                .zip(stats.num("uptime"))
+                .map(|(t, u)| t - u),
+        }
+    }
+
+    /// The same process: same pid and a start time within a second (`time` and `uptime` are
+    /// whole seconds read at slightly different moments).
+    fn same(&self, other: &Server) -> bool {
+        self.pid == other.pid
+            && match (self.started, other.started) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1.0,
+                (a, b) => a.is_none() && b.is_none(),
+            }
+    }
+}
+
+/// How long a `stats settings` reply is reused at most.
+const SETTINGS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl MemcachedPoller {
     pub fn new(s: &Settings) -> Self {
@@ -98,11 +146,13 @@ impl MemcachedPoller {
             address: s.address.clone(),
             slabs: s.slabs,
             prev: Mutex::new(None),
+            settings: Mutex::new(None),
         }
     }
 
-    /// Sends `stats`, `stats settings` (and `stats items`, `stats slabs`) in one write and
-    /// reads the replies in order. Returns them and the time until the first one was complete.
+    /// Sends `stats`, `stats settings` when the copy it keeps is missing or old (and `stats
+    /// items`, `stats slabs`) in one write and reads the replies in order. Returns them and
+    /// the time until the first one was complete.
     async fn fetch(&self) -> Result<Fetched, PollError> {
         let stream = TcpStream::connect(&self.address)
             .await
@@ -110,10 +160,16 @@ impl MemcachedPoller {
         stream.set_nodelay(true).ok();
         let mut rd = Replies::new(stream);
         let start = Instant::now();
-        let request: &[u8] = if self.slabs {
-            b"stats\r\nstats settings\r\nstats items\r\nstats slabs\r\n"
-        } else {
-            b"stats\r\nstats settings\r\n"
+        let cached = self
+            .settings
+            .lock()
+            .clone()
+            .filter(|c| c.read_at.elapsed() < SETTINGS_MAX_AGE);
+        let request: &[u8] = match (cached.is_none(), self.slabs) {
+            (true, true) => b"stats\r\nstats settings\r\nstats items\r\nstats slabs\r\n",
+            (true, false) => b"stats\r\nstats settings\r\n",
+            (false, true) => b"stats\r\nstats items\r\nstats slabs\r\n",
+            (false, false) => b"stats\r\n",
         };
         rd.stream
             .write_all(request)
@@ -122,13 +178,11 @@ impl MemcachedPoller {
         let stats = rd.next(&self.address).await?;
         let rtt = start.elapsed().as_secs_f64();
         stats.validate().map_err(|e| protocol(&self.address, e))?;
-        // `stats settings` is optional: a proxy or an old server may not know it. One it
-        // answers with a malformed `maxconns` fails the poll as a malformed `stats` does.
-        let settings = rd.next(&self.address).await.ok();
-        if let Some(s) = &settings {
-            s.validate_settings()
-                .map_err(|e| protocol(&self.address, e))?;
-        }
+        let server = Server::of(&stats);
+        let mut settings = match &cached {
+            Some(c) => c.reply.clone(),
+            None => self.read_settings(&mut rd).await?,
+        };
         // So are `stats items` and `stats slabs` (a proxy such as mcrouter answers neither);
         // a malformed value in a reply that came fails the poll, naming the statistic.
         let mut slabs = None;
@@ -140,6 +194,24 @@ impl MemcachedPoller {
                 Slabs::from_replies(&items, &per_class).map_err(|e| protocol(&self.address, e))?,
             );
         }
+        // A restarted server (or another one behind the address): its settings are read
+        // again on this connection rather than reused.
+        if let Some(c) = &cached
+            && !c.server.same(&server)
+        {
+            rd.stream
+                .write_all(b"stats settings\r\n")
+                .await
+                .map_err(|e| io_error(&self.address, e))?;
+            settings = self.read_settings(&mut rd).await?;
+        }
+        if cached.as_ref().is_none_or(|c| !c.server.same(&server)) {
+            *self.settings.lock() = Some(Settled {
+                reply: settings.clone(),
+                server,
+                read_at: Instant::now(),
+            });
+        }
         Ok(Fetched {
             stats,
             settings,
@@ -149,10 +221,24 @@ impl MemcachedPoller {
     }
 }
 
+impl MemcachedPoller {
+    /// The `stats settings` reply. It is optional: a proxy or an old server may not know the
+    /// command. One that answers with a malformed `maxconns` fails the poll as a malformed
+    /// `stats` does.
+    async fn read_settings(&self, rd: &mut Replies) -> Result<Option<Arc<Stats>>, PollError> {
+        let Ok(s) = rd.next(&self.address).await else {
+            return Ok(None);
+        };
+        s.validate_settings()
+            .map_err(|e| protocol(&self.address, e))?;
+        Ok(Some(Arc::new(s)))
+    }
+}
+
 /// What one poll read.
 struct Fetched {
     stats: Stats,
-    settings: Option<Stats>,
+    settings: Option<Arc<Stats>>,
     slabs: Option<Slabs>,
     rtt: f64,
 }
@@ -288,7 +374,7 @@ impl Poller for MemcachedPoller {
             let mut guard = self.prev.lock();
             std::mem::replace(&mut *guard, Previous::of(&f.stats))
         };
-        let mut out = families(&f.stats, f.settings.as_ref(), f.rtt, prev);
+        let mut out = families(&f.stats, f.settings.as_deref(), f.rtt, prev);
         if let Some(s) = &f.slabs {
             out.extend(s.families());
         }
@@ -305,5 +391,32 @@ impl Source for Settings {
 
     fn poller(&self, _at: Spawn<'_>) -> MemcachedPoller {
         MemcachedPoller::new(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_known_by_its_pid_and_start_time() {
+        let stats = |pid: u32, time: u64, uptime: u64| {
+            Server::of(
+                &Stats::parse(&format!(
+                    "STAT pid {pid}\r\nSTAT uptime {uptime}\r\nSTAT time {time}\r\nEND\r\n"
+                ))
+                .unwrap(),
+            )
+        };
+        let a = stats(7, 1_000_000, 100);
+        // Ten seconds later, read a little out of step: the same process.
+        assert!(a.same(&stats(7, 1_000_010, 111)));
+        // Restarted with the same pid (pid 1 in a container), or another pid.
+        assert!(!a.same(&stats(7, 1_000_010, 5)));
+        assert!(!a.same(&stats(8, 1_000_010, 110)));
+        // A proxy that reports neither is one server as long as it reports neither.
+        let none = Server::of(&Stats::parse("END\r\n").unwrap());
+        assert!(none.same(&none));
+        assert!(!none.same(&a));
     }
 }

@@ -70,6 +70,11 @@ impl Memcached {
 
     /// Starts it (again) on the same port.
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// Starts it (again) on the same port, with more of memcached's options (`-c 100`).
+    pub fn restart_with(&mut self, extra: &[&str]) {
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
         let child = Command::new("memcached")
             .args([
@@ -84,6 +89,7 @@ impl Memcached {
                 "-u",
                 &user,
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
