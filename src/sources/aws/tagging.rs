@@ -251,8 +251,8 @@ pub async fn get_resources(
     Ok(out)
 }
 
-/// The `service` label of the Tagging API's requests.
-pub const SERVICE: &str = "tagging";
+/// The `service` label of the Tagging API's requests (IAM prefix `tag`).
+const SERVICE: &str = "tagging";
 
 /// The account the credentials belong to, from STS GetCallerIdentity (for ARNs a service
 /// does not return, as classic ELB's DescribeLoadBalancers).
