@@ -507,13 +507,21 @@ impl Poller for ElbPoller {
             }
         }
         let lb_metrics = &self.settings.lb_metrics;
-        let account = if tagging.is_on() || (!lbs.is_empty() && !lb_metrics.metrics.is_empty()) {
-            Some(self.account().await?)
+        // The account only names resources: when STS cannot be reached (an endpoint that
+        // serves ELB alone), the poll goes on with `name` and `account_id` empty, and the
+        // failed call counts in headroom_aws_errors_total.
+        let account = if !lbs.is_empty() && (tagging.is_on() || !lb_metrics.metrics.is_empty()) {
+            self.account().await.ok()
         } else {
             None
         };
         let region = &self.settings.access.region;
-        let arn = |lb: &Lb| lb_arn(region, account.as_deref().unwrap_or_default(), &lb.name);
+        let arn = |lb: &Lb| {
+            account
+                .as_deref()
+                .map(|a| lb_arn(region, a, &lb.name))
+                .unwrap_or_default()
+        };
         let mut out = families(&lbs);
         if tagging.is_on() {
             let tagged: Vec<Tagged> = lbs

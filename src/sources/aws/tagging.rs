@@ -188,7 +188,8 @@ pub fn info_family(namespace: &str, region: &str, resources: &[Tagged]) -> Famil
         format!("{namespace} resources found, with their ARN (name) and tags as labels."),
         Kind::Gauge,
     );
-    for r in resources {
+    // A resource without an ARN (its account unknown) has nothing to be joined on by.
+    for r in resources.iter().filter(|r| !r.arn.is_empty()) {
         let mut labels: Vec<(std::borrow::Cow<'static, str>, String)> = resource_labels(&r.arn)
             .into_iter()
             .map(|(k, v)| (k.into(), v))
