@@ -71,7 +71,7 @@ pub fn validate(
             ),
             Some(l) if !labels.insert(l.clone()) => v.error(
                 &format!("{path}.exported_tags"),
-                format!("tag key {k:?} gives the label {l} another key gives too"),
+                format!("tag key {k:?} gives the label {l}, as an earlier key does"),
             ),
             Some(_) => {}
         }
@@ -83,7 +83,19 @@ pub fn validate(
                 key: s.key.clone(),
                 value: re,
             }),
-            Err(e) => v.error(&format!("{path}.search_tags[{i}].value"), e.to_string()),
+            Err(e) => {
+                // The regex crate's message draws the pattern over lines; its last says why.
+                let msg = e.to_string();
+                let why = msg.lines().last().unwrap_or_default();
+                v.error(
+                    &format!("{path}.search_tags[{i}].value"),
+                    format!(
+                        "{:?} is not a regular expression: {}",
+                        s.value,
+                        why.trim_start_matches("error: ")
+                    ),
+                );
+            }
         }
     }
     (v.error_count() == before).then(|| Tagging {
