@@ -74,11 +74,11 @@ while True:
     cw.put_metric_data(Namespace="AWS/ELB", MetricData=[{
         "MetricName": "Latency", "Timestamp": t, "Value": random.uniform(0.05, 0.4), "Unit": "Seconds",
         "Dimensions": [{"Name": "LoadBalancerName", "Value": "osdp-storage-elb-proddc1"}]}])
-    # Responses by class, as the load balancer counts them per minute.
+    # Requests and responses by class, as the load balancer counts them per minute.
     cw.put_metric_data(Namespace="AWS/ELB", MetricData=[{
         "MetricName": name, "Timestamp": t, "Value": float(random.randint(lo, hi)), "Unit": "Count",
         "Dimensions": [{"Name": "LoadBalancerName", "Value": "osdp-storage-elb-proddc1"}]}
-        for name, lo, hi in (("HTTPCode_Backend_2XX", 900, 1100), ("HTTPCode_Backend_4XX", 5, 30),
+        for name, lo, hi in (("RequestCount", 950, 1150), ("HTTPCode_Backend_2XX", 900, 1100), ("HTTPCode_Backend_4XX", 5, 30),
                              ("HTTPCode_Backend_5XX", 0, 3), ("HTTPCode_ELB_5XX", 0, 2))])
     # The ALB's requests, response time and responses by class; the NLB's flows.
     cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[{
