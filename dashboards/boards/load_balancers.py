@@ -175,6 +175,67 @@ def http_row() -> Row:
     )
 
 
+def v2_row() -> Row:
+    lb = "{{dimension_LoadBalancer}}"
+    per_period = (
+        "CloudWatch Sum statistics over one period (60 s by default), the newest settled period "
+        "headroom read through the elbv2 target's lb_metrics / nlb_metrics (the discovered "
+        "<target>/cloudwatch target); CloudWatch has no datapoint for a period without any."
+    )
+    return Row(
+        "ALB/NLB traffic",
+        [
+            timeseries(
+                "ALB requests",
+                "Requests each application load balancer processed per period "
+                "(CloudWatch AWS/ApplicationELB RequestCount, Sum: "
+                "aws_applicationelb_request_count_sum; LoadBalancer is app/<name>/<id>). "
+                + per_period,
+                "suffix:requests",
+                [q(sel("aws_applicationelb_request_count_sum", region=True), lb)],
+                decimals=0,
+            ),
+            timeseries(
+                "ALB target response time",
+                "Average time from the load balancer sending a request to a target until the "
+                "target starts answering (CloudWatch AWS/ApplicationELB TargetResponseTime, "
+                "Average: aws_applicationelb_target_response_time_average).",
+                "s",
+                [q(sel("aws_applicationelb_target_response_time_average", region=True), lb)],
+            ),
+            timeseries(
+                "ALB responses by class",
+                "HTTP responses of the targets by class (aws_applicationelb_httpcode_target_"
+                "2_xx_count_sum, ..._4_xx_..., ..._5_xx_...) and the 5xx the load balancer "
+                "generated itself (aws_applicationelb_httpcode_elb_5_xx_count_sum). "
+                + per_period,
+                RESPONSES,
+                [
+                    q(sel("aws_applicationelb_httpcode_target_2_xx_count_sum", region=True), f"{lb} 2xx"),
+                    q(sel("aws_applicationelb_httpcode_target_4_xx_count_sum", region=True), f"{lb} 4xx"),
+                    q(sel("aws_applicationelb_httpcode_target_5_xx_count_sum", region=True), f"{lb} 5xx"),
+                    q(sel("aws_applicationelb_httpcode_elb_5_xx_count_sum", region=True), f"{lb} ELB 5xx"),
+                ],
+                decimals=0,
+                overrides=[
+                    by_regexp(".* 2xx", color={"mode": "fixed", "fixedColor": checks.OK}),
+                    by_regexp(".* 4xx", color={"mode": "fixed", "fixedColor": "orange"}),
+                    by_regexp(".* 5xx", color={"mode": "fixed", "fixedColor": checks.CRITICAL}),
+                ],
+            ),
+            timeseries(
+                "NLB active flows",
+                "Concurrent TCP flows from clients to targets, per network load balancer "
+                "(CloudWatch AWS/NetworkELB ActiveFlowCount, Average: "
+                "aws_networkelb_active_flow_count_average; LoadBalancer is net/<name>/<id>).",
+                "none",
+                [q(sel("aws_networkelb_active_flow_count_average", region=True), lb)],
+                decimals=0,
+            ),
+        ],
+    )
+
+
 def certificates_row() -> Row:
     return Row(
         "Certificates",
@@ -203,7 +264,7 @@ def certificates_row() -> Row:
 BOARD = Board(
     uid="headroom-load-balancers",
     title="headroom / Load balancers",
-    description="Classic ELB and ALB/NLB health, latency and HTTP responses, and certificate days left.",
+    description="Classic ELB and ALB/NLB health, latency, HTTP responses and traffic, and certificate days left.",
     sources=("cloudwatch", "elb", "elbv2", "tls"),
-    rows=[hosts_row, latency_row, http_row, certificates_row],
+    rows=[hosts_row, latency_row, http_row, v2_row, certificates_row],
 )

@@ -6,10 +6,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// The IAM prefix of a service label: ELBv2 shares classic ELB's `elasticloadbalancing:`.
+/// The IAM prefix of a service label: ELBv2 shares classic ELB's `elasticloadbalancing:`;
+/// the Resource Groups Tagging API's is `tag:`.
 fn iam_prefix(service: &str) -> &str {
     match service {
         "elasticloadbalancingv2" => "elasticloadbalancing",
+        "tagging" => "tag",
         s => s,
     }
 }

@@ -46,6 +46,7 @@ mod replication;
 mod secrets;
 mod shard;
 mod status;
+mod tags;
 mod vantage;
 mod webcfg;
 

@@ -171,6 +171,8 @@ service!(aws_sdk_iam, "iam");
 service!(aws_sdk_ec2, "ec2");
 service!(aws_sdk_cloudtrail, "cloudtrail");
 service!(aws_sdk_config, "config");
+service!(aws_sdk_resourcegroupstagging, "tagging");
+service!(aws_sdk_sts, "sts");
 
 /// S3 with an endpoint override (moto, a VPC endpoint by IP) addresses buckets by path:
 /// virtual-hosted names (`bucket.host`) do not resolve there.

@@ -45,8 +45,48 @@ pub(crate) fn valid_statistic(s: &str) -> bool {
 /// prometheus-community/yet-another-cloudwatch-exporter on GitHub).
 pub const DEFAULT_DELAY_S: u32 = 120;
 
+/// The statistic a metric is read with when `statistics:` is not given and the source reads
+/// each metric its own way (`lb_metrics:`): `Sum` for counts, `Maximum` for a queue's length,
+/// `Average` otherwise. The CloudWatch docs name the useful statistics per metric ("Elastic Load
+/// Balancing User Guide", CloudWatch metrics for your Classic / Application / Network Load
+/// Balancer): `Sum` for RequestCount, the HTTPCode_* counts, ProcessedBytes, NewFlowCount and
+/// the connection and reset counts, `Maximum` for SurgeQueueLength, `Average` for Latency,
+/// TargetResponseTime, the host counts and ActiveFlowCount.
+pub fn natural_statistic(metric: &str) -> &'static str {
+    const SUM: [&str; 7] = [
+        "RequestCount",
+        "ProcessedBytes",
+        "ProcessedPackets",
+        "NewFlowCount",
+        "SpilloverCount",
+        "ConsumedLCUs",
+        "RejectedConnectionCount",
+    ];
+    if metric == "SurgeQueueLength" {
+        "Maximum"
+    } else if SUM.contains(&metric)
+        || metric.starts_with("HTTPCode_")
+        || metric.starts_with("TCP_")
+        || metric.ends_with("ConnectionCount")
+        || metric.ends_with("ErrorCount")
+        || metric.ends_with("_Count")
+    {
+        "Sum"
+    } else {
+        "Average"
+    }
+}
+
+/// One resource whose metrics a [`ResourceMetrics`] reads: its dimensions, and the labels
+/// its series carry besides them (`name`, `account_id`, `tag_*`; see [`super::tagging`]).
+#[derive(Debug, Clone, Default)]
+pub struct Resource {
+    pub dimensions: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+}
+
 /// The CloudWatch metrics of resources another source discovers (`node_metrics:` of
-/// `elasticache:`, `lb_metrics:` of `elb:`): one discovered cloudwatch target,
+/// `elasticache:`, `lb_metrics:` of `elb:` and `elbv2:`): one discovered cloudwatch target,
 /// `<target>/cloudwatch`, whose queries follow the resources found, so a check like LATENCY or
 /// CPU_UTILIZATION covers every resource without listing them.
 #[derive(Debug, Default, Deserialize)]
@@ -54,7 +94,8 @@ pub const DEFAULT_DELAY_S: u32 = 120;
 pub struct RawResourceMetrics {
     /// Metric names of the source's namespace, read per resource; `[]` reads none.
     pub metrics: Option<Vec<String>>,
-    /// Default `[Average]`.
+    /// Default `[Average]`; for `lb_metrics:`, each metric's useful statistic (`Sum` for
+    /// counts, `Average` for latencies, `Maximum` for SurgeQueueLength).
     pub statistics: Option<Vec<String>>,
     /// Datapoint period. Default 60s.
     pub period: Option<Duration>,
@@ -70,6 +111,7 @@ pub struct ResourceMetrics {
     pub access: super::Access,
     pub namespace: &'static str,
     pub metrics: Vec<String>,
+    /// Empty: each metric's [`natural_statistic`].
     pub statistics: Vec<String>,
     pub period: StdDuration,
     pub interval: StdDuration,
@@ -86,12 +128,44 @@ impl RawResourceMetrics {
         namespace: &'static str,
         default_metrics: &[&str],
     ) -> Option<ResourceMetrics> {
-        let before = v.error_count();
-        super::validate_endpoint(v, path, &self.endpoint_url);
-        let statistics = self
+        let stats = self
             .statistics
             .clone()
             .unwrap_or_else(|| vec!["Average".to_owned()]);
+        self.validate_with(v, path, access, namespace, default_metrics, stats)
+    }
+
+    /// [`RawResourceMetrics::validate`] where a metric without `statistics:` is read with its
+    /// [`natural_statistic`].
+    pub fn validate_natural(
+        &self,
+        v: &mut Validator<'_>,
+        path: &str,
+        access: &super::Access,
+        namespace: &'static str,
+        default_metrics: &[&str],
+    ) -> Option<ResourceMetrics> {
+        let stats = self.statistics.clone().unwrap_or_default();
+        if self.statistics.as_ref().is_some_and(Vec::is_empty) {
+            v.error(
+                &format!("{path}.statistics"),
+                "give at least one statistic, or leave it out",
+            );
+        }
+        self.validate_with(v, path, access, namespace, default_metrics, stats)
+    }
+
+    fn validate_with(
+        &self,
+        v: &mut Validator<'_>,
+        path: &str,
+        access: &super::Access,
+        namespace: &'static str,
+        default_metrics: &[&str],
+        statistics: Vec<String>,
+    ) -> Option<ResourceMetrics> {
+        let before = v.error_count();
+        super::validate_endpoint(v, path, &self.endpoint_url);
         for s in &statistics {
             if !valid_statistic(s) {
                 v.error(
@@ -139,40 +213,87 @@ impl ResourceMetrics {
         resources: &[Vec<(String, String)>],
         timeout: StdDuration,
     ) -> Option<TargetOf<Settings>> {
-        let period = self.period.as_secs() as u32;
-        let requests: Vec<MetricRequest> = resources
+        let resources: Vec<Resource> = resources
             .iter()
-            .flat_map(|dims| {
-                self.metrics.iter().map(move |m| {
-                    let mut dimensions = dims.clone();
-                    dimensions.sort();
-                    MetricRequest {
-                        region: self.access.region.clone(),
-                        namespace: self.namespace.to_owned(),
-                        metric: m.clone(),
-                        dimensions,
-                        statistics: self.statistics.clone(),
-                        period_s: period,
-                        length_s: 5 * period,
-                        delay_s: DEFAULT_DELAY_S,
-                    }
-                })
+            .map(|d| Resource {
+                dimensions: d.clone(),
+                labels: Vec::new(),
             })
             .collect();
-        (!requests.is_empty()).then(|| TargetOf {
-            name: "cloudwatch".into(),
-            interval: self.interval,
-            timeout: timeout.max(StdDuration::from_secs(10)),
-            region: Some(std::sync::Arc::from(self.access.region.as_str())),
-            source: Settings {
-                access: self.access.clone(),
-                nil_to_zero: vec![false; requests.len()],
-                requests,
-                budget_usd_per_month: None,
-                configured_interval: None,
-            },
-        })
+        resources_target(&[(self, &resources)], timeout)
     }
+
+    /// The requests for these resources, with the extra labels of each.
+    fn requests(&self, resources: &[Resource]) -> Vec<(MetricRequest, Vec<(String, String)>)> {
+        let period = self.period.as_secs() as u32;
+        resources
+            .iter()
+            .flat_map(|r| {
+                self.metrics.iter().map(move |m| {
+                    let mut dimensions = r.dimensions.clone();
+                    dimensions.sort();
+                    let statistics = if self.statistics.is_empty() {
+                        vec![natural_statistic(m).to_owned()]
+                    } else {
+                        self.statistics.clone()
+                    };
+                    (
+                        MetricRequest {
+                            region: self.access.region.clone(),
+                            namespace: self.namespace.to_owned(),
+                            metric: m.clone(),
+                            dimensions,
+                            statistics,
+                            period_s: period,
+                            length_s: 5 * period,
+                            delay_s: DEFAULT_DELAY_S,
+                        },
+                        r.labels.clone(),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// One cloudwatch target for the resources of several [`ResourceMetrics`] of one discovering
+/// target (`elbv2:` reads AWS/ApplicationELB and AWS/NetworkELB), polled at the shortest of
+/// their intervals; `None` when there is nothing to read.
+pub fn resources_target(
+    parts: &[(&ResourceMetrics, &[Resource])],
+    timeout: StdDuration,
+) -> Option<TargetOf<Settings>> {
+    let mut requests = Vec::new();
+    let mut labels = Vec::new();
+    let mut interval: Option<StdDuration> = None;
+    let mut access = None;
+    for (m, resources) in parts {
+        let r = m.requests(resources);
+        if r.is_empty() {
+            continue;
+        }
+        interval = Some(interval.map_or(m.interval, |i| i.min(m.interval)));
+        access.get_or_insert_with(|| m.access.clone());
+        for (req, l) in r {
+            requests.push(req);
+            labels.push(l);
+        }
+    }
+    let access = access?;
+    Some(TargetOf {
+        name: "cloudwatch".into(),
+        interval: interval?,
+        timeout: timeout.max(StdDuration::from_secs(10)),
+        region: Some(std::sync::Arc::from(access.region.as_str())),
+        source: Settings {
+            access,
+            nil_to_zero: vec![false; requests.len()],
+            labels,
+            requests,
+            budget_usd_per_month: None,
+            configured_interval: None,
+        },
+    })
 }
 
 /// Stretches the interval of every cloudwatch target by one factor so that their poll plans
@@ -265,6 +386,9 @@ pub struct Settings {
     pub access: super::Access,
     pub requests: Vec<MetricRequest>,
     pub nil_to_zero: Vec<bool>,
+    /// Labels of each request's series besides `region` and the dimensions (`name`,
+    /// `account_id`, `tag_*` of a discovered resource); empty for configured metrics.
+    pub labels: Vec<Vec<(String, String)>>,
     /// `aws.monthly_budget_usd`, if set.
     pub budget_usd_per_month: Option<f64>,
     /// The interval before the budget stretched it, if it did.
@@ -340,6 +464,7 @@ impl SourceTarget for RawTarget {
                 access,
                 requests,
                 nil_to_zero: nil,
+                labels: Vec::new(),
                 budget_usd_per_month: None,
                 configured_interval: None,
             }
@@ -527,13 +652,16 @@ impl CloudwatchPoller {
         let reqs = &self.settings.requests;
         // One consistent label set per name (YACE's EnsureLabelConsistency): the union of
         // the dimension labels of every series of that name, missing ones empty.
+        let no_labels = Vec::new();
+        let extra = |i: usize| self.settings.labels.get(i).unwrap_or(&no_labels);
         let mut label_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for r in reqs {
+        for (i, r) in reqs.iter().enumerate() {
             for s in &r.statistics {
                 let set = label_names
                     .entry(metric_name(&r.namespace, &r.metric, s))
                     .or_default();
                 set.extend(r.dimensions.iter().map(|(k, _)| dimension_label(k)));
+                set.extend(extra(i).iter().map(|(k, _)| k.clone()));
             }
         }
         let all_dims: BTreeSet<String> = label_names.values().flatten().cloned().collect();
@@ -554,6 +682,7 @@ impl CloudwatchPoller {
                             .dimensions
                             .iter()
                             .find(|(k, _)| &dimension_label(k) == d)
+                            .or_else(|| extra(i).iter().find(|(k, _)| k == d))
                             .map(|(_, v)| v.clone())
                             .unwrap_or_default();
                         l.push((d.clone().into(), v));
@@ -656,6 +785,77 @@ impl Source for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn natural_statistics_of_load_balancer_metrics() {
+        for m in [
+            "RequestCount",
+            "HTTPCode_Backend_5XX",
+            "HTTPCode_ELB_5XX",
+            "HTTPCode_Target_2XX_Count",
+            "NewFlowCount",
+            "ProcessedBytes",
+            "TCP_Target_Reset_Count",
+            "ActiveConnectionCount",
+        ] {
+            assert_eq!(natural_statistic(m), "Sum", "{m}");
+        }
+        for m in [
+            "Latency",
+            "TargetResponseTime",
+            "HealthyHostCount",
+            "UnHealthyHostCount",
+            "ActiveFlowCount",
+        ] {
+            assert_eq!(natural_statistic(m), "Average", "{m}");
+        }
+        assert_eq!(natural_statistic("SurgeQueueLength"), "Maximum");
+    }
+
+    #[test]
+    fn resources_of_two_namespaces_make_one_target_with_their_labels() {
+        let access = crate::sources::aws::Access {
+            region: "eu-west-1".into(),
+            endpoint_url: None,
+            role_arn: None,
+        };
+        let rm = |ns: &'static str, metrics: &[&str], secs: u64| ResourceMetrics {
+            access: access.clone(),
+            namespace: ns,
+            metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
+            statistics: vec![],
+            period: StdDuration::from_secs(60),
+            interval: StdDuration::from_secs(secs),
+        };
+        let alb = rm(
+            "AWS/ApplicationELB",
+            &["RequestCount", "TargetResponseTime"],
+            120,
+        );
+        let nlb = rm("AWS/NetworkELB", &["ActiveFlowCount"], 60);
+        let r = |d: &str| Resource {
+            dimensions: vec![("LoadBalancer".into(), d.into())],
+            labels: vec![("tag_team".into(), "storage".into())],
+        };
+        let t = resources_target(
+            &[(&alb, &[r("app/a/1")]), (&nlb, &[r("net/n/2")])],
+            StdDuration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(t.interval, StdDuration::from_secs(60));
+        let s = &t.source;
+        assert_eq!(s.requests.len(), 3);
+        assert_eq!(s.labels.len(), 3);
+        assert_eq!(s.requests[0].statistics, ["Sum"]);
+        assert_eq!(s.requests[1].statistics, ["Average"]);
+        assert_eq!(s.requests[2].namespace, "AWS/NetworkELB");
+        assert_eq!(
+            s.labels[2],
+            vec![("tag_team".to_owned(), "storage".to_owned())]
+        );
+        let none = rm("AWS/ApplicationELB", &[], 60);
+        assert!(resources_target(&[(&none, &[r("app/a/1")])], StdDuration::from_secs(5)).is_none());
+    }
 
     #[test]
     fn statistics() {

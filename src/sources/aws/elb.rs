@@ -4,6 +4,14 @@
 //! and the listeners are exported, HTTPS/SSL ones with their certificate, for the
 //! certificate check to follow. Series carry a `load_balancer` label.
 //!
+//! `lb_metrics:` reads the AWS/ELB metrics of every load balancer found (by default the
+//! request count, latency and the HTTP response counts by class, [`DEFAULT_LB_METRICS`]);
+//! `exported_tags:` puts tags on those series and `search_tags:` selects load balancers by
+//! tag ([`super::tagging`]). Tags come from ELB's own DescribeTags, which serves classic load
+//! balancers everywhere (moto's Tagging API lists them under a resource type of its own);
+//! their ARNs, which DescribeLoadBalancers does not return, are built from the account STS
+//! GetCallerIdentity names.
+//!
 //! Each HTTPS or SSL listener becomes a certificate target of its own (a discovered `tls`
 //! target named `<this target>/<load balancer>:<port>`, connecting to the load balancer's DNS
 //! name), so ELB_CERTIFICATE runs on every listener without configuring them one by one.
@@ -14,7 +22,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::cloudwatch::{RawResourceMetrics, ResourceMetrics};
+use super::cloudwatch::{RawResourceMetrics, Resource, ResourceMetrics};
+use super::tagging::{RawSearchTag, Tagged, Tagging, Tags};
 use crate::config::{CommonTarget, Duration, Validator};
 use crate::model::SourceKind;
 use crate::model::TargetOf;
@@ -27,6 +36,23 @@ use crate::sources::tls;
 
 /// DescribeTags takes at most 20 load balancer names per call (ELB API reference).
 const TAG_BATCH: usize = 20;
+
+/// The CloudWatch namespace of classic load balancers.
+pub const NAMESPACE: &str = "AWS/ELB";
+
+/// What `lb_metrics:` reads unless `metrics:` says otherwise: the request count, latency and
+/// the responses by class, from the backends and from the load balancer itself ("CloudWatch
+/// metrics for your Classic Load Balancer", Elastic Load Balancing docs). Each is read with
+/// its useful statistic (`Sum` for the counts, `Average` for Latency).
+pub const DEFAULT_LB_METRICS: [&str; 7] = [
+    "RequestCount",
+    "Latency",
+    "HTTPCode_Backend_2XX",
+    "HTTPCode_Backend_3XX",
+    "HTTPCode_Backend_4XX",
+    "HTTPCode_Backend_5XX",
+    "HTTPCode_ELB_5XX",
+];
 
 /// One entry of `elb:` in the config.
 #[derive(Debug, Deserialize)]
@@ -50,9 +76,19 @@ pub struct RawTarget {
     #[serde(default)]
     pub listener_certificates: RawListenerCertificates,
     /// CloudWatch metrics of every load balancer found (AWS/ELB, dimension
-    /// LoadBalancerName), e.g. `{metrics: [Latency]}` for LATENCY. Default: none.
+    /// LoadBalancerName), e.g. `{metrics: [Latency]}` for LATENCY. Default: RequestCount,
+    /// Latency, HTTPCode_Backend_2XX..5XX and HTTPCode_ELB_5XX; `{metrics: []}` reads none.
     #[serde(default)]
     pub lb_metrics: RawResourceMetrics,
+    /// Tag keys put on the `lb_metrics` series as `tag_<Key>` labels (YACE's
+    /// `exportedTagsOnMetrics`), e.g. `[Team]`. Giving this or `search_tags` also exports
+    /// `aws_elb_info` with every tag.
+    #[serde(default)]
+    pub exported_tags: Vec<String>,
+    /// Only load balancers with every one of these tags, its value matching the expression
+    /// (YACE's `searchTags`), e.g. `[{key: Environment, value: "^prod"}]`.
+    #[serde(default)]
+    pub search_tags: Vec<RawSearchTag>,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
 }
@@ -127,6 +163,7 @@ pub struct Settings {
     pub tags: BTreeMap<String, String>,
     pub listener_certificates: ListenerCertificates,
     pub lb_metrics: ResourceMetrics,
+    pub tagging: Tagging,
 }
 
 impl SourceTarget for RawTarget {
@@ -147,16 +184,22 @@ impl SourceTarget for RawTarget {
         let listener_certificates = self
             .listener_certificates
             .validate(v, &format!("{path}.listener_certificates"));
+        let tagging = super::tagging::validate(v, path, &self.exported_tags, &self.search_tags);
         let access = access?;
-        let lb_metrics =
-            self.lb_metrics
-                .validate(v, &format!("{path}.lb_metrics"), &access, "AWS/ELB", &[]);
+        let lb_metrics = self.lb_metrics.validate_natural(
+            v,
+            &format!("{path}.lb_metrics"),
+            &access,
+            NAMESPACE,
+            &DEFAULT_LB_METRICS,
+        );
         Some(Settings {
             access,
             load_balancers: self.load_balancers.clone(),
             tags: self.tags.clone(),
             listener_certificates: listener_certificates?,
             lb_metrics: lb_metrics?,
+            tagging: tagging?,
         })
     }
 }
@@ -171,6 +214,8 @@ pub struct Lb {
     pub unhealthy: u32,
     /// (protocol, port, certificate id)
     pub listeners: Vec<(String, i32, String)>,
+    /// Its tags, when they were read.
+    pub tags: Tags,
 }
 
 impl ListenerCertificates {
@@ -301,6 +346,9 @@ pub fn families(lbs: &[Lb]) -> Vec<Family> {
 pub struct ElbPoller {
     settings: Settings,
     client: super::Limited<aws_sdk_elasticloadbalancing::Client>,
+    sts: super::Limited<aws_sdk_sts::Client>,
+    /// The account, once STS has named it (it does not change under one set of credentials).
+    account: parking_lot::Mutex<Option<String>>,
     api: super::ApiCounters,
 }
 
@@ -318,6 +366,8 @@ impl ElbPoller {
         ElbPoller {
             settings: s.clone(),
             client: clients.client(&s.access, &api),
+            sts: clients.client(&s.access, &api),
+            account: parking_lot::Mutex::new(None),
             api,
         }
     }
@@ -334,6 +384,26 @@ impl ElbPoller {
             e,
         )
     }
+
+    /// The account of the credentials, asked of STS once.
+    async fn account(&self) -> Result<String, PollError> {
+        if let Some(a) = self.account.lock().clone() {
+            return Ok(a);
+        }
+        let sts = self.sts.turn().await;
+        let a = super::tagging::account(&sts, &self.api, &self.settings.access.region).await?;
+        *self.account.lock() = Some(a.clone());
+        Ok(a)
+    }
+}
+
+/// The ARN of a classic load balancer (ELB API reference: `arn:aws:elasticloadbalancing:
+/// region:account:loadbalancer/name`).
+pub fn lb_arn(region: &str, account: &str, name: &str) -> String {
+    format!(
+        "arn:{}:elasticloadbalancing:{region}:{account}:loadbalancer/{name}",
+        super::tagging::partition(region)
+    )
 }
 
 impl Poller for ElbPoller {
@@ -383,8 +453,10 @@ impl Poller for ElbPoller {
                 break;
             }
         }
-        if !self.settings.tags.is_empty() {
+        let tagging = &self.settings.tagging;
+        if !self.settings.tags.is_empty() || tagging.is_on() {
             let mut keep: Vec<String> = Vec::new();
+            let mut tags: BTreeMap<String, Tags> = BTreeMap::new();
             for chunk in lbs.chunks(TAG_BATCH) {
                 self.api.request("elasticloadbalancing", "DescribeTags");
                 let out = client
@@ -399,12 +471,23 @@ impl Poller for ElbPoller {
                             .iter()
                             .any(|t| t.key() == k && t.value() == Some(v))
                     };
-                    if self.settings.tags.iter().all(|(k, v)| has(k, v)) {
+                    let all: Tags = td
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+                        .collect();
+                    if self.settings.tags.iter().all(|(k, v)| has(k, v)) && tagging.selects(&all) {
                         keep.extend(td.load_balancer_name().map(str::to_owned));
+                    }
+                    if let Some(n) = td.load_balancer_name() {
+                        tags.insert(n.to_owned(), all);
                     }
                 }
             }
             lbs.retain(|l| keep.contains(&l.name));
+            for lb in &mut lbs {
+                lb.tags = tags.remove(&lb.name).unwrap_or_default();
+            }
         }
         for lb in &mut lbs {
             self.api
@@ -423,7 +506,33 @@ impl Poller for ElbPoller {
                 }
             }
         }
+        let lb_metrics = &self.settings.lb_metrics;
+        // The account only names resources: when STS cannot be reached (an endpoint that
+        // serves ELB alone), the poll goes on with `name` and `account_id` empty, and the
+        // failed call counts in headroom_aws_errors_total.
+        let account = if !lbs.is_empty() && (tagging.is_on() || !lb_metrics.metrics.is_empty()) {
+            self.account().await.ok()
+        } else {
+            None
+        };
+        let region = &self.settings.access.region;
+        let arn = |lb: &Lb| {
+            account
+                .as_deref()
+                .map(|a| lb_arn(region, a, &lb.name))
+                .unwrap_or_default()
+        };
         let mut out = families(&lbs);
+        if tagging.is_on() {
+            let tagged: Vec<Tagged> = lbs
+                .iter()
+                .map(|lb| Tagged {
+                    arn: arn(lb),
+                    tags: lb.tags.clone(),
+                })
+                .collect();
+            out.push(super::tagging::info_family(NAMESPACE, region, &tagged));
+        }
         out.extend(self.api.families());
         let lc = &self.settings.listener_certificates;
         let mut discovered = if lc.children.enabled {
@@ -431,14 +540,19 @@ impl Poller for ElbPoller {
         } else {
             Vec::new()
         };
-        let resources: Vec<Vec<(String, String)>> = lbs
+        let resources: Vec<Resource> = lbs
             .iter()
-            .map(|lb| vec![("LoadBalancerName".to_owned(), lb.name.clone())])
+            .map(|lb| {
+                let mut labels = super::tagging::resource_labels(&arn(lb));
+                labels.extend(tagging.labels(&lb.tags));
+                Resource {
+                    dimensions: vec![("LoadBalancerName".to_owned(), lb.name.clone())],
+                    labels,
+                }
+            })
             .collect();
         discovered.extend(
-            self.settings
-                .lb_metrics
-                .target(&resources, lc.children.timeout)
+            super::cloudwatch::resources_target(&[(lb_metrics, &resources)], lc.children.timeout)
                 .map(|t| t.map(Found::Cloudwatch)),
         );
         Ok(Polled {

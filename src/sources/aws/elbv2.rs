@@ -5,12 +5,23 @@
 //! group by TG_HEALTHY_HOST_COUNT and TG_UNHEALTHY_HOST_COUNT), and DescribeListeners finds
 //! the HTTPS and TLS listeners, each of which becomes a certificate target as on classic
 //! load balancers.
+//!
+//! `lb_metrics:` and `nlb_metrics:` read the CloudWatch metrics of the application load
+//! balancers (AWS/ApplicationELB) and network load balancers (AWS/NetworkELB) found, as
+//! `lb_metrics:` does for classic ones. Their dimension `LoadBalancer` is "the final portion
+//! of the load balancer ARN" (`app/<name>/<id>`, `net/<name>/<id>`: "CloudWatch metrics for
+//! your Application Load Balancer" and "... Network Load Balancer", Elastic Load Balancing
+//! docs). `exported_tags:` and `search_tags:` work as YACE's ([`super::tagging`]), with the
+//! tags of the Resource Groups Tagging API (GetResources, resource type
+//! `elasticloadbalancing:loadbalancer`).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::cloudwatch::{RawResourceMetrics, Resource, ResourceMetrics};
 use super::elb::{ListenerCertificates, RawListenerCertificates};
+use super::tagging::{RawSearchTag, Tagged, Tagging, Tags};
 use crate::config::{CommonTarget, Duration, Validator};
 use crate::model::SourceKind;
 use crate::model::{Family, Kind, Sample};
@@ -20,6 +31,28 @@ use crate::sources::source::{Context, Source, SourceTarget, Spawn};
 
 /// DescribeTags takes at most 20 resource ARNs per call (ELBv2 API reference).
 const TAG_BATCH: usize = 20;
+
+/// CloudWatch namespaces of application and network load balancers.
+pub const ALB_NAMESPACE: &str = "AWS/ApplicationELB";
+pub const NLB_NAMESPACE: &str = "AWS/NetworkELB";
+const GATEWAY_NAMESPACE: &str = "AWS/GatewayELB";
+
+/// What `lb_metrics:` reads of an application load balancer unless `metrics:` says
+/// otherwise: requests, the targets' response time, responses by class from the targets and
+/// the load balancer's own 5XX ("CloudWatch metrics for your Application Load Balancer").
+pub const DEFAULT_ALB_METRICS: [&str; 7] = [
+    "RequestCount",
+    "TargetResponseTime",
+    "HTTPCode_Target_2XX_Count",
+    "HTTPCode_Target_3XX_Count",
+    "HTTPCode_Target_4XX_Count",
+    "HTTPCode_Target_5XX_Count",
+    "HTTPCode_ELB_5XX_Count",
+];
+
+/// What `nlb_metrics:` reads of a network load balancer unless `metrics:` says otherwise
+/// ("CloudWatch metrics for your Network Load Balancer").
+pub const DEFAULT_NLB_METRICS: [&str; 3] = ["ActiveFlowCount", "NewFlowCount", "ProcessedBytes"];
 
 /// Target health states (ELBv2 API reference, TargetHealth.State). `healthy` counts as
 /// healthy; `unhealthy` and `unavailable` as unhealthy; `initial`, `draining` and `unused`
@@ -54,6 +87,24 @@ pub struct RawTarget {
     /// The certificate targets made from HTTPS and TLS listeners.
     #[serde(default)]
     pub listener_certificates: RawListenerCertificates,
+    /// CloudWatch metrics of every application load balancer found (AWS/ApplicationELB,
+    /// dimension LoadBalancer). Default: RequestCount, TargetResponseTime,
+    /// HTTPCode_Target_2XX_Count..5XX and HTTPCode_ELB_5XX_Count; `{metrics: []}` reads none.
+    #[serde(default)]
+    pub lb_metrics: RawResourceMetrics,
+    /// CloudWatch metrics of every network load balancer found (AWS/NetworkELB, dimension
+    /// LoadBalancer). Default: ActiveFlowCount, NewFlowCount, ProcessedBytes.
+    #[serde(default)]
+    pub nlb_metrics: RawResourceMetrics,
+    /// Tag keys put on the `lb_metrics` and `nlb_metrics` series as `tag_<Key>` labels (YACE's
+    /// `exportedTagsOnMetrics`). Giving this or `search_tags` also exports
+    /// `aws_applicationelb_info` and `aws_networkelb_info` with every tag.
+    #[serde(default)]
+    pub exported_tags: Vec<String>,
+    /// Only load balancers with every one of these tags, its value matching the expression
+    /// (YACE's `searchTags`), e.g. `[{key: Environment, value: "^prod"}]`.
+    #[serde(default)]
+    pub search_tags: Vec<RawSearchTag>,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
 }
@@ -65,6 +116,9 @@ pub struct Settings {
     pub load_balancers: Option<Vec<String>>,
     pub tags: BTreeMap<String, String>,
     pub listener_certificates: ListenerCertificates,
+    pub lb_metrics: ResourceMetrics,
+    pub nlb_metrics: ResourceMetrics,
+    pub tagging: Tagging,
 }
 
 impl SourceTarget for RawTarget {
@@ -85,11 +139,30 @@ impl SourceTarget for RawTarget {
         let listener_certificates = self
             .listener_certificates
             .validate(v, &format!("{path}.listener_certificates"));
+        let tagging = super::tagging::validate(v, path, &self.exported_tags, &self.search_tags);
+        let access = access?;
+        let lb_metrics = self.lb_metrics.validate_natural(
+            v,
+            &format!("{path}.lb_metrics"),
+            &access,
+            ALB_NAMESPACE,
+            &DEFAULT_ALB_METRICS,
+        );
+        let nlb_metrics = self.nlb_metrics.validate_natural(
+            v,
+            &format!("{path}.nlb_metrics"),
+            &access,
+            NLB_NAMESPACE,
+            &DEFAULT_NLB_METRICS,
+        );
         Some(Settings {
-            access: access?,
+            access,
             load_balancers: self.load_balancers.clone(),
             tags: self.tags.clone(),
             listener_certificates: listener_certificates?,
+            lb_metrics: lb_metrics?,
+            nlb_metrics: nlb_metrics?,
+            tagging: tagging?,
         })
     }
 }
@@ -105,6 +178,26 @@ pub struct Lb {
     pub state: String,
     /// (protocol, port, certificate ARN of the default certificate)
     pub listeners: Vec<(String, i32, String)>,
+    /// Its tags, when they were read.
+    pub tags: Tags,
+}
+
+/// The value of the `LoadBalancer` dimension: the ARN after `loadbalancer/`
+/// (`app/<name>/<id>`), empty for an ARN without it.
+pub fn dimension_of(arn: &str) -> &str {
+    arn.split_once(":loadbalancer/")
+        .map(|(_, d)| d)
+        .unwrap_or_default()
+}
+
+/// The CloudWatch namespace of a load balancer type (`application`, `network`, `gateway`).
+pub fn namespace_of(kind: &str) -> Option<&'static str> {
+    match kind {
+        "application" => Some(ALB_NAMESPACE),
+        "network" => Some(NLB_NAMESPACE),
+        "gateway" => Some(GATEWAY_NAMESPACE),
+        _ => None,
+    }
 }
 
 /// One target group and its targets by state.
@@ -232,6 +325,7 @@ pub fn families(lbs: &[Lb], groups: &[Group]) -> Vec<Family> {
 pub struct Elbv2Poller {
     settings: Settings,
     client: super::Limited<aws_sdk_elasticloadbalancingv2::Client>,
+    tagging: super::Limited<aws_sdk_resourcegroupstagging::Client>,
     api: super::ApiCounters,
 }
 
@@ -251,6 +345,7 @@ impl Elbv2Poller {
         Elbv2Poller {
             settings: s.clone(),
             client: clients.client(&s.access, &api),
+            tagging: clients.client(&s.access, &api),
             api,
         }
     }
@@ -302,6 +397,7 @@ impl Elbv2Poller {
                         .unwrap_or_default()
                         .to_owned(),
                     listeners: Vec::new(),
+                    tags: Tags::new(),
                 });
             }
             marker = pages.after(
@@ -335,6 +431,21 @@ impl Elbv2Poller {
                 }
             }
             lbs.retain(|l| keep.contains(&l.arn));
+        }
+        let tagging = &self.settings.tagging;
+        if tagging.is_on() && !lbs.is_empty() {
+            let client = self.tagging.turn().await;
+            let mut tags = super::tagging::get_resources(
+                &client,
+                &self.api,
+                &self.settings.access.region,
+                "elasticloadbalancing:loadbalancer",
+            )
+            .await?;
+            for lb in &mut lbs {
+                lb.tags = tags.remove(&lb.arn).unwrap_or_default();
+            }
+            lbs.retain(|l| tagging.selects(&l.tags));
         }
         Ok(lbs)
     }
@@ -387,13 +498,25 @@ impl Poller for Elbv2Poller {
             let mut pages = super::Pages::default();
             loop {
                 self.api.request(SERVICE, "DescribeTargetGroups");
-                let out = client
+                let out = match client
                     .describe_target_groups()
                     .load_balancer_arn(&lb.arn)
                     .set_marker(marker.clone())
                     .send()
                     .await
-                    .map_err(|e| self.fail("DescribeTargetGroups", e))?;
+                {
+                    Ok(out) => out,
+                    // A load balancer with no target group yet: moto answers
+                    // TargetGroupNotFound where an empty list is meant.
+                    Err(e)
+                        if aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata::code(
+                            &e,
+                        ) == Some("TargetGroupNotFound") =>
+                    {
+                        break;
+                    }
+                    Err(e) => return Err(self.fail("DescribeTargetGroups", e)),
+                };
                 for tg in out.target_groups() {
                     let arn = tg.target_group_arn().unwrap_or_default().to_owned();
                     let g = groups.entry(arn).or_insert_with(|| Group {
@@ -442,9 +565,13 @@ impl Poller for Elbv2Poller {
         }
         let groups: Vec<Group> = groups.into_values().collect();
         let mut out = families(&lbs, &groups);
+        let s = &self.settings;
+        if s.tagging.is_on() {
+            out.extend(info_families(&lbs, &s.access.region));
+        }
         out.extend(self.api.families());
-        let lc = &self.settings.listener_certificates;
-        let discovered = lc.children.enabled.then(|| {
+        let lc = &s.listener_certificates;
+        let mut discovered = if lc.children.enabled {
             lc.targets(
                 lbs.iter().map(|lb| {
                     (
@@ -455,12 +582,64 @@ impl Poller for Elbv2Poller {
                 }),
                 &["HTTPS", "TLS"],
             )
-        });
+        } else {
+            Vec::new()
+        };
+        let (albs, nlbs) = resources(&lbs, &s.tagging);
+        discovered.extend(
+            super::cloudwatch::resources_target(
+                &[(&s.lb_metrics, &albs), (&s.nlb_metrics, &nlbs)],
+                lc.children.timeout,
+            )
+            .map(|t| t.map(Found::Cloudwatch)),
+        );
         Ok(Polled {
             families: out,
-            discovered,
+            discovered: Some(discovered),
         })
     }
+}
+
+/// The CloudWatch resources of the application and of the network load balancers (pure).
+pub fn resources(lbs: &[Lb], tagging: &Tagging) -> (Vec<Resource>, Vec<Resource>) {
+    let mut albs = Vec::new();
+    let mut nlbs = Vec::new();
+    for lb in lbs {
+        let dim = dimension_of(&lb.arn);
+        if dim.is_empty() {
+            continue;
+        }
+        let mut labels = super::tagging::resource_labels(&lb.arn);
+        labels.extend(tagging.labels(&lb.tags));
+        let r = Resource {
+            dimensions: vec![("LoadBalancer".to_owned(), dim.to_owned())],
+            labels,
+        };
+        match namespace_of(&lb.kind) {
+            Some(ALB_NAMESPACE) => albs.push(r),
+            Some(NLB_NAMESPACE) => nlbs.push(r),
+            _ => {}
+        }
+    }
+    (albs, nlbs)
+}
+
+/// `aws_applicationelb_info`, `aws_networkelb_info`, `aws_gatewayelb_info` of the load
+/// balancers found (pure).
+pub fn info_families(lbs: &[Lb], region: &str) -> Vec<Family> {
+    let mut by_ns: BTreeMap<&'static str, Vec<Tagged>> = BTreeMap::new();
+    for lb in lbs {
+        if let Some(ns) = namespace_of(&lb.kind) {
+            by_ns.entry(ns).or_default().push(Tagged {
+                arn: lb.arn.clone(),
+                tags: lb.tags.clone(),
+            });
+        }
+    }
+    by_ns
+        .into_iter()
+        .map(|(ns, r)| super::tagging::info_family(ns, region, &r))
+        .collect()
 }
 
 /// This source, as the `source` label and the config section name it.
@@ -500,5 +679,47 @@ mod tests {
         // Every state is exported, zero or not, so a state appearing is a change in value,
         // not a new series.
         assert_eq!(by_state.samples.len(), STATES.len());
+    }
+
+    #[test]
+    fn load_balancer_dimension_is_the_arn_suffix() {
+        // The ARN form of the ELBv2 API reference's examples.
+        let arn = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/my-load-balancer/50dc6c495c0c9188";
+        assert_eq!(dimension_of(arn), "app/my-load-balancer/50dc6c495c0c9188");
+        assert_eq!(dimension_of("nonsense"), "");
+        let lb = |kind: &str, arn: &str| Lb {
+            arn: arn.into(),
+            kind: kind.into(),
+            tags: [("team".to_owned(), "storage".to_owned())].into(),
+            ..Lb::default()
+        };
+        let tagging = Tagging {
+            exported: vec!["team".into()],
+            search: vec![],
+        };
+        let (albs, nlbs) = resources(
+            &[
+                lb("application", arn),
+                lb(
+                    "network",
+                    "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/net/n/1",
+                ),
+                lb(
+                    "gateway",
+                    "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/gwy/g/2",
+                ),
+            ],
+            &tagging,
+        );
+        assert_eq!((albs.len(), nlbs.len()), (1, 1));
+        assert_eq!(nlbs[0].dimensions[0].1, "net/n/1");
+        assert_eq!(
+            albs[0].labels,
+            vec![
+                ("name".to_owned(), arn.to_owned()),
+                ("account_id".to_owned(), "123456789012".to_owned()),
+                ("tag_team".to_owned(), "storage".to_owned()),
+            ]
+        );
     }
 }

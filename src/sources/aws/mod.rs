@@ -16,6 +16,7 @@ pub mod posture;
 pub mod rds;
 pub mod rds_token;
 pub mod route53;
+pub mod tagging;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

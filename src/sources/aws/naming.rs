@@ -51,6 +51,13 @@ pub fn metric_name(namespace: &str, metric: &str, statistic: &str) -> String {
     name
 }
 
+/// The name of a namespace's info series, `aws_<namespace>_info` (YACE's
+/// `BuildNamespaceInfoMetrics`: the metric name `info` with no statistic).
+pub fn info_name(namespace: &str) -> String {
+    let stat = metric_name(namespace, "info", "x");
+    stat[..stat.len() - 2].to_owned()
+}
+
 /// The label of a dimension: `dimension_LoadBalancerName` (YACE keeps the CamelCase).
 pub fn dimension_label(name: &str) -> String {
     let mut s = String::from("dimension_");
@@ -107,6 +114,9 @@ mod tests {
             metric_name("Custom", "Queue%", "Sum"),
             "aws_custom_queue_percent_sum"
         );
+        assert_eq!(info_name("AWS/ELB"), "aws_elb_info");
+        assert_eq!(info_name("AWS/NetworkELB"), "aws_networkelb_info");
+        assert_eq!(info_name("AWS/ElastiCache"), "aws_elasticache_info");
         assert_eq!(
             dimension_label("LoadBalancerName"),
             "dimension_LoadBalancerName"
