@@ -665,10 +665,10 @@ fn fit_command_reproduces_the_ebook() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("stdin line 2"));
 }
 
-/// `headroom capacity fit --model knee` on the oltp_read_write sweep that the USL cannot follow
-/// (MariaDB 10.11 on a 2-vCPU VM, sysbench 1.0.20, medians of 3 sweeps, measured for this
-/// project; the unit tests in src/capacity/knee.rs): the peak at the knee, near two threads,
-/// within 5% of the measured one, and every point within 5%.
+/// `headroom capacity fit --model knee` on an oltp_read_write sweep (MariaDB 10.11 on a
+/// 2-vCPU VM, sysbench 1.0.20, medians of 3 sweeps, measured for this project; the unit tests
+/// in src/capacity/knee.rs): the peak at the knee, near two threads, within 5% of the
+/// measured one, and every point within 5%.
 #[test]
 fn fit_command_knee_model() {
     use std::io::Write;
