@@ -236,6 +236,11 @@ pub enum CapacityCommand {
         /// Relative residuals (every point alike; the default) or absolute (the e-book's nls).
         #[arg(long, value_enum, default_value_t = Residuals::Relative)]
         residuals: Residuals,
+        /// `usl` (σ, κ, λ; one smooth curve) or `knee` (linear rise to saturation, then a
+        /// demand that grows with the threads: for benchmark sweeps whose throughput peaks
+        /// sharply at one thread per core; see docs/capacity.md#accuracy).
+        #[arg(long, value_enum, default_value_t = FitModel::Usl)]
+        model: FitModel,
         /// Concurrencies to predict throughput at, comma-separated.
         #[arg(long, value_delimiter = ',')]
         predict: Vec<f64>,
@@ -329,6 +334,14 @@ pub struct CurrentArgs {
     /// without either, the report has no cost.
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FitModel {
+    /// The Universal Scalability Law.
+    Usl,
+    /// Asymptotic bounds with a demand growing past the knee (relative residuals only).
+    Knee,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

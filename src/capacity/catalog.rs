@@ -259,9 +259,81 @@ pub fn sustained_mib_s(class: &Class, storage: &Storage) -> f64 {
         .min(class.ebs_max_mbps * 1e6 / 8.0 / (1024.0 * 1024.0))
 }
 
+/// A processor generation and its CPU throughput per vCPU relative to the 5th-generation x86
+/// classes (db.m5, db.r5, db.t3: Intel Xeon Platinum 8000 series, factor 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuGeneration {
+    pub processor: &'static str,
+    pub factor: f64,
+    /// Where the factor comes from.
+    pub source: &'static str,
+}
+
+const X86_5: CpuGeneration = CpuGeneration {
+    processor: "Intel Xeon Platinum 8000 series (Skylake-SP, Cascade Lake)",
+    factor: 1.0,
+    source: "the reference generation (Amazon RDS User Guide, DB instance classes, hardware specifications)",
+};
+// AWS What's New, 15 October 2020, "Amazon RDS now supports M6g and R6g instances powered by
+// AWS Graviton2 processors": "up to 35% performance improvement" over M5/R5 for RDS's open
+// source engines.
+const GRAVITON2: CpuGeneration = CpuGeneration {
+    processor: "AWS Graviton2",
+    factor: 1.35,
+    source: "AWS: up to 35% more performance than M5/R5 for RDS open source databases (What's New, October 2020)",
+};
+// AWS What's New, April 2023, "Amazon RDS for MySQL, MariaDB and PostgreSQL support M7g and
+// R7g": up to 30% better performance than the Graviton2 classes.
+const GRAVITON3: CpuGeneration = CpuGeneration {
+    processor: "AWS Graviton3",
+    factor: 1.35 * 1.30,
+    source: "AWS: up to 30% more performance than Graviton2 (What's New, April 2023), times Graviton2's 1.35",
+};
+// AWS Database Blog, "Leveling up Amazon RDS with AWS Graviton4: Benchmarks": up to 40% more
+// performance than the Graviton3 classes.
+const GRAVITON4: CpuGeneration = CpuGeneration {
+    processor: "AWS Graviton4",
+    factor: 1.35 * 1.30 * 1.40,
+    source: "AWS: up to 40% more performance than Graviton3 (AWS Database Blog, Graviton4 benchmarks), times Graviton3's factor",
+};
+
+/// The processor generation of a class, from its family (`db.r6g` of `db.r6g.large`); `None`
+/// for a family without a published relative figure (the model then scales CPU by vCPU only
+/// and says so). The factors are AWS's "up to" figures, the best case of its own benchmarks:
+/// moving to a newer generation they give an upper estimate.
+pub fn cpu_generation(class: &str) -> Option<CpuGeneration> {
+    let family = class.rsplit_once('.').map(|(f, _)| f).unwrap_or(class);
+    Some(match family {
+        "db.t3" | "db.m5" | "db.r5" => X86_5,
+        "db.m6g" | "db.r6g" => GRAVITON2,
+        "db.m7g" | "db.r7g" => GRAVITON3,
+        "db.m8g" | "db.r8g" => GRAVITON4,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_generations_compound_the_published_figures() {
+        let f = |c: &str| cpu_generation(c).map(|g| g.factor);
+        assert_eq!(f("db.m5.large"), Some(1.0));
+        assert_eq!(f("db.t3.medium"), f("db.r5.24xlarge"));
+        assert_eq!(f("db.r6g.xlarge"), Some(1.35));
+        assert!((f("db.m7g.large").unwrap() - 1.755).abs() < 1e-9);
+        assert!((f("db.r8g.2xlarge").unwrap() - 2.457).abs() < 1e-9);
+        // No published figure: no factor.
+        assert_eq!(f("db.x2iedn.large"), None);
+        for c in shipped() {
+            assert!(
+                cpu_generation(&c.name).is_some(),
+                "{} has no CPU generation",
+                c.name
+            );
+        }
+    }
 
     fn class(name: &str) -> Class {
         shipped().into_iter().find(|c| c.name == name).unwrap()

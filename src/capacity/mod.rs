@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod evaluate;
 pub mod inputs;
+pub mod knee;
 pub mod model;
 pub mod prices;
 pub mod report;

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::catalog::{Class, Storage, sustained_iops, sustained_mib_s};
+use super::catalog::{Class, Storage, cpu_generation, sustained_iops, sustained_mib_s};
 use super::usl::{self, Point, Residuals};
 
 /// Utilization a resource is planned to: CPU 75%, I/O 80% (empirical targets,
@@ -146,16 +146,34 @@ pub fn assess(obs: &Observed, current: &Instance, target: &Instance) -> Assessme
     let max_seen = obs.samples.iter().map(|p| p.x).fold(obs.tps_p95, f64::max);
     let mut bounds = Vec::new();
 
-    // CPU: d = U·vCPU/X on the current class, scaled by vCPU to the target.
+    // CPU: d = U·vCPU/X on the current class, scaled to the target by vCPU and by the
+    // processor generation's throughput per vCPU (published figures, catalog.rs).
     match obs.cpu {
         Some((u, x)) if u > 0.0 && x > 0.0 => {
             let d = u * f64::from(current.class.vcpu) / x;
-            let max = CPU_TARGET * f64::from(target.class.vcpu) / d;
+            let differ = !same && generation(&current.class.name) != generation(&target.class.name);
+            let (gc, gt) = (
+                cpu_generation(&current.class.name),
+                cpu_generation(&target.class.name),
+            );
+            let speedup = match (gc, gt) {
+                (Some(c), Some(t)) if differ => t.factor / c.factor,
+                _ => 1.0,
+            };
+            let max = CPU_TARGET * f64::from(target.class.vcpu) * speedup / d;
+            let by = if speedup == 1.0 {
+                String::new()
+            } else {
+                format!(
+                    ", x{speedup:.2} for the CPU generation ({})",
+                    gt.map_or("", |g| g.processor)
+                )
+            };
             bounds.push(Bound {
                 resource: Resource::Cpu,
                 max_tps: max,
                 basis: format!(
-                    "{:.2} ms of CPU per transaction (measured at {:.0}% CPU), {} vCPU at {:.0}%",
+                    "{:.2} ms of CPU per transaction (measured at {:.0}% CPU), {} vCPU at {:.0}%{by}",
                     d * 1000.0,
                     u * 100.0,
                     target.class.vcpu,
@@ -172,15 +190,30 @@ pub fn assess(obs: &Observed, current: &Instance, target: &Instance) -> Assessme
                     &mut reasons,
                 );
             }
-            if !same && generation(&current.class.name) != generation(&target.class.name) {
-                lower(
+            match (differ, gc, gt) {
+                (false, _, _) => {}
+                (true, Some(c), Some(t)) if c.factor == t.factor => {}
+                (true, Some(c), Some(t)) => lower(
+                    Level::Medium,
+                    format!(
+                        "CPU scaled from {} ({}) to {} ({}) by x{speedup:.2} per vCPU from published figures ({}; {}): a best case, not measured on this workload",
+                        current.class.name,
+                        c.processor,
+                        target.class.name,
+                        t.processor,
+                        c.source,
+                        t.source
+                    ),
+                    &mut reasons,
+                ),
+                (true, _, _) => lower(
                     Level::Low,
                     format!(
-                        "CPU scaled from {} to {} by vCPU only: the generations differ and no per-generation factor is calibrated",
+                        "CPU scaled from {} to {} by vCPU only: the generations differ and one has no published relative figure",
                         current.class.name, target.class.name
                     ),
                     &mut reasons,
-                );
+                ),
             }
         }
         _ => lower(
@@ -626,6 +659,54 @@ mod tests {
         assert_eq!(a.bottleneck, Some(Resource::Cpu));
         // 6,000 > 2x the 1,000 observed: flagged as an extrapolation.
         assert_eq!(a.confidence.level, Level::Low);
+    }
+
+    #[test]
+    fn another_cpu_generation_scales_by_its_published_factor() {
+        let cur = instance("db.r5.xlarge", 500.0);
+        // Graviton2 against the 5th-generation x86: up to 35% more per vCPU (catalog.rs).
+        let a = assess(&observed(), &cur, &instance("db.r6g.xlarge", 500.0));
+        let cpu = a
+            .bounds
+            .iter()
+            .find(|b| b.resource == Resource::Cpu)
+            .unwrap();
+        assert!((cpu.max_tps - 1500.0 * 1.35).abs() < 1e-9, "{cpu:?}");
+        assert!(
+            cpu.basis
+                .contains("x1.35 for the CPU generation (AWS Graviton2)")
+        );
+        assert!(
+            a.confidence
+                .reasons
+                .iter()
+                .any(|r| r.contains("published figures") && r.contains("best case")),
+            "{:?}",
+            a.confidence.reasons
+        );
+        // And back: the same factor divides.
+        let g = instance("db.r6g.xlarge", 500.0);
+        let back = assess(&observed(), &g, &cur);
+        let cpu = back
+            .bounds
+            .iter()
+            .find(|b| b.resource == Resource::Cpu)
+            .unwrap();
+        assert!((cpu.max_tps - 1500.0 / 1.35).abs() < 1e-9, "{cpu:?}");
+        // Another family of the same processor (db.m5): vCPU only, no reason to doubt it.
+        let m = assess(&observed(), &cur, &instance("db.m5.xlarge", 500.0));
+        let cpu = m
+            .bounds
+            .iter()
+            .find(|b| b.resource == Resource::Cpu)
+            .unwrap();
+        assert!((cpu.max_tps - 1500.0).abs() < 1e-9, "{cpu:?}");
+        assert!(
+            !m.confidence
+                .reasons
+                .iter()
+                .any(|r| r.contains("CPU scaled"))
+        );
     }
 
     #[test]

@@ -9,9 +9,16 @@ pub async fn capacity(cmd: &cli::CapacityCommand) -> Result<String, String> {
     use cli::CapacityCommand;
     match cmd {
         CapacityCommand::Fit {
+            model: cli::FitModel::Knee,
+            predict,
+            format,
+            ..
+        } => knee_fit(predict, *format),
+        CapacityCommand::Fit {
             residuals,
             predict,
             format,
+            ..
         } => capacity_fit(*residuals, predict, *format),
         CapacityCommand::Report { history, current } => report(history, current, None).await,
         CapacityCommand::WhatIf {
@@ -283,13 +290,59 @@ async fn report(
     }
 }
 
-/// `headroom capacity fit`: reads `N X` lines from stdin.
-fn capacity_fit(
-    residuals: cli::Residuals,
-    predict: &[f64],
-    format: cli::ReportFormat,
-) -> Result<String, String> {
-    use crate::capacity::usl::{Point, Residuals, fit};
+/// `headroom capacity fit --model knee`: the same input, the saturation model.
+fn knee_fit(predict: &[f64], format: cli::ReportFormat) -> Result<String, String> {
+    let points = read_points()?;
+    let f = crate::capacity::knee::fit(&points).ok_or("need at least 3 points to fit")?;
+    let m = f.model;
+    let predictions: Vec<(f64, f64)> = predict.iter().map(|n| (*n, m.throughput(*n))).collect();
+    Ok(match format {
+        cli::ReportFormat::Json => serde_json::json!({
+            "model": "knee",
+            "lambda": m.lambda,
+            "x1": m.x1,
+            "kappa": m.kappa,
+            "peak_concurrency": m.knee(),
+            "peak_throughput": m.peak_throughput(),
+            "mape": f.mape,
+            "points": f.points,
+            "rising_points": f.rising,
+            "saturated_points": f.saturated,
+            "flags": f.flags,
+            "predictions": predictions,
+        })
+        .to_string(),
+        cli::ReportFormat::Md | cli::ReportFormat::Html => {
+            let opt = |v: Option<f64>, digits: usize| {
+                v.map(|v| format!("{v:.digits$}"))
+                    .unwrap_or_else(|| "unknown".into())
+            };
+            let mut out = format!(
+                "lambda {} per thread  X1 {}  kappa {:.6}\npeak {} at N = {}\nfit on {} points ({} rising, {} saturated), mean error {:.2}%\n",
+                opt(m.lambda, 3),
+                opt(m.x1, 1),
+                m.kappa,
+                opt(m.peak_throughput(), 1),
+                opt(m.knee(), 2),
+                f.points,
+                f.rising,
+                f.saturated,
+                f.mape * 100.0
+            );
+            for flag in &f.flags {
+                out.push_str(&format!("flag: {flag}\n"));
+            }
+            for (n, x) in predictions {
+                out.push_str(&format!("X({n}) = {x:.1}\n"));
+            }
+            out.trim_end().to_owned()
+        }
+    })
+}
+
+/// `N X` lines from stdin.
+fn read_points() -> Result<Vec<crate::capacity::usl::Point>, String> {
+    use crate::capacity::usl::Point;
     use std::io::BufRead;
     let mut points = Vec::new();
     for (i, line) in std::io::stdin().lock().lines().enumerate() {
@@ -312,6 +365,17 @@ fn capacity_fit(
             }
         }
     }
+    Ok(points)
+}
+
+/// `headroom capacity fit`: reads `N X` lines from stdin.
+fn capacity_fit(
+    residuals: cli::Residuals,
+    predict: &[f64],
+    format: cli::ReportFormat,
+) -> Result<String, String> {
+    use crate::capacity::usl::{Residuals, fit};
+    let points = read_points()?;
     let r = match residuals {
         cli::Residuals::Relative => Residuals::Relative,
         cli::Residuals::Absolute => Residuals::Absolute,

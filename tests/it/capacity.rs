@@ -664,3 +664,53 @@ fn fit_command_reproduces_the_ebook() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stdin line 2"));
 }
+
+/// `headroom capacity fit --model knee` on an oltp_read_write sweep (MariaDB 10.11 on a
+/// 2-vCPU VM, sysbench 1.0.20, medians of 3 sweeps, measured for this project; the unit tests
+/// in src/capacity/knee.rs): the peak at the knee, near two threads, within 5% of the
+/// measured one, and every point within 5%.
+#[test]
+fn fit_command_knee_model() {
+    use std::io::Write;
+    let sweep = [
+        (2.0, 1479.0),
+        (4.0, 1536.0),
+        (8.0, 1514.0),
+        (16.0, 1414.0),
+        (32.0, 1225.0),
+        (64.0, 1068.0),
+    ];
+    let input: String = sweep.iter().map(|(n, x)| format!("{n} {x}\n")).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(["capacity", "fit", "--model", "knee", "--format", "json"])
+        .args(["--predict", "2,4,8,16,32,64"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["model"], "knee");
+    let peak = v["peak_throughput"].as_f64().unwrap();
+    assert!((peak / 1536.0 - 1.0).abs() < 0.05, "{v}");
+    let knee = v["peak_concurrency"].as_f64().unwrap();
+    assert!((1.5..4.0).contains(&knee), "{v}");
+    for (p, (n, x)) in v["predictions"].as_array().unwrap().iter().zip(sweep) {
+        assert_eq!(p[0].as_f64().unwrap(), n);
+        let e = p[1].as_f64().unwrap() / x - 1.0;
+        assert!(e.abs() < 0.05, "N = {n}: {e} {v}");
+    }
+    assert_eq!(v["flags"].as_array().unwrap().len(), 0, "{v}");
+}
