@@ -278,13 +278,13 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 MemcachedMetric::Response => {
                     def.unit = "s".into();
                     def.perf_label = "time".into();
-                    def.output = Some("stats answered in {value}s at {target}".into());
+                    def.output = Some("stats answered in {human} at {target}".into());
                 }
                 MemcachedMetric::Hitrate => {
                     def.scale = 100.0;
                     def.unit = "%".into();
                     def.perf_label = "hitrate".into();
-                    def.output = Some("Hit ratio {value}% at {target}".into());
+                    def.output = Some("Hit ratio {human} at {target}".into());
                     def.if_absent = Status::Ok;
                     def.absent_output = Some("no gets yet at {target}".into());
                 }
