@@ -986,6 +986,53 @@ mod tests {
     }
 
     #[test]
+    fn texts_are_for_people_and_perfdata_keeps_every_digit() {
+        let now = crate::time::unix_now();
+        let age = StdDuration::from_secs(60);
+        let on = |yaml: &str, v: f64| {
+            let d = def(yaml);
+            evaluate(
+                &d,
+                "m1",
+                Some(&snap(vec![Family::single("x", "", Kind::Gauge, v)], None)),
+                age,
+                now,
+            )
+            .line()
+        };
+        // `{human}` in the check's unit; the perfdata value unrounded, in its UOM.
+        assert_eq!(
+            on(
+                "- {name: LAG, source: memcached, metric: x, unit: s, output: \"{human} behind\"}\n",
+                15_127.477167
+            ),
+            "OK: 4h 12m behind | 'lag'=15127.477167s"
+        );
+        assert_eq!(
+            on(
+                "- {name: HIT, source: memcached, metric: x, scale: 100, unit: \"%\", output: \"Hit ratio {human}\"}\n",
+                0.953214
+            ),
+            "OK: Hit ratio 95.3% | 'hit'=95.3214%"
+        );
+        // `{value}` to three significant digits; no template: NAME = the value in its unit.
+        assert_eq!(
+            on(
+                "- {name: R, source: memcached, metric: x, output: \"ratio {value}\"}\n",
+                0.953214
+            ),
+            "OK: ratio 0.953 | 'r'=0.953214"
+        );
+        assert_eq!(
+            on(
+                "- {name: T, source: memcached, metric: x, unit: s}\n",
+                53.477167
+            ),
+            "OK: T = 53s | 't'=53.477167s"
+        );
+    }
+
+    #[test]
     fn metric_check_states_and_output() {
         let d = def(
             "- {name: MEMCACHE_RESPONSE, source: memcached, metric: rtt, unit: s, warning: \"0.1\", critical: \"0.5\", output: \"took {value}s\"}\n",
