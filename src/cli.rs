@@ -40,6 +40,7 @@ pub enum Command {
     ///
     /// SIGTERM or SIGINT stop it cleanly; SIGHUP re-reads the config file (a bad file is
     /// reported and the running config kept).
+    #[command(after_help = RUN_EXAMPLES)]
     Run {
         /// The YAML configuration file.
         #[arg(short, long, value_name = "FILE", env = "HEADROOM_CONFIG")]
@@ -68,12 +69,7 @@ pub enum Command {
     },
     /// Run one check once, in-process, as a Nagios plugin: print `STATUS: text | perfdata`
     /// and exit 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN: timeout, usage error).
-    ///
-    ///   headroom check ELB_CERTIFICATE --config FILE [--host TARGET]
-    ///   headroom check cert -H storage.example.com -p 443 -w 30 -c 15
-    ///   headroom check memcached -H 127.0.0.1:11211 -w 0.1 -c 0.5
-    ///   headroom check mysql -H db:3306 -u monitor --password-env PW --metric connections -w 80 -c 90
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = CHECK_EXAMPLES)]
     Check {
         #[command(subcommand)]
         mode: CheckMode,
@@ -81,12 +77,10 @@ pub enum Command {
     /// GO or NO-GO for D-day, as the running daemon judges it (its /api/dday): one line per
     /// criterion with the reason, and the exit code a runbook gates on: 0 GO, 2 NO-GO,
     /// 3 when it cannot tell (no daemon answers, a bad config or answer).
-    ///
-    ///   headroom dday --config /etc/headroom/config.yaml     # the daemon at the config's listen:
-    ///   headroom dday --url http://agent-eu:9469 --phase cutover --format json
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = DDAY_EXAMPLES)]
     Dday(DdayArgs),
-    /// Work with configuration files.
+    /// Work with configuration files: validate one, or print its CloudWatch poll plan.
+    #[command(after_help = CONFIG_EXAMPLES)]
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
@@ -95,18 +89,13 @@ pub enum Command {
     /// Prometheus-compatible server keeps of headroom's MySQL series: TPS ceilings per
     /// resource, the bottleneck, headroom, time to saturation, the smallest class that keeps
     /// 30% headroom.
-    ///
-    ///   headroom capacity report --config /etc/headroom/headroom.yaml --format html --out capacity.html
-    ///   headroom capacity report --store /var/lib/headroom/headroom-history.sqlite --db db1 --format json
-    ///   headroom capacity report --prometheus http://prom:9090 --db osdp-db-proddc1 --rds-instance osdp-db-proddc1
-    ///   headroom capacity report --prometheus URL --db db1 --current-class db.r5.large --current-storage gp3 --current-gib 500
-    ///   headroom capacity what-if --config headroom.yaml --db db1 --class db.r5.2xlarge --storage gp3 --iops 12000
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = CAPACITY_EXAMPLES)]
     Capacity {
         #[command(subcommand)]
         command: CapacityCommand,
     },
-    /// Plan data migrations.
+    /// Plan data migrations: how long a copy takes, the bandwidth a deadline needs.
+    #[command(after_help = MIGRATION_EXAMPLES)]
     Migration {
         #[command(subcommand)]
         command: MigrationCommand,
@@ -114,19 +103,10 @@ pub enum Command {
     /// Print an RDS IAM database authentication token, signed with the AWS credentials of
     /// the default provider chain as `aws rds generate-db-auth-token` signs it (valid 15
     /// minutes), to compare with the AWS CLI's or to log in with the mysql client.
-    ///
-    ///   headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --user monitor --region us-west-2
-    ///   mysql -h db1.abc.us-west-2.rds.amazonaws.com -u monitor --enable-cleartext-plugin \
-    ///     --ssl-mode=VERIFY_IDENTITY --ssl-ca=global-bundle.pem \
-    ///     --password="$(headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --user monitor)"
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = RDS_TOKEN_EXAMPLES)]
     RdsToken(RdsTokenArgs),
     /// Print the shell completion script for SHELL to standard output.
-    ///
-    ///   headroom completions bash > /etc/bash_completion.d/headroom
-    ///   headroom completions zsh > "${fpath[1]}/_headroom"
-    ///   headroom completions fish > ~/.config/fish/completions/headroom.fish
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         #[arg(value_name = "SHELL")]
@@ -134,10 +114,7 @@ pub enum Command {
     },
     /// Print the manual page (roff) to standard output, or write one page per command
     /// (headroom.1, headroom-run.1, ...) into a directory.
-    ///
-    ///   headroom man | man -l -
-    ///   headroom man --dir /usr/local/share/man/man1
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = MAN_EXAMPLES)]
     Man {
         /// Write headroom.1 and a page per subcommand here instead.
         #[arg(long, value_name = "DIR")]
@@ -221,6 +198,7 @@ pub struct DdayArgs {
 pub enum CapacityCommand {
     /// The report on the database as it runs now (HTML for people, Markdown for tickets, JSON
     /// for tools); on every database in the history without --db.
+    #[command(after_help = CAPACITY_REPORT_EXAMPLES)]
     Report {
         #[command(flatten)]
         history: HistoryArgs,
@@ -229,9 +207,7 @@ pub enum CapacityCommand {
     },
     /// Fit the USL to your own (concurrency, throughput) measurements, one `N X` pair per
     /// line on stdin (a benchmark sweep, say), and print σ, κ, λ, the peak and predictions.
-    ///
-    ///   printf '1 955\n2 1879\n4 3549\n8 6531\n16 9897\n32 12074\n' | headroom capacity fit --predict 24,48
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = CAPACITY_FIT_EXAMPLES)]
     Fit {
         /// Relative residuals (every point alike; the default) or absolute (the e-book's nls).
         #[arg(long, value_enum, default_value_t = Residuals::Relative)]
@@ -248,6 +224,7 @@ pub enum CapacityCommand {
         format: ReportFormat,
     },
     /// The same, and the database (--db is required) on another class or storage.
+    #[command(after_help = CAPACITY_WHAT_IF_EXAMPLES)]
     WhatIf {
         #[command(flatten)]
         history: HistoryArgs,
@@ -363,16 +340,12 @@ pub enum ReportFormat {
 #[derive(Debug, Subcommand)]
 pub enum MigrationCommand {
     /// How long moving a data set takes, what bandwidth a deadline needs, and what per-file
-    /// overhead adds:
-    ///
-    ///   headroom migration plan --size 2PB --files 1e9 --bandwidth 100Mbps --efficiency 0.8
-    ///   headroom migration plan --size 2PB --bandwidth 1Gbps --deadline 2027-06-30
-    ///   headroom migration plan --size 500TiB --files 2e8 --bandwidth 10Gbps --per-file-overhead 20ms --streams 32 --format json
+    /// overhead adds.
     ///
     /// Sizes are bytes (B, kB, MB, GB, TB, PB, EB; KiB ... EiB), bandwidths bits per second
     /// (bps, kbps, Mbps, Gbps, Tbps, Gbit/s) or bytes per second (MB/s, MiB/s, GB/s). Units
     /// are required and case matters: 2Pb (bits) and 100mbps (millibits) are refused.
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = MIGRATION_PLAN_EXAMPLES)]
     Plan(MigrationPlan),
 }
 
@@ -435,6 +408,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub enum ConfigCommand {
     /// Validate a configuration file: print every error as FILE:LINE:COLUMN: message and exit
     /// 1, or print a summary and exit 0. Secrets are read to check they exist, never printed.
+    #[command(after_help = CONFIG_CHECK_EXAMPLES)]
     Check {
         /// The YAML configuration file.
         #[arg(value_name = "FILE")]
@@ -443,6 +417,7 @@ pub enum ConfigCommand {
     /// Print each CloudWatch target's poll plan: queries, GetMetricData calls, billed
     /// metrics and cost per month, beside what YACE's model (one billed metric per
     /// statistic) would make of the same metrics.
+    #[command(after_help = CONFIG_PLAN_EXAMPLES)]
     Plan {
         /// The YAML configuration file.
         #[arg(value_name = "FILE")]
@@ -473,6 +448,7 @@ pub enum CheckMode {
     /// with SHA-1 or weaker (a root the server sends aside), or the stapled OCSP response
     /// says revoked (WARNING if it says unknown or is stale). The OK line is the one
     /// HariSekhon/Nagios-Plugins' check_ssl_cert.pl prints, plus the hash algorithm.
+    #[command(after_help = CHECK_CERT_EXAMPLES)]
     Cert {
         /// Host name or address to connect to.
         #[arg(short = 'H', long)]
@@ -499,6 +475,7 @@ pub enum CheckMode {
         thresholds: Thresholds,
     },
     /// memcached `stats`: its response time in seconds (default), or the hit ratio in percent.
+    #[command(after_help = CHECK_MEMCACHED_EXAMPLES)]
     Memcached {
         /// host:port (port 11211 if omitted).
         #[arg(short = 'H', long)]
@@ -511,6 +488,7 @@ pub enum CheckMode {
     /// MySQL / MariaDB: connections in use (% of max_connections, default), replica lag (s),
     /// replica threads running (IO and SQL: CRITICAL below 2 unless -c says otherwise), threads
     /// running, or transactions per second (two polls one second apart).
+    #[command(after_help = CHECK_MYSQL_EXAMPLES)]
     Mysql {
         /// host:port (port 3306 if omitted).
         #[arg(short = 'H', long)]
@@ -579,7 +557,11 @@ pub enum MysqlMetric {
 
 /// `headroom check NAME --config FILE [--host TARGET]`.
 #[derive(Debug, Parser)]
-#[command(name = "headroom check NAME", no_binary_name = true)]
+#[command(
+    name = "headroom check NAME",
+    no_binary_name = true,
+    after_help = CHECK_NAMED_EXAMPLES
+)]
 pub struct NamedCheck {
     /// The check's name, e.g. ELB_CERTIFICATE.
     pub name: String,
@@ -593,3 +575,117 @@ pub struct NamedCheck {
     #[arg(short, long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
 }
+
+// The "Examples:" section every subcommand's --help ends with (clap's `after_help`, shown by
+// both -h and --help). `tests/it/cli.rs` runs --help for every subcommand and looks for it.
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  headroom run --config examples/demo.yaml
+  headroom run --config /etc/headroom/config.yaml --listen 127.0.0.1:9469
+  headroom run --config /etc/headroom/config.yaml --shard 0/3     # the first of three agents
+  headroom run --config config.yaml --web.config.file web.yml     # TLS and basic auth
+  RUST_LOG=debug headroom run --config config.yaml                # more logging (stderr)";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  headroom check ELB_CERTIFICATE --config /etc/headroom/config.yaml --host elb-prod
+  headroom check cert -H storage.example.com -p 443 -w 30 -c 15
+  headroom check memcached -H 127.0.0.1:11211 -w 0.1 -c 0.5
+  headroom check mysql -H db:3306 -u monitor --password-env PW --metric connections -w 80 -c 90
+Each mode has its own help: headroom check cert --help";
+
+const CHECK_CERT_EXAMPLES: &str = "\
+Examples:
+  headroom check cert -H storage.example.com -w 30 -c 15
+  headroom check cert -H 10.0.0.5 -p 8443 --sni storage.example.com --ca-file internal-ca.pem
+  headroom check cert -H intranet.local --insecure -w 14 -c 7   # a private CA you do not have";
+
+const CHECK_MEMCACHED_EXAMPLES: &str = "\
+Examples:
+  headroom check memcached -H 127.0.0.1:11211 -w 0.1 -c 0.5              # response time, s
+  headroom check memcached -H cache1 --metric hitrate -w 90: -c 80:      # hit ratio below 90% warns";
+
+const CHECK_MYSQL_EXAMPLES: &str = "\
+Examples:
+  headroom check mysql -H db:3306 -u monitor --password-env PW -w 80 -c 90
+  headroom check mysql -H replica1 -u monitor --password-file /etc/headroom/pw --metric replica-lag -w 30 -c 300
+  headroom check mysql -H db1.abc.us-west-2.rds.amazonaws.com -u monitor --iam-region us-west-2 --metric tps";
+
+const CHECK_NAMED_EXAMPLES: &str = "\
+Examples:
+  headroom check MEMCACHE_HITRATE --config /etc/headroom/config.yaml
+  headroom check ELB_CERTIFICATE -C /etc/headroom/config.yaml -H elb-prod -t 20";
+
+const DDAY_EXAMPLES: &str = "\
+Examples:
+  headroom dday --config /etc/headroom/config.yaml     # the daemon at the config's listen:
+  headroom dday --url http://agent-eu:9469 --phase cutover --format json";
+
+const CONFIG_EXAMPLES: &str = "\
+Examples:
+  headroom config check /etc/headroom/config.yaml
+  headroom config plan /etc/headroom/config.yaml";
+
+const CONFIG_CHECK_EXAMPLES: &str = "\
+Examples:
+  headroom config check /etc/headroom/config.yaml
+  headroom config check examples/demo.yaml && systemctl reload headroom";
+
+const CONFIG_PLAN_EXAMPLES: &str = "\
+Examples:
+  headroom config plan /etc/headroom/config.yaml";
+
+const CAPACITY_EXAMPLES: &str = "\
+Examples:
+  headroom capacity report --config /etc/headroom/headroom.yaml --format html --out capacity.html
+  headroom capacity report --store /var/lib/headroom/headroom-history.sqlite --db db1 --format json
+  headroom capacity what-if --config headroom.yaml --db db1 --class db.r5.2xlarge --storage gp3 --iops 12000
+  printf '1 955\\n2 1879\\n4 3549\\n' | headroom capacity fit --predict 8";
+
+const CAPACITY_REPORT_EXAMPLES: &str = "\
+Examples:
+  headroom capacity report --config /etc/headroom/headroom.yaml --format html --out capacity.html
+  headroom capacity report --store /var/lib/headroom/headroom-history.sqlite --db db1 --format json
+  headroom capacity report --prometheus http://prom:9090 --db osdp-db-proddc1 --rds-instance osdp-db-proddc1
+  headroom capacity report --prometheus URL --db db1 --current-class db.r5.large --current-storage gp3 --current-gib 500";
+
+const CAPACITY_FIT_EXAMPLES: &str = "\
+Examples:
+  printf '1 955\\n2 1879\\n4 3549\\n8 6531\\n16 9897\\n32 12074\\n' | headroom capacity fit --predict 24,48
+  headroom capacity fit --residuals absolute --format json < sweep.txt";
+
+const CAPACITY_WHAT_IF_EXAMPLES: &str = "\
+Examples:
+  headroom capacity what-if --config headroom.yaml --db db1 --class db.r5.2xlarge --storage gp3 --iops 12000
+  headroom capacity what-if --store headroom-history.sqlite --db db1 --current-class db.r5.large \\
+    --current-storage gp2 --current-gib 500 --class db.r6g.xlarge";
+
+const MIGRATION_EXAMPLES: &str = "\
+Examples:
+  headroom migration plan --size 2PB --files 1e9 --bandwidth 100Mbps --efficiency 0.8
+  headroom migration plan --size 2PB --bandwidth 1Gbps --deadline 2027-06-30";
+
+const MIGRATION_PLAN_EXAMPLES: &str = "\
+Examples:
+  headroom migration plan --size 2PB --files 1e9 --bandwidth 100Mbps --efficiency 0.8
+  headroom migration plan --size 2PB --bandwidth 1Gbps --deadline 2027-06-30
+  headroom migration plan --size 500TiB --files 2e8 --bandwidth 10Gbps --per-file-overhead 20ms --streams 32 --format json";
+
+const RDS_TOKEN_EXAMPLES: &str = "\
+Examples:
+  headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --user monitor --region us-west-2
+  mysql -h db1.abc.us-west-2.rds.amazonaws.com -u monitor --enable-cleartext-plugin \\
+    --ssl-mode=VERIFY_IDENTITY --ssl-ca=global-bundle.pem \\
+    --password=\"$(headroom rds-token --host db1.abc.us-west-2.rds.amazonaws.com --user monitor)\"";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  headroom completions bash > /etc/bash_completion.d/headroom
+  headroom completions zsh > \"${fpath[1]}/_headroom\"
+  headroom completions fish > ~/.config/fish/completions/headroom.fish";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  headroom man | man -l -
+  headroom man --dir /usr/local/share/man/man1";

@@ -2,7 +2,8 @@
 //!
 //! Layers, each importing only those below it (CI checks that no `src/` modules import each
 //! other in a circle, `scripts/check-imports`): the [`config`] primitives, the [`model`] the
-//! pollers produce and the [`time`] helpers at the bottom; the [`sources`] (their one list is
+//! pollers produce, the [`time`] helpers and [`units`] (numbers as text for people) at the
+//! bottom; the [`sources`] (their one list is
 //! `sources/mod.rs`), the [`store`], the [`check`]s and the [`capacity`] model in the domain;
 //! the [`scheduler`], the [`server`] and the [`telemetry`] as services; and at the top the
 //! config file's schema ([`config_file`]), the [`cli`], the [`commands`] and the [`app`] that
@@ -29,3 +30,4 @@ pub mod store;
 pub mod config;
 pub mod model;
 pub mod time;
+pub mod units;

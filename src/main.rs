@@ -181,15 +181,22 @@ fn usage_error(e: clap::Error) -> ExitCode {
             let _ = write!(std::io::stdout(), "{e}");
         }
         _ => {
+            // One line, as a plugin's output must be: the error, clap's suggestion of the
+            // near flag or value if it has one ("tip: a similar argument exists: '--host'"),
+            // and where the help is.
             let text = e.to_string();
-            let first = text
-                .lines()
+            let mut lines = text.lines().map(str::trim);
+            let first = lines
                 .next()
                 .unwrap_or("usage error")
                 .trim_start_matches("error: ");
+            let tip = lines
+                .find_map(|l| l.strip_prefix("tip: "))
+                .map(|t| format!("; {t}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 std::io::stdout(),
-                "UNKNOWN: {first} (see headroom check --help)"
+                "UNKNOWN: {first}{tip} (see headroom check --help)"
             );
         }
     }

@@ -439,7 +439,10 @@ impl PollCtx {
             Ok(r) => r,
             Err(_) => Err(PollError::new(
                 crate::model::ErrorKind::Timeout,
-                format!("no answer within {:?}", self.target.timeout),
+                format!(
+                    "no answer within {}",
+                    crate::units::std_duration(self.target.timeout)
+                ),
             )),
         };
         drop(permit);

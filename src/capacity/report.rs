@@ -110,20 +110,13 @@ fn bytes(b: f64) -> String {
     format!("{} {}", super::transfer::sig3(v), units[u])
 }
 
-/// A window's length in the unit that reads best.
+/// A window's length for people: `3d 4h`, `4h 12m`.
 fn span(seconds: f64) -> String {
-    if seconds >= 86_400.0 {
-        format!("{:.1} days", seconds / 86_400.0)
-    } else if seconds >= 3600.0 {
-        format!("{:.1} hours", seconds / 3600.0)
-    } else {
-        format!("{:.0} minutes", seconds / 60.0)
-    }
+    crate::units::duration(seconds)
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|x| format!("{:.0}%", x * 100.0))
-        .unwrap_or_else(|| "-".into())
+    v.map(crate::units::ratio).unwrap_or_else(|| "-".into())
 }
 
 fn assessment_md(out: &mut String, title: &str, a: &Assessment) {

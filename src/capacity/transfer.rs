@@ -222,56 +222,19 @@ pub fn plan(r: &Request) -> Plan {
     }
 }
 
-/// Bits per second for people: `100 Mbps`, `1.33 Gbps`.
+/// Bits per second for people: `100 Mbps`, `1.33 Gbps` (`units::bps`).
 pub fn human_bps(bps: f64) -> String {
-    if !bps.is_finite() {
-        return "unreachable".into();
-    }
-    let (v, u) = if bps >= 1e12 {
-        (bps / 1e12, "Tbps")
-    } else if bps >= 1e9 {
-        (bps / 1e9, "Gbps")
-    } else if bps >= 1e6 {
-        (bps / 1e6, "Mbps")
-    } else if bps >= 1e3 {
-        (bps / 1e3, "kbps")
-    } else {
-        (bps, "bps")
-    };
-    format!("{} {u}", sig3(v))
+    crate::units::bps(bps)
 }
 
-/// Bytes for people, decimal units.
+/// Bytes for people, decimal units (`units::bytes`).
 pub fn human_bytes(b: f64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{} {}", sig3(v), units[i])
+    crate::units::bytes(b)
 }
 
-/// Three significant digits, no exponent, thousands separated: `2,315`, `12.5`, `0.801`.
+/// Three significant digits, no exponent, thousands separated (`units::sig3`).
 pub fn sig3(v: f64) -> String {
-    if v >= 1000.0 {
-        let s = format!("{v:.0}");
-        let mut out = String::new();
-        for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
-    } else if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+    crate::units::sig3(v)
 }
 
 /// The text `migration plan` prints.

@@ -5,7 +5,7 @@ use std::time::Duration as StdDuration;
 
 use super::def::{CheckDef, CheckKind, Unreachable};
 use super::output::{self, Perf};
-use super::state::{self, Status};
+use super::state::Status;
 use super::template::{self, Placeholder};
 use crate::model::Sample;
 use crate::store::TargetSnapshot;
@@ -90,8 +90,8 @@ pub fn evaluate_with(
     if age as u64 > max_age.as_secs() {
         return Evaluation::unknown(format!(
             "stale: the latest data from '{target}' is {} old (limit {})",
-            state::duration_text(age),
-            state::duration_text(max_age.as_secs() as i64)
+            crate::units::duration(age as f64),
+            crate::units::std_duration(max_age)
         ));
     }
     match def.kind {
@@ -184,8 +184,9 @@ fn each_label(
 }
 
 /// A number as a status text shows it: at most six decimals.
+/// A value in a status text: three significant digits (perfdata keeps the full value).
 fn shown(v: f64) -> String {
-    output::number((v * 1e6).round() / 1e6)
+    crate::units::number(v)
 }
 
 fn evaluate_metric(
@@ -207,6 +208,9 @@ fn evaluate_metric(
     let fill = |p: Placeholder<'_>| -> String {
         match p {
             Placeholder::Value => value.map(shown).unwrap_or_else(|| "?".into()),
+            Placeholder::Human => value
+                .map(|v| crate::units::in_unit(v, &def.unit))
+                .unwrap_or_else(|| "?".into()),
             Placeholder::Unit => def.unit.clone(),
             Placeholder::Target => target.to_owned(),
             Placeholder::Name => def.name.clone(),
@@ -220,7 +224,7 @@ fn evaluate_metric(
             Placeholder::Each { metric, key, zero } => each_label(snap, metric, &labels, key, zero),
             Placeholder::Duration(m) => find_series(snap, m, &labels)
                 .filter(|s| s.value.is_finite())
-                .map(|s| state::duration_text(s.value.round() as i64))
+                .map(|s| crate::units::duration(s.value))
                 .unwrap_or_else(|| "?".into()),
         }
     };
@@ -257,7 +261,7 @@ fn evaluate_metric(
     };
     let text = match template {
         Some(t) => template::render(t, fill),
-        None => format!("{} = {}{}", def.name, shown(v), def.unit),
+        None => format!("{} = {}", def.name, crate::units::in_unit(v, &def.unit)),
     };
     Evaluation {
         status,
@@ -397,7 +401,7 @@ fn evaluate_replica_lag(
             format!("{target} has no such replication connection"),
         );
     }
-    let secs = |v: f64| format!("{}s", output::number((v * 1000.0).round() / 1000.0));
+    let secs = crate::units::duration;
     let sbm = snap.value("headroom_mysql_replica_lag_seconds", &m);
     let sbm_text = sbm.map(secs).unwrap_or_else(|| "NULL".into());
     let (v, text) = match sample(snap, "headroom_mysql_heartbeat", &m) {
@@ -982,6 +986,53 @@ mod tests {
     }
 
     #[test]
+    fn texts_are_for_people_and_perfdata_keeps_every_digit() {
+        let now = crate::time::unix_now();
+        let age = StdDuration::from_secs(60);
+        let on = |yaml: &str, v: f64| {
+            let d = def(yaml);
+            evaluate(
+                &d,
+                "m1",
+                Some(&snap(vec![Family::single("x", "", Kind::Gauge, v)], None)),
+                age,
+                now,
+            )
+            .line()
+        };
+        // `{human}` in the check's unit; the perfdata value unrounded, in its UOM.
+        assert_eq!(
+            on(
+                "- {name: LAG, source: memcached, metric: x, unit: s, output: \"{human} behind\"}\n",
+                15_127.477167
+            ),
+            "OK: 4h 12m behind | 'lag'=15127.477167s"
+        );
+        assert_eq!(
+            on(
+                "- {name: HIT, source: memcached, metric: x, scale: 100, unit: \"%\", output: \"Hit ratio {human}\"}\n",
+                0.953214
+            ),
+            "OK: Hit ratio 95.3% | 'hit'=95.3214%"
+        );
+        // `{value}` to three significant digits; no template: NAME = the value in its unit.
+        assert_eq!(
+            on(
+                "- {name: R, source: memcached, metric: x, output: \"ratio {value}\"}\n",
+                0.953214
+            ),
+            "OK: ratio 0.953 | 'r'=0.953214"
+        );
+        assert_eq!(
+            on(
+                "- {name: T, source: memcached, metric: x, unit: s}\n",
+                53.477167
+            ),
+            "OK: T = 53s | 't'=53.477167s"
+        );
+    }
+
+    #[test]
     fn metric_check_states_and_output() {
         let d = def(
             "- {name: MEMCACHE_RESPONSE, source: memcached, metric: rtt, unit: s, warning: \"0.1\", critical: \"0.5\", output: \"took {value}s\"}\n",
@@ -1067,7 +1118,7 @@ mod tests {
         assert!(
             stale
                 .line()
-                .starts_with("UNKNOWN: stale: the latest data from 'm1' is 0d 1h 0m 0s old"),
+                .starts_with("UNKNOWN: stale: the latest data from 'm1' is 1h old"),
             "{}",
             stale.line()
         );
@@ -1126,11 +1177,11 @@ mod tests {
         let soon = at(3600, deadline - 3600);
         assert_eq!(
             soon.line(),
-            "WARNING: storage.example.com A TTL 3600s, above the planned 60s: lower it by 2027-02-27T06:00:00+01:00 (3600s left) | 'time_left'=3600s;86400:;0:"
+            "WARNING: storage.example.com A TTL 3600s, above the planned 60s: lower it by 2027-02-27T06:00:00+01:00 (1h left) | 'time_left'=3600s;86400:;0:"
         );
         let late = at(3600, deadline + 60);
         assert_eq!(late.status, Status::Critical, "{}", late.line());
-        assert!(late.text.contains("(-60s left)"), "{}", late.text);
+        assert!(late.text.contains("(-1m left)"), "{}", late.text);
         let lowered = at(60, deadline + 60);
         assert_eq!(
             lowered.text,
@@ -1287,9 +1338,8 @@ mod tests {
         let ok = at("ebs", "vol-1");
         assert_eq!(ok.status, Status::Ok);
         assert!(
-            ok.line().starts_with(
-                "OK: newest ebs backup of vol-1 is 0d 1h 2m 5s old (max age 1d 0h 0m 0s) | "
-            ),
+            ok.line()
+                .starts_with("OK: newest ebs backup of vol-1 is 1h 2m old (max age 1d) | "),
             "{}",
             ok.line()
         );
@@ -1297,7 +1347,7 @@ mod tests {
         assert_eq!(old.status, Status::Critical);
         assert!(
             old.line()
-                .starts_with("CRITICAL: newest rds_manual backup of db1 is 1d 2h 3m 4s old"),
+                .starts_with("CRITICAL: newest rds_manual backup of db1 is 1d 2h old"),
             "{}",
             old.line()
         );
@@ -1388,7 +1438,7 @@ mod tests {
         assert_eq!(e.status, Status::Warning);
         assert_eq!(
             e.line(),
-            "WARNING: 75.25s behind its source by the heartbeat in percona.heartbeat (server_id 1), Seconds_Behind_Master NULL | 'lag'=75.25s;60;300;0"
+            "WARNING: 1m 15s behind its source by the heartbeat in percona.heartbeat (server_id 1), Seconds_Behind_Master NULL | 'lag'=75.25s;60;300;0"
         );
         // Without a heartbeat, NULL is no lag at all: UNKNOWN, and why.
         let e = on(
@@ -1425,7 +1475,7 @@ mod tests {
         assert_eq!(e.status, Status::Critical);
         assert_eq!(
             e.text,
-            "400s behind its source (Seconds_Behind_Master, no heartbeat configured)"
+            "6m 40s behind its source (Seconds_Behind_Master, no heartbeat configured)"
         );
     }
 
@@ -1540,14 +1590,14 @@ mod tests {
         let ok = ev(&migration_snap(100.0, 10.0, t, Some((1000.0, 600))));
         assert_eq!(
             ok.line(),
-            "OK: files 10% at 10.0 files/s, 99.9% projected 2027-01-15T09:01:30+01:00. bytes 10% at 10.0 B/s, 99.9% projected 2027-01-15T09:01:30+01:00. D-day 2027-01-15T09:16:40+01:00: 15m to spare (margin 10m) | 'files'=10%;;;0;100 'files_rate'=10;;;0 'bytes'=10%;;;0;100 'bytes_rate'=10B;;;0 'slack'=910s;600:;0:"
+            "OK: files 10% at 10.0 files/s, 99.9% projected 2027-01-15T09:01:30+01:00. bytes 10% at 10 B/s, 99.9% projected 2027-01-15T09:01:30+01:00. D-day 2027-01-15T09:16:40+01:00: 15m 10s to spare (margin 10m) | 'files'=10%;;;0;100 'files_rate'=10;;;0 'bytes'=10%;;;0;100 'bytes_rate'=10B;;;0 'slack'=910s;600:;0:"
         );
         assert_eq!(ok.value, Some(910.0));
         let warn = ev(&migration_snap(100.0, 10.0, t, Some((1000.0, 950))));
         assert_eq!(warn.status, Status::Warning);
         assert!(
             warn.text
-                .ends_with("15m to spare, inside the margin of 15m"),
+                .ends_with("15m 10s to spare, inside the margin of 15m 50s"),
             "{}",
             warn.text
         );

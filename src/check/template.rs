@@ -1,9 +1,11 @@
 //! Status text templates: a check's `output`, `absent_output` and `ok_if.output`.
 //!
-//! Placeholders: `{value}`, `{unit}`, `{target}`, `{name}` (the check's name), `{label:KEY}`
+//! Placeholders: `{value}` (the value judged, to three significant digits: `0.953`, `95.3`,
+//! `1235`), `{human}` (the value in the check's unit, worded for people: `53s`, `4h 12m`,
+//! `412ms`, `95.3%`, `1.33 GB`), `{unit}`, `{target}`, `{name}` (the check's name), `{label:KEY}`
 //! (label `KEY` of the series judged) and `{value:METRIC}` (the value of another series of the
 //! same target, the first that has the check's `labels` and, for a `per` check, its resource's
-//! labels), `{duration:METRIC}` (that value, in seconds, as a duration: `0d 3h 12m 5s`),
+//! labels), `{duration:METRIC}` (that value, in seconds, as a duration: `3h 12m`, `53s`),
 //! `{nonzero:METRIC:KEY}` and `{zero:METRIC:KEY}` (label `KEY` of every series of
 //! `METRIC` found so, whose value is / is not 0, joined with `, `: the resources a count
 //! counts). A template is checked when the check is loaded, so a misspelt placeholder is a
@@ -13,6 +15,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placeholder<'a> {
     Value,
+    /// `{human}`: the value in the check's unit, for people.
+    Human,
     Unit,
     Target,
     Name,
@@ -45,6 +49,7 @@ fn placeholder(inner: &str) -> Option<Placeholder<'_>> {
     };
     match inner {
         "value" => Some(Placeholder::Value),
+        "human" => Some(Placeholder::Human),
         "unit" => Some(Placeholder::Unit),
         "target" => Some(Placeholder::Target),
         "name" => Some(Placeholder::Name),
@@ -129,6 +134,7 @@ mod tests {
             Placeholder::Series(m) => format!("[{m}]"),
             Placeholder::Duration(m) => format!("({m})"),
             Placeholder::Value => "5".into(),
+            Placeholder::Human => unreachable!(),
             Placeholder::Unit => "s".into(),
             Placeholder::Target => "t".into(),
             Placeholder::Name => "N".into(),

@@ -49,7 +49,7 @@ pub async fn once(
         Ok(r) => r,
         Err(_) => Err(PollError::new(
             ErrorKind::Timeout,
-            format!("no answer within {}s", timeout.as_secs_f64()),
+            format!("no answer within {}", crate::units::std_duration(timeout)),
         )),
     };
     poller.close().await;
@@ -278,13 +278,13 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 MemcachedMetric::Response => {
                     def.unit = "s".into();
                     def.perf_label = "time".into();
-                    def.output = Some("stats answered in {value}s at {target}".into());
+                    def.output = Some("stats answered in {human} at {target}".into());
                 }
                 MemcachedMetric::Hitrate => {
                     def.scale = 100.0;
                     def.unit = "%".into();
                     def.perf_label = "hitrate".into();
-                    def.output = Some("Hit ratio {value}% at {target}".into());
+                    def.output = Some("Hit ratio {human} at {target}".into());
                     def.if_absent = Status::Ok;
                     def.absent_output = Some("no gets yet at {target}".into());
                 }
@@ -423,13 +423,18 @@ fn build(mode: CheckMode) -> Result<Built, String> {
             use clap::Parser;
             let a = NamedCheck::try_parse_from(&args).map_err(|e| {
                 let text = e.to_string();
-                let first = text
-                    .lines()
+                let mut lines = text.lines().map(str::trim);
+                let first = lines
                     .next()
                     .unwrap_or("usage error")
                     .trim_start_matches("error: ")
                     .to_owned();
-                format!("{first} (usage: headroom check NAME --config FILE [--host TARGET])")
+                // clap's suggestion of the near flag, if it has one.
+                let tip = lines
+                    .find_map(|l| l.strip_prefix("tip: "))
+                    .map(|t| format!("; {t}"))
+                    .unwrap_or_default();
+                format!("{first}{tip} (usage: headroom check NAME --config FILE [--host TARGET])")
             })?;
             named(&a)
         }

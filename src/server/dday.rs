@@ -54,8 +54,13 @@ pub async fn page(State(shared): State<SharedBoard>, Query(p): Query<Params>) ->
     ));
     let when = match &b.dday {
         Some(d) => {
-            let days = (b.dday_timestamp.unwrap_or_default() - b.evaluated_at) as f64 / 86_400.0;
-            format!("D-day {} ({days:+.1} days)", esc(d))
+            let left = (b.dday_timestamp.unwrap_or_default() - b.evaluated_at) as f64;
+            let rel = if left >= 0.0 {
+                format!("in {}", crate::units::duration(left))
+            } else {
+                format!("{} ago", crate::units::duration(-left))
+            };
+            format!("D-day {} ({rel})", esc(d))
         }
         None => "no D-day configured (dday.at)".to_owned(),
     };
@@ -91,7 +96,7 @@ pub async fn page(State(shared): State<SharedBoard>, Query(p): Query<Params>) ->
         for e in &c.evidence {
             let value = e
                 .value
-                .map(|v| format!("{v}"))
+                .map(crate::units::number)
                 .unwrap_or_else(|| "-".into());
             let _ = write!(
                 h,

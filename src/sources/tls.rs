@@ -328,6 +328,8 @@ type Handshake = (
 pub struct TlsPoller {
     settings: Settings,
     roots: tokio::sync::OnceCell<Arc<RootCertStore>>,
+    /// `ca_file`'s certificates alone, tried before the system store is read.
+    ca_roots: std::sync::OnceLock<Arc<RootCertStore>>,
 }
 
 /// The system trust store plus `ca_file`. Unreadable system entries are skipped.
@@ -377,6 +379,7 @@ impl TlsPoller {
         TlsPoller {
             settings: s.clone(),
             roots: tokio::sync::OnceCell::new(),
+            ca_roots: std::sync::OnceLock::new(),
         }
     }
 
@@ -399,6 +402,30 @@ impl TlsPoller {
         if !self.settings.verify {
             let (mut facts, leaf, _, name) = self.handshake().await?;
             facts.hostname_match = hostname_match(&leaf, &name);
+            return Ok(facts);
+        }
+        if let Some(ca_file) = &self.settings.ca_file {
+            // A chain that `ca_file` alone anchors is trusted by the system store plus
+            // `ca_file` too, so try it first: reading and parsing the system store (some 150
+            // files and as many certificates on Debian) is most of what a one-shot
+            // `headroom check cert --ca-file` would otherwise pay. Only a chain it does not
+            // anchor is verified again against both.
+            let (mut facts, leaf, chain, name) = self.handshake().await?;
+            let own = self
+                .ca_roots
+                .get_or_init(|| {
+                    let mut roots = RootCertStore::empty();
+                    if let Ok(certs) = load_pem(ca_file) {
+                        roots.add_parsable_certificates(certs);
+                    }
+                    Arc::new(roots)
+                })
+                .clone();
+            verify(&mut facts, &leaf, &chain, &name, own);
+            if !facts.trusted {
+                facts.trust_error = None;
+                verify(&mut facts, &leaf, &chain, &name, self.roots().await);
+            }
             return Ok(facts);
         }
         let (facts, roots) = tokio::join!(self.handshake(), self.roots());

@@ -110,10 +110,11 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
     assert_eq!(auto.1, "OK", "{auto:?}");
     assert!(
         auto.2
-            .starts_with("OK: newest rds_automated backup of osdp-db-proddc1 is 0d 0h 0m "),
+            .starts_with("OK: newest rds_automated backup of osdp-db-proddc1 is "),
         "{auto:?}"
     );
-    assert!(auto.2.ends_with(" old (max age 0d 1h 0m 0s)"), "{auto:?}");
+    // Seconds old (a duration worded by units::duration: `12s`, `1m 5s`).
+    assert!(auto.2.ends_with("s old (max age 1h)"), "{auto:?}");
     for host in [&ebs_a, &ebs_b] {
         let r = row(&rows, host);
         assert_eq!(r.1, "CRITICAL", "{r:?}");
@@ -192,7 +193,7 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
     let ebs = row(&rows, &ebs_a);
     assert!(
         ebs.2
-            .starts_with(&format!("OK: newest ebs backup of {vol_a} is 0d 0h 0m ")),
+            .starts_with(&format!("OK: newest ebs backup of {vol_a} is ")),
         "{ebs:?}"
     );
     let text = d.metrics();
@@ -242,10 +243,10 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
     });
     let r = row(&rows, "route53_export-example.org");
     assert!(
-        r.2.starts_with("CRITICAL: newest route53_export backup of example.org is 0d 0h 0m "),
+        r.2.starts_with("CRITICAL: newest route53_export backup of example.org is "),
         "{r:?}"
     );
-    assert!(r.2.ends_with(" old (max age 0d 0h 0m 1s)"), "{r:?}");
+    assert!(r.2.ends_with("s old (max age 1s)"), "{r:?}");
     for h in hosts {
         assert!(!row(&rows, h).2.contains("no "), "{rows:?}");
     }

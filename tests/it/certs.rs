@@ -72,6 +72,14 @@ fn certificate_cases() {
     let (rc, out) = check(s.port, None, &[]);
     assert_eq!(rc, 2, "{out}");
     assert!(out.contains("chain not trusted: unknown issuer"), "{out}");
+    // A --ca-file that does not anchor the chain: it is tried alone first, then with the
+    // system store (src/sources/tls.rs), and neither anchors it.
+    let other_dir = d.join("other");
+    std::fs::create_dir(&other_dir).unwrap();
+    let other = Ca::new(&other_dir);
+    let (rc, out) = check(s.port, Some(&other.pem_path), &[]);
+    assert_eq!(rc, 2, "{out}");
+    assert!(out.contains("chain not trusted"), "{out}");
     drop(s);
 
     // 10 days left: WARNING with -c 5, CRITICAL with the default -c 15.

@@ -326,7 +326,7 @@ fn per_resource_checks_follow_the_load_balancers() {
         ok["output"]
             .as_str()
             .unwrap()
-            .starts_with("OK: Latency = 0.5s"),
+            .starts_with("OK: Latency = 500ms"),
         "{ok}"
     );
     // 2 s is above the shipped WARNING threshold (1 s).

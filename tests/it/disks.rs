@@ -217,7 +217,7 @@ fn disk_health_follows_the_reports_in_the_directory() {
     assert!(status.success());
     let out = wait_state(&d, "nas-2:/dev/nvme0", "UNKNOWN");
     assert!(
-        out.contains("report is stale, 108") && out.contains("(max_age 3600s)"),
+        out.contains("report is stale, 3h") && out.contains("(max_age 1h)"),
         "{out}"
     );
     assert_eq!(

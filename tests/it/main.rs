@@ -12,6 +12,7 @@ mod common;
 mod backups;
 mod capacity;
 mod certs;
+mod cli;
 mod cloudwatch;
 mod config;
 mod cost;

@@ -319,9 +319,9 @@ impl Disk {
             return (
                 Verdict::Unknown,
                 format!(
-                    "{name}: report is stale, {}s old (max_age {}s): is smartctl still run on {}?",
-                    count(self.age.unwrap_or_default().round()),
-                    count(self.max_age.unwrap_or_default()),
+                    "{name}: report is stale, {} old (max_age {}): is smartctl still run on {}?",
+                    crate::units::duration(self.age.unwrap_or_default()),
+                    crate::units::duration(self.max_age.unwrap_or_default()),
                     self.host
                 ),
             );
@@ -777,7 +777,7 @@ mod tests {
         assert_eq!(v, Verdict::Unknown);
         assert_eq!(
             text,
-            "nas-1:/dev/sdb (WDC WD20EFRX-68EUZN0 REDACTED): report is stale, 10800s old (max_age 7200s): is smartctl still run on nas-1?"
+            "nas-1:/dev/sdb (WDC WD20EFRX-68EUZN0 REDACTED): report is stale, 3h old (max_age 2h): is smartctl still run on nas-1?"
         );
     }
 

@@ -613,8 +613,8 @@ impl HttpPoller {
                 o.failure = Some(Failure::new(
                     Reason::Timeout,
                     format!(
-                        "{method} {shown}: no complete response within {:.1}s, stalled {}",
-                        total,
+                        "{method} {shown}: no complete response within {}, stalled {}",
+                        crate::units::duration(total),
                         stalled.waiting_for()
                     ),
                 ));

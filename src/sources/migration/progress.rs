@@ -331,19 +331,10 @@ pub fn slack(dday_at: i64, projected: f64) -> f64 {
     dday_at as f64 - projected
 }
 
-/// A span of time for people, to the minute beyond an hour: `19d 3h`, `2h 5m`, `45m`, `30s`.
+/// A span of time for people (its size: a slack of either sign), as `units::duration`
+/// words every duration: `19d 3h`, `2h 5m`, `45m`, `30s`.
 pub fn human_duration(seconds: f64) -> String {
-    let s = seconds.abs().round() as u64;
-    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else if m > 0 {
-        format!("{m}m")
-    } else {
-        format!("{s}s")
-    }
+    crate::units::duration(seconds.abs())
 }
 
 /// A rate of `by` for people: `1,234 files/s`, `12.5 MB/s` (decimal units).
@@ -351,7 +342,7 @@ pub fn human_rate(by: By, per_second: f64) -> String {
     match by {
         By::Files => format!("{} files/s", sig(per_second)),
         By::Bytes if per_second <= 0.0 => "0 B/s".into(),
-        By::Bytes => format!("{}/s", crate::capacity::transfer::human_bytes(per_second)),
+        By::Bytes => format!("{}/s", crate::units::bytes(per_second)),
     }
 }
 
@@ -359,16 +350,13 @@ fn sig(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else {
-        crate::capacity::transfer::sig3(v)
+        crate::units::sig3(v)
     }
 }
 
-/// A ratio as a percentage for people, with enough decimals to tell 99.9% from 99.95%.
+/// A ratio as a percentage for people (`units::ratio`): `95.3%`, and `99.95%` is not `100%`.
 pub fn percent(ratio: f64) -> String {
-    let p = ratio * 100.0;
-    let s = format!("{p:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    format!("{s}%")
+    crate::units::ratio(ratio)
 }
 
 #[cfg(test)]
@@ -549,6 +537,6 @@ mod tests {
         assert_eq!(human_rate(By::Bytes, 0.0), "0 B/s");
         assert_eq!(percent(0.999), "99.9%");
         assert_eq!(percent(0.45), "45%");
-        assert_eq!(percent(0.123456), "12.35%");
+        assert_eq!(percent(0.123456), "12.3%");
     }
 }
