@@ -12,8 +12,9 @@ mod parse;
 mod ssl;
 
 pub use parse::{
-    Counters, HeartbeatRead, OwnStatements, ReplicaRow, Status, TpsCounter, VARIABLES, Window,
-    derived_families, heartbeat_families, parse_value, read_only_families, replica_families,
+    Counters, FRESH_VARIABLES, HeartbeatRead, OwnStatements, PROCESSLIST_SQL, ReplicaRow, Status,
+    TpsCounter, Window, derived_families, fresh_variables_sql, heartbeat_families, merge_variables,
+    parse_value, processlist_bucket, processlist_families, read_only_families, replica_families,
     status_families, variable_families, window,
 };
 pub use ssl::{RawSsl, Ssl, SslMode};
@@ -42,6 +43,8 @@ const REDETECT_EVERY: Duration = Duration::from_secs(300);
 /// How often the data size is read again: it grows over days, and summing
 /// information_schema.TABLES opens table statistics, which is not free on a big schema.
 const SIZE_EVERY: Duration = Duration::from_secs(600);
+/// Default of `variables_refresh`: how often the whole `SHOW GLOBAL VARIABLES` is read.
+pub const VARIABLES_REFRESH: Duration = Duration::from_secs(300);
 /// Data and index bytes of every table outside the server's own schemas.
 const SIZE_SQL: &str = "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES \
      WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
@@ -104,6 +107,19 @@ pub struct RawTarget {
     /// default provider chain for `region`, as `aws rds generate-db-auth-token` signs it,
     /// sent over TLS only. Default: `password`.
     pub auth: Option<Auth>,
+    /// How often the whole `SHOW GLOBAL VARIABLES` (some 600 rows, every numeric one
+    /// exported as `mysql_global_variables_<name>`) is read again; between two reads each
+    /// poll exports the last values, with the few a check reads (`max_connections`,
+    /// `read_only`, `super_read_only`, `innodb_buffer_pool_size`) read fresh every poll in
+    /// one `SELECT @@GLOBAL...`. Variables change only with `SET GLOBAL` or a restart (a
+    /// restart or reconnection reads them all again at once). Default: `5m`.
+    pub variables_refresh: Option<CfgDuration>,
+    /// Whether to export `mysql_info_schema_processlist_threads{command,state}` and
+    /// `..._seconds` (mysqld_exporter's `--collect.info_schema.processlist`, which
+    /// mysqld-mixin's overview dashboard graphs): one more statement per poll, counting
+    /// `information_schema.PROCESSLIST` by command and state. Default: false, as
+    /// mysqld_exporter.
+    pub processlist: Option<bool>,
 }
 
 /// `mysql[].auth`.
@@ -335,7 +351,14 @@ impl RawTarget {
                 role,
                 phase: d.phase,
             });
+        let variables_refresh = v.positive(
+            &format!("{path}.variables_refresh"),
+            self.variables_refresh,
+            VARIABLES_REFRESH,
+        );
         ok.then(|| Settings {
+            variables_refresh,
+            processlist: self.processlist.unwrap_or(false),
             address: self.address.clone(),
             user: self.user.clone(),
             password,
@@ -387,6 +410,10 @@ pub struct Settings {
     /// With `auth: iam`, the region RDS IAM tokens are signed for; the password is then
     /// unused.
     pub iam_region: Option<String>,
+    /// How often the whole set of global variables is read (`variables_refresh`).
+    pub variables_refresh: Duration,
+    /// Whether the processlist series are read (`processlist`).
+    pub processlist: bool,
 }
 
 impl Settings {
@@ -408,6 +435,8 @@ impl Settings {
             read_only_plan: None,
             ssl: Ssl::default(),
             iam_region: None,
+            variables_refresh: VARIABLES_REFRESH,
+            processlist: false,
         }
     }
 }
@@ -425,6 +454,9 @@ enum ReplicaStmt {
     None,
 }
 
+/// `SHOW GLOBAL VARIABLES` rows: name, value (NULL as `None`).
+type Variables = Vec<(String, Option<String>)>;
+
 #[derive(Debug)]
 struct State {
     conn: Option<Conn>,
@@ -441,6 +473,8 @@ struct State {
     /// Under `VERIFY_CA`, the name the server's certificate presents, once a connection to
     /// the address's host has failed on the name alone (see [`ssl::presented_name`]).
     tls_name: Option<String>,
+    /// The whole `SHOW GLOBAL VARIABLES` as last read, and when.
+    variables: Option<(Instant, Variables)>,
 }
 
 pub struct MysqlPoller {
@@ -456,6 +490,8 @@ pub struct MysqlPoller {
     started: Instant,
     heartbeat: Option<Heartbeat>,
     read_only_plan: Option<ReadOnlyPlan>,
+    variables_refresh: Duration,
+    processlist: bool,
     state: Mutex<State>,
 }
 
@@ -515,6 +551,8 @@ impl MysqlPoller {
             started: Instant::now(),
             heartbeat: s.heartbeat.clone(),
             read_only_plan: s.read_only_plan,
+            variables_refresh: s.variables_refresh,
+            processlist: s.processlist,
             state: Mutex::new(State {
                 conn: None,
                 prev: None,
@@ -527,6 +565,7 @@ impl MysqlPoller {
                 },
                 size: None,
                 tls_name: None,
+                variables: None,
             }),
         }
     }
@@ -621,6 +660,62 @@ impl MysqlPoller {
             );
         }
         p
+    }
+}
+
+impl MysqlPoller {
+    /// The global variables: all of them when the last whole read is older than
+    /// `variables_refresh` (or the connection is new), else that read with
+    /// [`FRESH_VARIABLES`] read again. Counts the statement it sends in `after`.
+    async fn read_variables(
+        &self,
+        conn: &mut Conn,
+        cache: &mut Option<(Instant, Variables)>,
+        reconnected: bool,
+        after: &mut OwnStatements,
+    ) -> Result<Vec<(String, Option<String>)>, PollError> {
+        let whole = match cache.take() {
+            Some((at, rows)) if !reconnected && at.elapsed() < self.variables_refresh => {
+                Some((at, rows))
+            }
+            _ => None,
+        };
+        let Some((at, rows)) = whole else {
+            after.questions += 1.0;
+            let rows = query_pairs(conn, "SHOW GLOBAL VARIABLES")
+                .await
+                .map_err(|e| self.stmt_err(e, reconnected))?;
+            *cache = Some((Instant::now(), rows.clone()));
+            return Ok(rows);
+        };
+        let merged = match fresh_variables_sql(&rows) {
+            None => rows.clone(),
+            Some((sql, names)) => {
+                after.questions += 1.0;
+                after.selects += 1.0;
+                let row: Option<Row> = conn
+                    .query_first(sql)
+                    .await
+                    .map_err(|e| self.stmt_err(e, reconnected))?;
+                let fresh: Vec<(&str, Option<String>)> = match row {
+                    Some(r) => names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| {
+                            let v = r
+                                .get_opt::<Option<String>, _>(i)
+                                .and_then(|x| x.ok())
+                                .flatten();
+                            (*n, v)
+                        })
+                        .collect(),
+                    None => Vec::new(),
+                };
+                merge_variables(&rows, &fresh)
+            }
+        };
+        *cache = Some((at, rows));
+        Ok(merged)
     }
 }
 
@@ -806,18 +901,20 @@ impl Poller for MysqlPoller {
             }
             _ => (None, None),
         };
-        let var_sql = format!(
-            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
-            VARIABLES
-                .iter()
-                .map(|v| format!("'{v}'"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        after.questions += 1.0;
-        let variables = query_pairs(&mut conn, &var_sql)
-            .await
-            .map_err(|e| self.stmt_err(e, reconnected))?;
+        let variables = self
+            .read_variables(&mut conn, &mut st.variables, reconnected, &mut after)
+            .await?;
+        let processlist = if self.processlist {
+            after.questions += 1.0;
+            after.selects += 1.0;
+            let rows: Vec<(String, String, f64, f64)> = conn
+                .query(PROCESSLIST_SQL)
+                .await
+                .map_err(|e| self.stmt_err(e, reconnected))?;
+            Some(rows)
+        } else {
+            None
+        };
 
         if st.size.is_none_or(|(t, _)| t.elapsed() >= SIZE_EVERY) {
             after.questions += 1.0;
@@ -921,6 +1018,9 @@ impl Poller for MysqlPoller {
         )];
         out.extend(status_families(&status));
         out.extend(variable_families(&variables));
+        if let Some(rows) = &processlist {
+            out.extend(processlist_families(rows));
+        }
         out.extend(replica_families(&replica_rows));
         if let Some(h) = &heartbeat {
             out.extend(heartbeat_families(h));
