@@ -39,6 +39,7 @@ mod migration;
 mod migration_progress;
 mod mysql;
 mod mysql_tls;
+mod mysql_vars;
 mod nagios;
 mod posture;
 mod rds;
