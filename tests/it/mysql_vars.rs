@@ -137,7 +137,7 @@ async fn every_numeric_variable_and_the_refresh() {
 
 /// `processlist: true` counts the server's threads by command and state as mysqld_exporter
 /// does: a client in `SELECT SLEEP()` is `query`/`user_sleep` (MariaDB's state for it is
-/// "User sleep"), and the poller's own connection is left out.
+/// "User sleep"), by user and client host, and the poller's own connection is left out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(
     clippy::await_holding_lock,
@@ -181,6 +181,25 @@ async fn processlist_threads_by_command_and_state() {
             &[("command", "query"), ("state", "user_sleep")]
         )
         .is_some()
+    );
+    // The sleeping client is the load user's, from 127.0.0.1.
+    assert!(
+        value(
+            &f,
+            "mysql_info_schema_processlist_processes_by_user",
+            &[("mysql_user", &env("HEADROOM_TEST_LOAD_USER"))]
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    );
+    assert!(
+        value(
+            &f,
+            "mysql_info_schema_processlist_processes_by_host",
+            &[("client_host", "127.0.0.1")]
+        )
+        .unwrap_or(0.0)
+            >= 1.0
     );
     // Off by default, as mysqld_exporter's collector.
     let off = MysqlPoller::new(&settings()).poll().await.unwrap().families;

@@ -12,10 +12,10 @@ mod parse;
 mod ssl;
 
 pub use parse::{
-    Counters, FRESH_VARIABLES, HeartbeatRead, OwnStatements, PROCESSLIST_SQL, ReplicaRow, Status,
-    TpsCounter, Window, derived_families, fresh_variables_sql, heartbeat_families, merge_variables,
-    parse_value, processlist_bucket, processlist_families, read_only_families, replica_families,
-    status_families, variable_families, window,
+    Counters, FRESH_VARIABLES, HeartbeatRead, OwnStatements, PROCESSLIST_SQL, ProcesslistRow,
+    ReplicaRow, Status, TpsCounter, Window, derived_families, fresh_variables_sql,
+    heartbeat_families, parse_value, processlist_bucket, processlist_families, read_only_families,
+    replica_families, status_families, variable_families, window,
 };
 pub use ssl::{RawSsl, Ssl, SslMode};
 
@@ -474,7 +474,7 @@ struct State {
     /// the address's host has failed on the name alone (see [`ssl::presented_name`]).
     tls_name: Option<String>,
     /// The whole `SHOW GLOBAL VARIABLES` as last read, and when.
-    variables: Option<(Instant, Variables)>,
+    variables: Option<VariablesRead>,
 }
 
 pub struct MysqlPoller {
@@ -663,59 +663,82 @@ impl MysqlPoller {
     }
 }
 
+/// The last whole read of the global variables: when, the rows (which say which of
+/// [`FRESH_VARIABLES`] the server has) and the families built from them.
+#[derive(Debug)]
+struct VariablesRead {
+    at: Instant,
+    rows: Variables,
+    families: Vec<Family>,
+}
+
 impl MysqlPoller {
-    /// The global variables: all of them when the last whole read is older than
-    /// `variables_refresh` (or the connection is new), else that read with
-    /// [`FRESH_VARIABLES`] read again. Counts the statement it sends in `after`.
+    /// The families of the global variables and `max_connections`: all of them read when
+    /// the last whole read is older than `variables_refresh` (or the connection is new),
+    /// else that read's families with [`FRESH_VARIABLES`] read again. Building ~500
+    /// families from the rows once per whole read, and copying them between, costs less
+    /// than building them every poll. Counts the statement it sends in `after`.
     async fn read_variables(
         &self,
         conn: &mut Conn,
-        cache: &mut Option<(Instant, Variables)>,
+        cache: &mut Option<VariablesRead>,
         reconnected: bool,
         after: &mut OwnStatements,
-    ) -> Result<Vec<(String, Option<String>)>, PollError> {
-        let whole = match cache.take() {
-            Some((at, rows)) if !reconnected && at.elapsed() < self.variables_refresh => {
-                Some((at, rows))
-            }
-            _ => None,
+    ) -> Result<(Vec<Family>, Option<f64>), PollError> {
+        let max_connections = |rows: &Variables| {
+            rows.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("max_connections"))
+                .and_then(|(_, v)| v.as_deref().and_then(parse_value))
         };
-        let Some((at, rows)) = whole else {
+        let whole = cache
+            .take()
+            .filter(|c| !reconnected && c.at.elapsed() < self.variables_refresh);
+        let Some(read) = whole else {
             after.questions += 1.0;
             let rows = query_pairs(conn, "SHOW GLOBAL VARIABLES")
                 .await
                 .map_err(|e| self.stmt_err(e, reconnected))?;
-            *cache = Some((Instant::now(), rows.clone()));
-            return Ok(rows);
+            let families = variable_families(&rows);
+            let max = max_connections(&rows);
+            *cache = Some(VariablesRead {
+                at: Instant::now(),
+                rows,
+                families: families.clone(),
+            });
+            return Ok((families, max));
         };
-        let merged = match fresh_variables_sql(&rows) {
-            None => rows.clone(),
-            Some((sql, names)) => {
-                after.questions += 1.0;
-                after.selects += 1.0;
-                let row: Option<Row> = conn
-                    .query_first(sql)
-                    .await
-                    .map_err(|e| self.stmt_err(e, reconnected))?;
-                let fresh: Vec<(&str, Option<String>)> = match row {
-                    Some(r) => names
-                        .iter()
-                        .enumerate()
-                        .map(|(i, n)| {
-                            let v = r
-                                .get_opt::<Option<String>, _>(i)
-                                .and_then(|x| x.ok())
-                                .flatten();
-                            (*n, v)
-                        })
-                        .collect(),
-                    None => Vec::new(),
-                };
-                merge_variables(&rows, &fresh)
+        let mut families = read.families.clone();
+        let mut max = max_connections(&read.rows);
+        if let Some((sql, names)) = fresh_variables_sql(&read.rows) {
+            after.questions += 1.0;
+            after.selects += 1.0;
+            let row: Option<Row> = conn
+                .query_first(sql)
+                .await
+                .map_err(|e| self.stmt_err(e, reconnected))?;
+            if let Some(r) = row {
+                for (i, n) in names.iter().enumerate() {
+                    let v = r
+                        .get_opt::<Option<String>, _>(i)
+                        .and_then(|x| x.ok())
+                        .flatten();
+                    for f in variable_families(&[((*n).to_owned(), v)]) {
+                        if f.name == "mysql_version_info" {
+                            continue;
+                        }
+                        if *n == "max_connections" {
+                            max = f.samples.first().map(|s| s.value);
+                        }
+                        match families.iter_mut().find(|g| g.name == f.name) {
+                            Some(g) => *g = f,
+                            None => families.push(f),
+                        }
+                    }
+                }
             }
-        };
-        *cache = Some((at, rows));
-        Ok(merged)
+        }
+        *cache = Some(read);
+        Ok((families, max))
     }
 }
 
@@ -901,17 +924,30 @@ impl Poller for MysqlPoller {
             }
             _ => (None, None),
         };
-        let variables = self
+        let (variables, max_connections) = self
             .read_variables(&mut conn, &mut st.variables, reconnected, &mut after)
             .await?;
         let processlist = if self.processlist {
             after.questions += 1.0;
             after.selects += 1.0;
-            let rows: Vec<(String, String, f64, f64)> = conn
+            let rows: Vec<(String, String, String, String, f64, f64)> = conn
                 .query(PROCESSLIST_SQL)
                 .await
                 .map_err(|e| self.stmt_err(e, reconnected))?;
-            Some(rows)
+            Some(
+                rows.into_iter()
+                    .map(
+                        |(user, host, command, state, threads, seconds)| ProcesslistRow {
+                            user,
+                            host,
+                            command,
+                            state,
+                            threads,
+                            seconds,
+                        },
+                    )
+                    .collect::<Vec<_>>(),
+            )
         } else {
             None
         };
@@ -1005,10 +1041,6 @@ impl Poller for MysqlPoller {
         if let Some((_, n)) = win.as_ref().and_then(|w| w.transactions) {
             st.transactions_total += n;
         }
-        let max_connections = variables
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("max_connections"))
-            .and_then(|(_, v)| v.as_deref().and_then(parse_value));
 
         let mut out = vec![Family::single(
             "mysql_up",
@@ -1017,7 +1049,7 @@ impl Poller for MysqlPoller {
             1.0,
         )];
         out.extend(status_families(&status));
-        out.extend(variable_families(&variables));
+        out.extend(variables);
         if let Some(rows) = &processlist {
             out.extend(processlist_families(rows));
         }
