@@ -38,6 +38,7 @@ mod memcached;
 mod migration;
 mod migration_progress;
 mod mysql;
+mod mysql_peers;
 mod mysql_tls;
 mod mysql_vars;
 mod nagios;
