@@ -12,9 +12,10 @@ mod parse;
 mod ssl;
 
 pub use parse::{
-    Counters, HeartbeatRead, OwnStatements, ReplicaRow, Status, TpsCounter, VARIABLES, Window,
-    derived_families, heartbeat_families, parse_value, read_only_families, replica_families,
-    status_families, variable_families, window,
+    Counters, FRESH_VARIABLES, HeartbeatRead, OwnStatements, PROCESSLIST_SQL, ProcesslistRow,
+    ReplicaRow, Status, TpsCounter, Window, derived_families, fresh_variables_sql,
+    heartbeat_families, parse_value, processlist_bucket, processlist_families, read_only_families,
+    replica_families, status_families, variable_families, window,
 };
 pub use ssl::{RawSsl, Ssl, SslMode};
 
@@ -42,6 +43,8 @@ const REDETECT_EVERY: Duration = Duration::from_secs(300);
 /// How often the data size is read again: it grows over days, and summing
 /// information_schema.TABLES opens table statistics, which is not free on a big schema.
 const SIZE_EVERY: Duration = Duration::from_secs(600);
+/// Default of `variables_refresh`: how often the whole `SHOW GLOBAL VARIABLES` is read.
+pub const VARIABLES_REFRESH: Duration = Duration::from_secs(300);
 /// Data and index bytes of every table outside the server's own schemas.
 const SIZE_SQL: &str = "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES \
      WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
@@ -104,6 +107,19 @@ pub struct RawTarget {
     /// default provider chain for `region`, as `aws rds generate-db-auth-token` signs it,
     /// sent over TLS only. Default: `password`.
     pub auth: Option<Auth>,
+    /// How often the whole `SHOW GLOBAL VARIABLES` (some 600 rows, every numeric one
+    /// exported as `mysql_global_variables_<name>`) is read again; between two reads each
+    /// poll exports the last values, with the few a check reads (`max_connections`,
+    /// `read_only`, `super_read_only`, `innodb_buffer_pool_size`) read fresh every poll in
+    /// one `SELECT @@GLOBAL...`. Variables change only with `SET GLOBAL` or a restart (a
+    /// restart or reconnection reads them all again at once). Default: `5m`.
+    pub variables_refresh: Option<CfgDuration>,
+    /// Whether to export `mysql_info_schema_processlist_threads{command,state}` and
+    /// `..._seconds` (mysqld_exporter's `--collect.info_schema.processlist`, which
+    /// mysqld-mixin's overview dashboard graphs): one more statement per poll, counting
+    /// `information_schema.PROCESSLIST` by command and state. Default: false, as
+    /// mysqld_exporter.
+    pub processlist: Option<bool>,
 }
 
 /// `mysql[].auth`.
@@ -335,7 +351,14 @@ impl RawTarget {
                 role,
                 phase: d.phase,
             });
+        let variables_refresh = v.positive(
+            &format!("{path}.variables_refresh"),
+            self.variables_refresh,
+            VARIABLES_REFRESH,
+        );
         ok.then(|| Settings {
+            variables_refresh,
+            processlist: self.processlist.unwrap_or(false),
             address: self.address.clone(),
             user: self.user.clone(),
             password,
@@ -387,6 +410,10 @@ pub struct Settings {
     /// With `auth: iam`, the region RDS IAM tokens are signed for; the password is then
     /// unused.
     pub iam_region: Option<String>,
+    /// How often the whole set of global variables is read (`variables_refresh`).
+    pub variables_refresh: Duration,
+    /// Whether the processlist series are read (`processlist`).
+    pub processlist: bool,
 }
 
 impl Settings {
@@ -408,6 +435,8 @@ impl Settings {
             read_only_plan: None,
             ssl: Ssl::default(),
             iam_region: None,
+            variables_refresh: VARIABLES_REFRESH,
+            processlist: false,
         }
     }
 }
@@ -425,6 +454,9 @@ enum ReplicaStmt {
     None,
 }
 
+/// `SHOW GLOBAL VARIABLES` rows: name, value (NULL as `None`).
+type Variables = Vec<(String, Option<String>)>;
+
 #[derive(Debug)]
 struct State {
     conn: Option<Conn>,
@@ -441,6 +473,8 @@ struct State {
     /// Under `VERIFY_CA`, the name the server's certificate presents, once a connection to
     /// the address's host has failed on the name alone (see [`ssl::presented_name`]).
     tls_name: Option<String>,
+    /// The whole `SHOW GLOBAL VARIABLES` as last read, and when.
+    variables: Option<VariablesRead>,
 }
 
 pub struct MysqlPoller {
@@ -456,6 +490,8 @@ pub struct MysqlPoller {
     started: Instant,
     heartbeat: Option<Heartbeat>,
     read_only_plan: Option<ReadOnlyPlan>,
+    variables_refresh: Duration,
+    processlist: bool,
     state: Mutex<State>,
 }
 
@@ -515,6 +551,8 @@ impl MysqlPoller {
             started: Instant::now(),
             heartbeat: s.heartbeat.clone(),
             read_only_plan: s.read_only_plan,
+            variables_refresh: s.variables_refresh,
+            processlist: s.processlist,
             state: Mutex::new(State {
                 conn: None,
                 prev: None,
@@ -527,6 +565,7 @@ impl MysqlPoller {
                 },
                 size: None,
                 tls_name: None,
+                variables: None,
             }),
         }
     }
@@ -621,6 +660,85 @@ impl MysqlPoller {
             );
         }
         p
+    }
+}
+
+/// The last whole read of the global variables: when, the rows (which say which of
+/// [`FRESH_VARIABLES`] the server has) and the families built from them.
+#[derive(Debug)]
+struct VariablesRead {
+    at: Instant,
+    rows: Variables,
+    families: Vec<Family>,
+}
+
+impl MysqlPoller {
+    /// The families of the global variables and `max_connections`: all of them read when
+    /// the last whole read is older than `variables_refresh` (or the connection is new),
+    /// else that read's families with [`FRESH_VARIABLES`] read again. Building ~500
+    /// families from the rows once per whole read, and copying them between, costs less
+    /// than building them every poll. Counts the statement it sends in `after`.
+    async fn read_variables(
+        &self,
+        conn: &mut Conn,
+        cache: &mut Option<VariablesRead>,
+        reconnected: bool,
+        after: &mut OwnStatements,
+    ) -> Result<(Vec<Family>, Option<f64>), PollError> {
+        let max_connections = |rows: &Variables| {
+            rows.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("max_connections"))
+                .and_then(|(_, v)| v.as_deref().and_then(parse_value))
+        };
+        let whole = cache
+            .take()
+            .filter(|c| !reconnected && c.at.elapsed() < self.variables_refresh);
+        let Some(read) = whole else {
+            after.questions += 1.0;
+            let rows = query_pairs(conn, "SHOW GLOBAL VARIABLES")
+                .await
+                .map_err(|e| self.stmt_err(e, reconnected))?;
+            let families = variable_families(&rows);
+            let max = max_connections(&rows);
+            *cache = Some(VariablesRead {
+                at: Instant::now(),
+                rows,
+                families: families.clone(),
+            });
+            return Ok((families, max));
+        };
+        let mut families = read.families.clone();
+        let mut max = max_connections(&read.rows);
+        if let Some((sql, names)) = fresh_variables_sql(&read.rows) {
+            after.questions += 1.0;
+            after.selects += 1.0;
+            let row: Option<Row> = conn
+                .query_first(sql)
+                .await
+                .map_err(|e| self.stmt_err(e, reconnected))?;
+            if let Some(r) = row {
+                for (i, n) in names.iter().enumerate() {
+                    let v = r
+                        .get_opt::<Option<String>, _>(i)
+                        .and_then(|x| x.ok())
+                        .flatten();
+                    for f in variable_families(&[((*n).to_owned(), v)]) {
+                        if f.name == "mysql_version_info" {
+                            continue;
+                        }
+                        if *n == "max_connections" {
+                            max = f.samples.first().map(|s| s.value);
+                        }
+                        match families.iter_mut().find(|g| g.name == f.name) {
+                            Some(g) => *g = f,
+                            None => families.push(f),
+                        }
+                    }
+                }
+            }
+        }
+        *cache = Some(read);
+        Ok((families, max))
     }
 }
 
@@ -806,18 +924,33 @@ impl Poller for MysqlPoller {
             }
             _ => (None, None),
         };
-        let var_sql = format!(
-            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
-            VARIABLES
-                .iter()
-                .map(|v| format!("'{v}'"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        after.questions += 1.0;
-        let variables = query_pairs(&mut conn, &var_sql)
-            .await
-            .map_err(|e| self.stmt_err(e, reconnected))?;
+        let (variables, max_connections) = self
+            .read_variables(&mut conn, &mut st.variables, reconnected, &mut after)
+            .await?;
+        let processlist = if self.processlist {
+            after.questions += 1.0;
+            after.selects += 1.0;
+            let rows: Vec<(String, String, String, String, f64, f64)> = conn
+                .query(PROCESSLIST_SQL)
+                .await
+                .map_err(|e| self.stmt_err(e, reconnected))?;
+            Some(
+                rows.into_iter()
+                    .map(
+                        |(user, host, command, state, threads, seconds)| ProcesslistRow {
+                            user,
+                            host,
+                            command,
+                            state,
+                            threads,
+                            seconds,
+                        },
+                    )
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            None
+        };
 
         if st.size.is_none_or(|(t, _)| t.elapsed() >= SIZE_EVERY) {
             after.questions += 1.0;
@@ -908,10 +1041,6 @@ impl Poller for MysqlPoller {
         if let Some((_, n)) = win.as_ref().and_then(|w| w.transactions) {
             st.transactions_total += n;
         }
-        let max_connections = variables
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("max_connections"))
-            .and_then(|(_, v)| v.as_deref().and_then(parse_value));
 
         let mut out = vec![Family::single(
             "mysql_up",
@@ -920,7 +1049,10 @@ impl Poller for MysqlPoller {
             1.0,
         )];
         out.extend(status_families(&status));
-        out.extend(variable_families(&variables));
+        out.extend(variables);
+        if let Some(rows) = &processlist {
+            out.extend(processlist_families(rows));
+        }
         out.extend(replica_families(&replica_rows));
         if let Some(h) = &heartbeat {
             out.extend(heartbeat_families(h));

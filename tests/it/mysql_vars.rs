@@ -1,0 +1,343 @@
+//! The MySQL source's global variables and processlist, and `headroom check mysql` as a
+//! Nagios plugin, against the real MariaDB that scripts/services starts.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::{env, free_port, headroom};
+use headroom::config::Secret;
+use headroom::model::find_value as value;
+use headroom::model::{Family, Poller};
+use headroom::sources::mysql::{MysqlPoller, Settings};
+use mysql_async::prelude::Queryable;
+
+fn settings() -> Settings {
+    Settings::new(
+        env("HEADROOM_TEST_MYSQL"),
+        env("HEADROOM_TEST_MYSQL_USER"),
+        Some(Secret::new(env("HEADROOM_TEST_MYSQL_PASSWORD"))),
+    )
+}
+
+async fn conn(user: &str, password: &str) -> mysql_async::Conn {
+    let addr = env("HEADROOM_TEST_MYSQL");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port.parse().unwrap())
+        .user(Some(user))
+        .pass(Some(password));
+    mysql_async::Conn::new(opts).await.unwrap()
+}
+
+async fn admin() -> mysql_async::Conn {
+    conn(
+        &env("HEADROOM_TEST_MYSQL_ADMIN_USER"),
+        &env("HEADROOM_TEST_MYSQL_ADMIN_PASSWORD"),
+    )
+    .await
+}
+
+fn variables(f: &[Family]) -> Vec<&str> {
+    f.iter()
+        .filter_map(|f| f.name.strip_prefix("mysql_global_variables_"))
+        .collect()
+}
+
+/// Every numeric variable the server has is a series, named as mysqld_exporter names it;
+/// between two reads of the whole set a `SET GLOBAL` of a variable a check reads shows at the
+/// next poll, one of another waits for the refresh, and the refresh brings it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::await_holding_lock,
+    reason = "the guard is a turn at the shared MariaDB (its global variables change here) for the whole test"
+)]
+async fn every_numeric_variable_and_the_refresh() {
+    let _mariadb = common::lock::mariadb_alone();
+    let mut admin = admin().await;
+    let rows: Vec<(String, Option<String>)> = admin.query("SHOW GLOBAL VARIABLES").await.unwrap();
+    let numeric: Vec<String> = rows
+        .iter()
+        .filter(|(_, v)| {
+            v.as_deref()
+                .and_then(headroom::sources::mysql::parse_value)
+                .is_some()
+        })
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .collect();
+    let refresh = Duration::from_secs(3);
+    let poller = MysqlPoller::new(&Settings {
+        variables_refresh: refresh,
+        ..settings()
+    });
+    let first = poller.poll().await.unwrap().families;
+    let mut got = variables(&first);
+    got.sort();
+    let mut want: Vec<&str> = numeric.iter().map(String::as_str).collect();
+    want.sort();
+    println!(
+        "{} variables, {} numeric, {} exported",
+        rows.len(),
+        want.len(),
+        got.len()
+    );
+    assert_eq!(got, want);
+    assert!(got.len() > 300, "{}", got.len());
+    assert_eq!(
+        value(&first, "mysql_global_variables_autocommit", &[]),
+        Some(1.0)
+    );
+    assert!(
+        first
+            .iter()
+            .any(|f| f.name == "mysql_transaction_isolation"),
+        "no mysql_transaction_isolation"
+    );
+
+    let (max_conn, lqt): (u64, f64) = admin
+        .query_first("SELECT @@GLOBAL.max_connections, @@GLOBAL.long_query_time")
+        .await
+        .unwrap()
+        .unwrap();
+    admin
+        .query_drop(format!(
+            "SET GLOBAL max_connections = {}, GLOBAL long_query_time = {}",
+            max_conn + 7,
+            lqt + 1.0
+        ))
+        .await
+        .unwrap();
+    let second = poller.poll().await.unwrap().families;
+    // Fresh every poll.
+    assert_eq!(
+        value(&second, "mysql_global_variables_max_connections", &[]),
+        Some((max_conn + 7) as f64)
+    );
+    // Not yet: the whole set is read again only after `variables_refresh`.
+    assert_eq!(
+        value(&second, "mysql_global_variables_long_query_time", &[]),
+        Some(lqt)
+    );
+    tokio::time::sleep(refresh).await;
+    let third = poller.poll().await.unwrap().families;
+    admin
+        .query_drop(format!(
+            "SET GLOBAL max_connections = {max_conn}, GLOBAL long_query_time = {lqt}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&third, "mysql_global_variables_long_query_time", &[]),
+        Some(lqt + 1.0)
+    );
+    assert_eq!(variables(&third).len(), want.len());
+    poller.close().await;
+}
+
+/// `processlist: true` counts the server's threads by command and state as mysqld_exporter
+/// does: a client in `SELECT SLEEP()` is `query`/`user_sleep` (MariaDB's state for it is
+/// "User sleep"), by user and client host, and the poller's own connection is left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::await_holding_lock,
+    reason = "the guard is a turn at the shared MariaDB for the whole test"
+)]
+async fn processlist_threads_by_command_and_state() {
+    let _mariadb = common::lock::mariadb_shared();
+    let mut sleeper = common::load_conn().await;
+    let sleeping = tokio::spawn(async move {
+        let _: Option<i64> = sleeper.query_first("SELECT SLEEP(3)").await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let poller = MysqlPoller::new(&Settings {
+        processlist: true,
+        ..settings()
+    });
+    let f = poller.poll().await.unwrap().families;
+    let threads = |c, s| {
+        value(
+            &f,
+            "mysql_info_schema_processlist_threads",
+            &[("command", c), ("state", s)],
+        )
+    };
+    assert!(
+        threads("query", "user_sleep").unwrap_or(0.0) >= 1.0,
+        "{f:?}"
+    );
+    // The poller's own connection runs the statement: it is not counted (no other client
+    // of this test is in `Query` with the processlist's state).
+    assert_eq!(
+        threads("query", "filling_schema_table")
+            .or(threads("query", "executing"))
+            .unwrap_or(0.0),
+        0.0
+    );
+    assert!(
+        value(
+            &f,
+            "mysql_info_schema_processlist_seconds",
+            &[("command", "query"), ("state", "user_sleep")]
+        )
+        .is_some()
+    );
+    // The sleeping client is the load user's, from 127.0.0.1.
+    assert!(
+        value(
+            &f,
+            "mysql_info_schema_processlist_processes_by_user",
+            &[("mysql_user", &env("HEADROOM_TEST_LOAD_USER"))]
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    );
+    assert!(
+        value(
+            &f,
+            "mysql_info_schema_processlist_processes_by_host",
+            &[("client_host", "127.0.0.1")]
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    );
+    // Off by default, as mysqld_exporter's collector.
+    let off = MysqlPoller::new(&settings()).poll().await.unwrap().families;
+    assert!(
+        off.iter()
+            .all(|f| !f.name.starts_with("mysql_info_schema_processlist"))
+    );
+    sleeping.await.unwrap();
+    poller.close().await;
+}
+
+/// Nagios perfdata: `'label'=value[UOM];warn;crit;min;max` (Nagios Plugin Development
+/// Guidelines, "Performance data").
+fn perfdata(out: &str) -> Vec<(String, Vec<String>)> {
+    let (_, perf) = out.split_once('|').unwrap_or_else(|| panic!("{out}"));
+    perf.split_whitespace()
+        .map(|item| {
+            let (label, rest) = item.rsplit_once('=').unwrap();
+            (
+                label.trim_matches('\'').to_owned(),
+                rest.split(';').map(str::to_owned).collect(),
+            )
+        })
+        .collect()
+}
+
+/// `headroom check mysql` against the live server as Nagios runs it: OK with perfdata, each
+/// threshold firing with its exit code, CRITICAL for a wrong password, CRITICAL or UNKNOWN for
+/// a closed port, and the password never in the output.
+#[test]
+fn check_mysql_exit_codes_and_perfdata() {
+    let _mariadb = common::lock::mariadb_shared();
+    let addr = env("HEADROOM_TEST_MYSQL");
+    let user = env("HEADROOM_TEST_MYSQL_USER");
+    let password = env("HEADROOM_TEST_MYSQL_PASSWORD");
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{password}\n")).unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let check = |host: &str, pwfile: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "mysql",
+            "-H",
+            host,
+            "-u",
+            &user,
+            "--password-file",
+            pwfile.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = headroom(&args);
+        assert!(
+            !out.contains(&password) && !err.contains(&password),
+            "password printed"
+        );
+        println!("{args:?} -> {code}: {out}");
+        (code, out, err)
+    };
+
+    // Connections in use, % of max_connections: a handful of 151.
+    let (code, out, err) = check(&addr, &pw, &["-w", "80", "-c", "90"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("OK"), "{out}");
+    assert_eq!(out.trim_end().lines().count(), 1, "one status line: {out}");
+    let perf = perfdata(&out);
+    assert!(!perf.is_empty(), "{out}");
+    for (label, fields) in &perf {
+        assert!(!label.is_empty());
+        let v = &fields[0];
+        let num: String = v
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+            .collect();
+        let pct: f64 = num.parse().unwrap_or_else(|_| panic!("{label}={v}"));
+        assert!(
+            ["", "%", "s", "c"].contains(&&v[num.len()..]),
+            "UOM of {label}={v}"
+        );
+        assert!(
+            (0.0..=100.0).contains(&pct),
+            "{label}={v} is not a percentage"
+        );
+        assert_eq!(fields.get(1).map(String::as_str), Some("80"), "{out}");
+        assert_eq!(fields.get(2).map(String::as_str), Some("90"), "{out}");
+    }
+
+    // Thresholds that fire: any connection at all is outside 0..0.
+    let (code, out, _) = check(&addr, &pw, &["-w", "0", "-c", "90"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("WARNING"), "{out}");
+    let (code, out, _) = check(&addr, &pw, &["-w", "0", "-c", "0"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.starts_with("CRITICAL"), "{out}");
+    // Threads running: the server is up, so a threshold of @0:1000 (alert inside) fires.
+    let (code, out, _) = check(
+        &addr,
+        &pw,
+        &["--metric", "threads-running", "-w", "@0:1000", "-c", "5000"],
+    );
+    assert_eq!(code, 1, "{out}");
+
+    // A wrong password: the server refuses the login. CRITICAL (a failed poll is
+    // `unreachable: critical`, docs/checks.md), and says why.
+    let (code, out, _) = check(&addr, &wrong, &["-w", "80", "-c", "90"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.starts_with("CRITICAL"), "{out}");
+    assert!(
+        out.contains("auth") || out.contains("Access denied"),
+        "{out}"
+    );
+    assert_eq!(out.trim_end().lines().count(), 1, "one status line: {out}");
+
+    // A closed port: nothing listens.
+    let closed = format!("127.0.0.1:{}", free_port());
+    let (code, out, _) = check(&closed, &pw, &["-w", "80", "-c", "90"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("connect"), "{out}");
+
+    // A port that accepts the connection and never says a word: UNKNOWN, a timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let (code, out, _) = check(&silent_addr, &pw, &["-w", "80", "-c", "90", "-t", "1"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.starts_with("UNKNOWN"), "{out}");
+    drop(silent);
+
+    // A usage error (the password's variable is not set): UNKNOWN.
+    let (code, out, err) = headroom(&[
+        "check",
+        "mysql",
+        "-H",
+        &addr,
+        "-u",
+        &user,
+        "--password-env",
+        "HEADROOM_TEST_NO_SUCH_VARIABLE",
+    ]);
+    assert_eq!(code, 3, "{out}{err}");
+}
