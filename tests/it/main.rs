@@ -44,6 +44,7 @@ mod posture;
 mod rds;
 mod replication;
 mod secrets;
+mod settled;
 mod shard;
 mod status;
 mod tags;
