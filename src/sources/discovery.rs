@@ -98,6 +98,18 @@ impl Children {
     }
 }
 
+/// The sources (by config section) whose targets discover targets of the source `child`:
+/// what `headroom check` polls to find a host that no configured target has. Names, not
+/// kinds: the discovering sources import this module.
+pub fn finders(child: &str) -> &'static [&'static str] {
+    match child {
+        "memcached" => &["elasticache"],
+        "tls" => &["elb", "elbv2", "http"],
+        "cloudwatch" => &["elasticache", "elb", "elbv2"],
+        _ => &[],
+    }
+}
+
 /// The name of a discovered target: its parent's, a slash, its own. Configured names cannot
 /// contain a slash, so the two never collide.
 pub fn child_name(parent: &str, relative: &str) -> Arc<str> {

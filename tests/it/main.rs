@@ -19,6 +19,7 @@ mod daemon;
 mod dashboards;
 mod dday;
 mod deploy;
+mod discovered;
 mod disks;
 mod dns;
 mod drills;
