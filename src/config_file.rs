@@ -416,15 +416,10 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
 }
 
 /// `aws.monthly_budget_usd` applied to every cloudwatch target at once.
+/// The scheduler fits it again over the configured and discovered ones as discovery finds
+/// them ([`crate::sources::fit_cloudwatch_budget`]).
 fn fit_budget(targets: &mut [Target], budget: f64) -> Vec<String> {
-    let cloudwatch: Vec<_> = targets
-        .iter_mut()
-        .filter_map(|t| match &mut t.source {
-            SourceConfig::Cloudwatch(s) => Some((&*t.name, &mut t.interval, s)),
-            _ => None,
-        })
-        .collect();
-    aws::cloudwatch::fit_budget(cloudwatch, budget)
+    crate::sources::fit_cloudwatch_budget(targets, budget)
 }
 
 #[cfg(test)]

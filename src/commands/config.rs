@@ -31,6 +31,25 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
         ));
         total = total + c;
     }
+    // What discovery adds: a cloudwatch target per discovering target, whose cost grows
+    // with what it finds; the daemon counts it in aws.monthly_budget_usd as it is found.
+    for t in &cfg.targets {
+        let (field, metrics, per) = match &t.source {
+            SourceConfig::Elasticache(s) => ("node_metrics", &s.node_metrics, "node"),
+            SourceConfig::Elb(s) => ("lb_metrics", &s.lb_metrics, "load balancer"),
+            _ => continue,
+        };
+        let one = vec![("Resource".to_owned(), "one".to_owned())];
+        let Some(cw) = metrics.target(&[one], t.timeout) else {
+            continue;
+        };
+        let interval = cw.interval.as_secs_f64();
+        let c = Costs::of(&cw.source.requests, interval);
+        out.push_str(&format!(
+            "{}/cloudwatch ({field} of {}): per {per}: {} metrics, {} queries every {}s -> ${:.2}/month; discovered, so counted in aws.monthly_budget_usd as the daemon finds them\n",
+            t.name, t.name, cw.source.requests.len(), c.queries, interval, c.usd_per_month
+        ));
+    }
     for n in &cfg.notices {
         out.push_str(&format!("{n}\n"));
     }

@@ -128,3 +128,73 @@ fn an_rds_instance_is_checked_by_its_identifier_in_any_region() {
         "{out}"
     );
 }
+
+#[test]
+fn discovered_node_metrics_count_in_the_cloudwatch_budget() {
+    let _moto = common::lock::moto();
+    reset();
+    let server = ExampleServer::start(example_xml(&NODES));
+    let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
+    // One metric read every second costs 2,592,000 polls x $0.01/1,000 = $25.92 a month: the
+    // configured target alone fits $40. The two nodes' CPUUtilization add $51.84: $77.76 in
+    // all, so every cloudwatch target is stretched by 77.76/40 = 1.944, to 2s (rounded up).
+    let config = format!(
+        "defaults: {{interval: 1s}}\n\
+         aws: {{monthly_budget_usd: 40}}\n\
+         cloudwatch:\n\
+         \x20 - name: aws-us\n\
+         \x20   region: us-east-1\n\
+         \x20   endpoint_url: '{endpoint}'\n\
+         \x20   interval: 1s\n\
+         \x20   metrics: [{{namespace: AWS/ELB, name: Latency, dimensions: {{LoadBalancerName: lb}}, statistics: [Average]}}]\n\
+         elasticache:\n\
+         \x20 - name: cache-us\n\
+         \x20   region: us-east-1\n\
+         \x20   endpoint_url: http://127.0.0.1:{}\n\
+         \x20   nodes: {{enabled: false}}\n\
+         \x20   node_metrics: {{interval: 1s, endpoint_url: '{endpoint}'}}\n",
+        server.port,
+    );
+    let (code, plan, _) = {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_file(&dir, &config);
+        headroom(&["config", "plan", &cfg])
+    };
+    assert_eq!(code, 0, "{plan}");
+    // The plan names what discovery adds, per node.
+    assert!(
+        plan.contains("cache-us/cloudwatch (node_metrics of cache-us): per node: 1 metrics, 1 queries every 1s -> $25.92/month"),
+        "{plan}"
+    );
+    let d = common::Daemon::start(common::free_port(), &config, &common::moto::AWS_ENV);
+    let interval = |t: &str| {
+        d.value(
+            "headroom_cloudwatch_interval_seconds",
+            &[&format!("target=\"{t}\"")],
+        )
+    };
+    common::wait_for(
+        "both cloudwatch targets stretched",
+        std::time::Duration::from_secs(30),
+        || {
+            (interval("aws-us") == Some(2.0) && interval("cache-us/cloudwatch") == Some(2.0))
+                .then_some(())
+        },
+    );
+    for t in ["aws-us", "cache-us/cloudwatch"] {
+        let l = format!("target=\"{t}\"");
+        assert_eq!(
+            d.value("headroom_cloudwatch_configured_interval_seconds", &[&l]),
+            Some(1.0)
+        );
+        assert_eq!(
+            d.value("headroom_cloudwatch_budget_usd_per_month", &[&l]),
+            Some(40.0)
+        );
+    }
+    assert!(
+        d.log().contains("interval stretched from 1s to 2s"),
+        "{}",
+        d.log()
+    );
+}
