@@ -37,6 +37,10 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
         let (field, metrics, per) = match &t.source {
             SourceConfig::Elasticache(s) => ("node_metrics", &s.node_metrics, "node"),
             SourceConfig::Elb(s) => ("lb_metrics", &s.lb_metrics, "load balancer"),
+            SourceConfig::Rds(s) => match &s.instance_metrics {
+                Some(m) => ("instance_metrics", m, "DB instance"),
+                None => continue,
+            },
             _ => continue,
         };
         let one = vec![("Resource".to_owned(), "one".to_owned())];

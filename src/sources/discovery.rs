@@ -25,7 +25,7 @@ pub enum Found {
     Memcached(memcached::Settings),
     /// The certificate of a load balancer's TLS listener.
     Tls(tls::Settings),
-    /// The CloudWatch metrics of what was found (nodes, load balancers).
+    /// The CloudWatch metrics of what was found (nodes, load balancers, DB instances).
     Cloudwatch(cloudwatch::Settings),
 }
 
@@ -105,7 +105,7 @@ pub fn finders(child: &str) -> &'static [&'static str] {
     match child {
         "memcached" => &["elasticache"],
         "tls" => &["elb", "elbv2", "http"],
-        "cloudwatch" => &["elasticache", "elb", "elbv2"],
+        "cloudwatch" => &["elasticache", "elb", "elbv2", "rds"],
         _ => &[],
     }
 }

@@ -105,14 +105,22 @@ fn an_rds_instance_is_checked_by_its_identifier_in_any_region() {
          c('us-west-2').create_db_instance(DBInstanceIdentifier='db-us', DBInstanceClass='db.m5.large', Engine='mysql', \
              AllocatedStorage=100, MasterUsername='admin', MasterUserPassword='not-a-real-pw', MultiAZ=True)\n\
          c('eu-central-1').create_db_instance(DBInstanceIdentifier='db-eu', DBInstanceClass='db.m5.large', Engine='mysql', \
-             AllocatedStorage=100, MasterUsername='admin', MasterUserPassword='not-a-real-pw', MultiAZ=False)\n"
+             AllocatedStorage=100, MasterUsername='admin', MasterUserPassword='not-a-real-pw', MultiAZ=False)\n\
+         import datetime\n\
+         t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=4)\n\
+         boto3.client('cloudwatch', endpoint_url='{moto}', region_name='eu-central-1', aws_access_key_id='t', aws_secret_access_key='t')\
+         .put_metric_data(Namespace='AWS/RDS', MetricData=[{{'MetricName': 'CPUUtilization', \
+             'Dimensions': [{{'Name': 'DBInstanceIdentifier', 'Value': 'db-eu'}}], 'Timestamp': t, 'Value': 97.0}}])\n"
     ));
     let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(
         &dir,
         &format!(
-            "rds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{endpoint}'}}\n  - {{name: rds-eu, region: eu-central-1, endpoint_url: '{endpoint}'}}\n"
+            "rds:\n  - {{name: rds-us, region: us-west-2, endpoint_url: '{endpoint}'}}\n  \
+             - {{name: rds-eu, region: eu-central-1, endpoint_url: '{endpoint}', instance_metrics: {{metrics: [CPUUtilization]}}}}\n\
+             checks:\n  - {{name: RDS_CPU, source: cloudwatch, metric: aws_rds_cpuutilization_average, \
+             per: [dimension_DBInstanceIdentifier], critical: '90', output: 'CPUUtilization = {{value}}%'}}\n"
         ),
     );
     // Two rds targets: the instance is looked for in each, in turn.
@@ -126,6 +134,17 @@ fn an_rds_instance_is_checked_by_its_identifier_in_any_region() {
     assert!(
         out.contains("db-eu (rds-eu)") && out.contains("db-us (rds-us)"),
         "{out}"
+    );
+    // The instances' CloudWatch metrics, from the target rds-eu discovers, per instance.
+    let (code, out, _) = headroom(&["check", "RDS_CPU", "--config", &cfg, "--host", "db-eu"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.starts_with("CRITICAL: CPUUtilization = 97%"), "{out}");
+    // ... and in the plan, with what each instance found adds.
+    let (code, plan, _) = headroom(&["config", "plan", &cfg]);
+    assert_eq!(code, 0, "{plan}");
+    assert!(
+        plan.contains("rds-eu/cloudwatch (instance_metrics of rds-eu): per DB instance: 1 metrics, 1 queries every 60s -> $0.43/month"),
+        "{plan}"
     );
 }
 
