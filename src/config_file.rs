@@ -481,6 +481,34 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_fits_again_over_discovered_targets_from_the_configured_intervals() {
+        // a: 10 billed metrics every 60s, $4.32/month, within $4.32 alone.
+        let metrics: String = (0..10)
+            .map(|i| format!("      - {{namespace: AWS/ELB, name: M{i}, statistics: [Sum]}}\n"))
+            .collect();
+        let src = format!(
+            "aws: {{monthly_budget_usd: 4.32}}\ncloudwatch:\n  - name: a\n    region: us-east-1\n    interval: 60s\n    metrics:\n{metrics}"
+        );
+        let mut c = parse(Path::new("t.yaml"), &src).unwrap();
+        assert_eq!(c.targets[0].interval, StdDuration::from_secs(60));
+        // Discovery adds as much again: both go to 120s.
+        let mut found = c.targets[0].clone();
+        found.name = "cache/cloudwatch".into();
+        c.targets.push(found);
+        let notices = crate::sources::fit_cloudwatch_budget(&mut c.targets, 4.32);
+        assert_eq!(notices.len(), 2, "{notices:?}");
+        let intervals = |t: &[Target]| t.iter().map(|t| t.interval.as_secs()).collect::<Vec<_>>();
+        assert_eq!(intervals(&c.targets), [120, 120]);
+        // Fitting again is idempotent: from the configured 60s, not from 120s.
+        crate::sources::fit_cloudwatch_budget(&mut c.targets, 4.32);
+        assert_eq!(intervals(&c.targets), [120, 120]);
+        // The discovered target goes: back to 60s.
+        c.targets.pop();
+        assert!(crate::sources::fit_cloudwatch_budget(&mut c.targets, 4.32).is_empty());
+        assert_eq!(intervals(&c.targets), [60]);
+    }
+
+    #[test]
     fn budget_stretches_every_cloudwatch_interval_by_one_factor() {
         // 2 targets x 10 metrics x 1 statistic, every 60s: 10 billed metrics x 43,200 polls a
         // month x $0.01/1,000 = $4.32 each, $8.64 together; a $2.16 budget is a quarter of it.
