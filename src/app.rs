@@ -174,6 +174,7 @@ pub async fn run(
     if web.path().is_some() {
         tracing::info!("web config: {}", web.current().config.summary());
     }
+    scheduler.set_cloudwatch_budget(cfg.aws.monthly_budget_usd);
     scheduler.apply(cfg.targets.clone()).await;
     install_checks(&engine, &cfg, &scheduler.targets()).await;
 
@@ -236,6 +237,7 @@ pub async fn run(
                         tracing::warn!("a new history: takes effect at the next restart");
                     }
                     start_recorder(&new, &mut recorder);
+                    scheduler.set_cloudwatch_budget(new.aws.monthly_budget_usd);
                     scheduler.apply(new.targets.clone()).await;
                     install_checks(&engine, &new, &scheduler.targets()).await;
                     cfg = new;

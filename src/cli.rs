@@ -568,7 +568,11 @@ pub struct NamedCheck {
     /// The configuration that defines the check and its targets.
     #[arg(short = 'C', long, value_name = "FILE", env = "HEADROOM_CONFIG")]
     pub config: PathBuf,
-    /// The target to check, when the check runs on several.
+    /// The host to check, as the daemon names it on /status and in its pushes: a target
+    /// (db-1), a discovered one (cache-us/my-mem-cluster/0001, or my-mem-cluster/0001 when
+    /// unique), or the resource of a per-resource check (my-mem-cluster-0001, an RDS instance
+    /// id). Needed when the check runs on several. A host no configured target has is looked
+    /// for among what the configured ones discover (one poll of each).
     #[arg(short = 'H', long)]
     pub host: Option<String>,
     /// Seconds before the check gives up with UNKNOWN (default: the target's timeout).
@@ -590,6 +594,7 @@ Examples:
 const CHECK_EXAMPLES: &str = "\
 Examples:
   headroom check ELB_CERTIFICATE --config /etc/headroom/config.yaml --host elb-prod
+  headroom check MEMCACHE_RESPONSE --config config.yaml --host cache-us/my-mem-cluster/0001
   headroom check cert -H storage.example.com -p 443 -w 30 -c 15
   headroom check memcached -H 127.0.0.1:11211 -w 0.1 -c 0.5
   headroom check mysql -H db:3306 -u monitor --password-env PW --metric connections -w 80 -c 90

@@ -416,15 +416,10 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
 }
 
 /// `aws.monthly_budget_usd` applied to every cloudwatch target at once.
+/// The scheduler fits it again over the configured and discovered ones as discovery finds
+/// them ([`crate::sources::fit_cloudwatch_budget`]).
 fn fit_budget(targets: &mut [Target], budget: f64) -> Vec<String> {
-    let cloudwatch: Vec<_> = targets
-        .iter_mut()
-        .filter_map(|t| match &mut t.source {
-            SourceConfig::Cloudwatch(s) => Some((&*t.name, &mut t.interval, s)),
-            _ => None,
-        })
-        .collect();
-    aws::cloudwatch::fit_budget(cloudwatch, budget)
+    crate::sources::fit_cloudwatch_budget(targets, budget)
 }
 
 #[cfg(test)]
@@ -483,6 +478,34 @@ mod tests {
             errs("defaults:\n  interval: 0s\n"),
             "t.yaml:2:13: defaults.interval: must be greater than 0"
         );
+    }
+
+    #[test]
+    fn the_budget_fits_again_over_discovered_targets_from_the_configured_intervals() {
+        // a: 10 billed metrics every 60s, $4.32/month, within $4.32 alone.
+        let metrics: String = (0..10)
+            .map(|i| format!("      - {{namespace: AWS/ELB, name: M{i}, statistics: [Sum]}}\n"))
+            .collect();
+        let src = format!(
+            "aws: {{monthly_budget_usd: 4.32}}\ncloudwatch:\n  - name: a\n    region: us-east-1\n    interval: 60s\n    metrics:\n{metrics}"
+        );
+        let mut c = parse(Path::new("t.yaml"), &src).unwrap();
+        assert_eq!(c.targets[0].interval, StdDuration::from_secs(60));
+        // Discovery adds as much again: both go to 120s.
+        let mut found = c.targets[0].clone();
+        found.name = "cache/cloudwatch".into();
+        c.targets.push(found);
+        let notices = crate::sources::fit_cloudwatch_budget(&mut c.targets, 4.32);
+        assert_eq!(notices.len(), 2, "{notices:?}");
+        let intervals = |t: &[Target]| t.iter().map(|t| t.interval.as_secs()).collect::<Vec<_>>();
+        assert_eq!(intervals(&c.targets), [120, 120]);
+        // Fitting again is idempotent: from the configured 60s, not from 120s.
+        crate::sources::fit_cloudwatch_budget(&mut c.targets, 4.32);
+        assert_eq!(intervals(&c.targets), [120, 120]);
+        // The discovered target goes: back to 60s.
+        c.targets.pop();
+        assert!(crate::sources::fit_cloudwatch_budget(&mut c.targets, 4.32).is_empty());
+        assert_eq!(intervals(&c.targets), [60]);
     }
 
     #[test]

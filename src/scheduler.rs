@@ -127,6 +127,8 @@ pub struct Scheduler {
     found_rx: Option<mpsc::UnboundedReceiver<Discovery>>,
     /// Permits of polls in flight, over every target.
     limiter: Limiter,
+    /// `aws.monthly_budget_usd`: shared by every cloudwatch target, discovered ones too.
+    cloudwatch_budget: Option<f64>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -157,7 +159,14 @@ impl Scheduler {
             discovered: HashMap::new(),
             found_tx,
             found_rx: Some(found_rx),
+            cloudwatch_budget: None,
         }
+    }
+
+    /// Sets `aws.monthly_budget_usd` (at start and on reload, before [`Scheduler::apply`]):
+    /// every cloudwatch target, configured or discovered, is stretched to fit it together.
+    pub fn set_cloudwatch_budget(&mut self, budget: Option<f64>) {
+        self.cloudwatch_budget = budget;
     }
 
     /// The channel discovering polls report on; hand each [`Discovery`] to
@@ -176,6 +185,9 @@ impl Scheduler {
         parents.sort();
         for p in parents {
             out.extend(self.discovered[p].iter().cloned());
+        }
+        if let Some(budget) = self.cloudwatch_budget {
+            crate::sources::fit_cloudwatch_budget(&mut out, budget);
         }
         out
     }
@@ -207,6 +219,12 @@ impl Scheduler {
             "discovered targets changed"
         );
         self.discovered.insert(d.parent, d.targets);
+        if let Some(budget) = self.cloudwatch_budget {
+            let mut all = self.targets();
+            for n in crate::sources::fit_cloudwatch_budget(&mut all, budget) {
+                tracing::warn!("{n}");
+            }
+        }
         self.reconcile().await;
         true
     }

@@ -17,11 +17,17 @@ use crate::time::unix_now;
 
 /// Runs a check and returns the line to print and the exit code.
 pub async fn run(mode: CheckMode) -> (String, u8) {
-    match build(mode) {
-        Ok((def, target, timeout, resource)) => {
-            let ev = once(&def, &target, resource.as_deref(), timeout).await;
-            (ev.line(), ev.status.code())
-        }
+    let ev = match mode {
+        CheckMode::Named(args) => named(&args).await,
+        mode => match build(mode) {
+            Ok((def, target, timeout, resource)) => {
+                Ok(once(&def, &target, resource.as_deref(), timeout).await)
+            }
+            Err(msg) => Err(msg),
+        },
+    };
+    match ev {
+        Ok(ev) => (ev.line(), ev.status.code()),
         Err(msg) => (format!("UNKNOWN: {msg}"), Status::Unknown.code()),
     }
 }
@@ -34,6 +40,12 @@ pub async fn once(
     resource: Option<&str>,
     timeout: Duration,
 ) -> Evaluation {
+    let snap = snapshot(def, target, timeout).await;
+    judge(def, &snap, resource)
+}
+
+/// One poll of `target` (two, a second apart, when `def` judges a rate), as a snapshot.
+async fn snapshot(def: &CheckDef, target: &Target, timeout: Duration) -> TargetSnapshot {
     let poller = AnyPoller::new(target, &crate::sources::aws::Clients::default());
     // A migration check's copy rate needs two readings too (cloudwatch_s3 gets its history in
     // one, and the second poll costs one call).
@@ -57,27 +69,31 @@ pub async fn once(
         Ok(p) => (p.families, None),
         Err(e) => (Vec::new(), Some(e)),
     };
-    let snap = TargetSnapshot {
+    TargetSnapshot {
         source: target.kind(),
         target: target.name.clone(),
         families,
         taken_at: SystemTime::now(),
         error,
-    };
+    }
+}
+
+/// Evaluates `def` on a snapshot; for a per-resource check, on `resource`.
+fn judge(def: &CheckDef, snap: &TargetSnapshot, resource: Option<&str>) -> Evaluation {
     let max_age = Duration::from_secs(3600);
     match resource {
         Some(host) if snap.error.is_none() => {
-            let found = crate::check::resources(def, &snap);
+            let found = crate::check::resources(def, snap);
             match found.iter().find(|(h, _)| h == host) {
                 Some((_, filter)) => {
-                    crate::check::evaluate_with(def, host, Some(&snap), filter, max_age, unix_now())
+                    crate::check::evaluate_with(def, host, Some(snap), filter, max_age, unix_now())
                 }
                 None => Evaluation {
                     status: Status::Unknown,
                     text: format!(
                         "no {host:?} among the {} resources of '{}' ({})",
                         def.name,
-                        target.name,
+                        snap.target,
                         found
                             .iter()
                             .map(|(h, _)| h.as_str())
@@ -89,7 +105,7 @@ pub async fn once(
                 },
             }
         }
-        _ => evaluate(def, &target.name, Some(&snap), max_age, unix_now()),
+        _ => evaluate(def, &snap.target, Some(snap), max_age, unix_now()),
     }
 }
 
@@ -419,29 +435,32 @@ fn build(mode: CheckMode) -> Result<Built, String> {
                 None,
             ))
         }
-        CheckMode::Named(args) => {
-            use clap::Parser;
-            let a = NamedCheck::try_parse_from(&args).map_err(|e| {
-                let text = e.to_string();
-                let mut lines = text.lines().map(str::trim);
-                let first = lines
-                    .next()
-                    .unwrap_or("usage error")
-                    .trim_start_matches("error: ")
-                    .to_owned();
-                // clap's suggestion of the near flag, if it has one.
-                let tip = lines
-                    .find_map(|l| l.strip_prefix("tip: "))
-                    .map(|t| format!("; {t}"))
-                    .unwrap_or_default();
-                format!("{first}{tip} (usage: headroom check NAME --config FILE [--host TARGET])")
-            })?;
-            named(&a)
-        }
+        CheckMode::Named(_) => Err("a named check is run by `named`".into()),
     }
 }
 
-fn named(a: &NamedCheck) -> Result<Built, String> {
+/// `headroom check NAME --config FILE [--host HOST]`: the check as the daemon runs it, on the
+/// host the daemon reports it for. A host that no configured target has may be one a
+/// configured target discovers (an ElastiCache node, a load balancer's listener, their
+/// CloudWatch metrics): then the configured targets that discover that source are polled
+/// once, and the check runs on what they found.
+async fn named(args: &[String]) -> Result<Evaluation, String> {
+    use clap::Parser;
+    let a = NamedCheck::try_parse_from(args).map_err(|e| {
+        let text = e.to_string();
+        let mut lines = text.lines().map(str::trim);
+        let first = lines
+            .next()
+            .unwrap_or("usage error")
+            .trim_start_matches("error: ")
+            .to_owned();
+        // clap's suggestion of the near flag, if it has one.
+        let tip = lines
+            .find_map(|l| l.strip_prefix("tip: "))
+            .map(|t| format!("; {t}"))
+            .unwrap_or_default();
+        format!("{first}{tip} (usage: headroom check NAME --config FILE [--host HOST])")
+    })?;
     let cfg = config_file::load(Path::new(&a.config))
         .map_err(|e| format!("config: {}", e.to_string().replace('\n', "; ")))?;
     let def = cfg
@@ -456,103 +475,211 @@ fn named(a: &NamedCheck) -> Result<Built, String> {
                 a.config.display()
             )
         })?;
-    let (instances, _) = crate::check::instances(std::slice::from_ref(&def), &cfg.targets);
+    let missing = match on_targets(&a, &def, &cfg.targets, false).await? {
+        Outcome::Done(ev) => return Ok(ev),
+        Outcome::Missing(msg) => msg,
+    };
+    let (found, failed) = discover(&cfg.targets, def.source, a.timeout).await;
+    let why = |msg: String| {
+        if failed.is_empty() {
+            msg
+        } else {
+            format!("{msg}; discovery failed: {}", failed.join("; "))
+        }
+    };
+    if found.is_empty() {
+        return Err(why(missing));
+    }
+    match on_targets(&a, &def, &found, true).await? {
+        Outcome::Done(ev) => Ok(ev),
+        Outcome::Missing(msg) => Err(why(msg)),
+    }
+}
+
+/// What running a named check on a set of targets came to.
+enum Outcome {
+    Done(Evaluation),
+    /// The host (or any target) is not among them: the reason.
+    Missing(String),
+}
+
+/// Runs `def` on the instance of `targets` that `--host` names. `discovered`: the targets
+/// were found by others, and a host may also be given by its name below its parent
+/// (`my-mem-cluster/0001` for `cache-us/my-mem-cluster/0001`) when only one matches.
+async fn on_targets(
+    a: &NamedCheck,
+    def: &CheckDef,
+    targets: &[Target],
+    discovered: bool,
+) -> Result<Outcome, String> {
+    let (instances, _) = crate::check::instances(std::slice::from_ref(def), targets);
+    let what = if discovered { "discovered " } else { "" };
+    let no_target = || {
+        Outcome::Missing(format!(
+            "check {} has no {what}target in {}",
+            a.name,
+            a.config.display()
+        ))
+    };
+    let not_on = |h: &str| {
+        Outcome::Missing(format!(
+            "check {} does not run on {h:?} (it runs on: {})",
+            a.name,
+            hosts(&instances)
+        ))
+    };
+    let target = |name: &str| {
+        targets
+            .iter()
+            .find(|t| &*t.name == name && t.kind() == def.source)
+            .ok_or_else(|| "target vanished".to_owned())
+    };
     // A check whose hosts are named after their targets (`per_host: target`): --host names the
     // target (`db-1`) or one of its resources (`db-1/aws`), and the target is found by the
     // name.
     if def.per_host == PerHost::Target {
-        let Some(h) = a.host.clone() else {
-            return match instances.as_slice() {
-                [only] => {
-                    let target = target_of(&cfg.targets, &def, &only.target)?;
-                    let timeout = timeout_or(a.timeout, target.timeout)?;
-                    let host = target.name.to_string();
-                    Ok((def, target, timeout, Some(host)))
-                }
-                [] => Err(format!(
-                    "check {} has no target in {}",
-                    a.name,
-                    a.config.display()
-                )),
-                _ => Err(format!(
+        let (inst, host) = match (&a.host, instances.as_slice()) {
+            (Some(h), _) => match instances
+                .iter()
+                .find(|i| *h == *i.target || h.starts_with(&format!("{}/", i.target)))
+            {
+                Some(i) => (i, h.clone()),
+                None => return Ok(not_on(h)),
+            },
+            (None, [only]) => (only, only.target.to_string()),
+            (None, []) => return Ok(no_target()),
+            (None, _) => {
+                return Err(format!(
                     "check {} runs on several targets ({}): give --host",
                     a.name,
                     hosts(&instances)
-                )),
-            };
+                ));
+            }
         };
-        let inst = instances
-            .iter()
-            .find(|i| h == *i.target || h.starts_with(&format!("{}/", i.target)))
-            .ok_or_else(|| {
-                format!(
-                    "check {} does not run on {h:?} (it runs on: {})",
-                    a.name,
-                    hosts(&instances)
-                )
-            })?;
-        let target = target_of(&cfg.targets, &def, &inst.target)?;
-        let timeout = timeout_or(a.timeout, target.timeout)?;
-        return Ok((def, target, timeout, Some(h)));
+        let t = target(&inst.target)?;
+        let timeout = timeout_or(a.timeout, t.timeout)?;
+        return Ok(Outcome::Done(once(def, t, Some(&host), timeout).await));
     }
-    // A per-resource check: --host names the resource (a load balancer, a cache node), found
-    // in the series of the check's one target.
-    let (resource, host) = if def.per.is_empty() {
-        (None, a.host.clone())
-    } else {
-        let Some(r) = a.host.clone() else {
+    // A per-resource check: --host names the resource (a load balancer, a cache node, a DB
+    // instance), found in the series of one of the check's targets, tried in turn.
+    if !def.per.is_empty() {
+        let Some(r) = a.host.as_deref() else {
             return Err(format!(
                 "check {} runs per resource: give --host RESOURCE",
                 a.name
             ));
         };
-        if instances.len() > 1 {
-            return Err(format!(
-                "check {} runs on several targets ({}); headroom check supports one",
-                a.name,
-                hosts(&instances)
-            ));
+        if instances.is_empty() {
+            return Ok(no_target());
         }
-        (Some(r), None)
-    };
-    let inst = match (&host, instances.len()) {
-        (Some(h), _) => instances
-            .iter()
-            .find(|i| &*i.host == h.as_str())
-            .ok_or_else(|| {
-                format!(
-                    "check {} does not run on {h:?} (it runs on: {})",
-                    a.name,
-                    hosts(&instances)
-                )
-            })?,
+        let mut seen = Vec::new();
+        let mut first_failed = None;
+        for inst in &instances {
+            let t = target(&inst.target)?;
+            let snap = snapshot(def, t, timeout_or(a.timeout, t.timeout)?).await;
+            let found = crate::check::resources(def, &snap);
+            if found.iter().any(|(h, _)| h == r) {
+                return Ok(Outcome::Done(judge(def, &snap, Some(r))));
+            }
+            seen.extend(
+                found
+                    .into_iter()
+                    .map(|(h, _)| format!("{h} ({})", snap.target)),
+            );
+            if snap.error.is_some() && first_failed.is_none() {
+                first_failed = Some(snap);
+            }
+        }
+        // One target that could not be read: its failure is the answer.
+        if let (Some(snap), [_]) = (first_failed, instances.as_slice()) {
+            return Ok(Outcome::Done(judge(def, &snap, Some(r))));
+        }
+        return Ok(Outcome::Missing(format!(
+            "no {r:?} among the {} resources of {} ({})",
+            def.name,
+            hosts(&instances),
+            seen.join(", ")
+        )));
+    }
+    let inst = match (&a.host, instances.len()) {
+        (Some(h), _) => {
+            let below: Vec<_> = instances
+                .iter()
+                .filter(|i| discovered && i.host.ends_with(&format!("/{h}")))
+                .collect();
+            match (
+                instances.iter().find(|i| &*i.host == h.as_str()),
+                &below[..],
+            ) {
+                (Some(i), _) => i,
+                (None, [i]) => *i,
+                (None, []) => return Ok(not_on(h)),
+                (None, _) => {
+                    return Err(format!(
+                        "{h:?} names several discovered targets ({}): give the whole name",
+                        below
+                            .iter()
+                            .map(|i| i.host.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
         (None, 1) => &instances[0],
-        (None, 0) => {
-            return Err(format!(
-                "check {} has no target in {}",
-                a.name,
-                a.config.display()
-            ));
-        }
+        (None, 0) => return Ok(no_target()),
         (None, _) => {
             return Err(format!(
-                "check {} runs on several targets ({}): give --host",
+                "check {} runs on several {what}targets ({}): give --host",
                 a.name,
                 hosts(&instances)
             ));
         }
     };
-    let target = target_of(&cfg.targets, &def, &inst.host)?;
-    let timeout = timeout_or(a.timeout, target.timeout)?;
-    Ok((def, target, timeout, resource))
+    let t = target(&inst.host)?;
+    let timeout = timeout_or(a.timeout, t.timeout)?;
+    Ok(Outcome::Done(once(def, t, None, timeout).await))
 }
 
-fn target_of(targets: &[Target], def: &CheckDef, name: &str) -> Result<Target, String> {
-    targets
+/// Polls, once, every configured target that discovers targets of `child`'s source, and
+/// returns those it found (named and placed as the daemon names them) with the failures.
+async fn discover(
+    configured: &[Target],
+    child: crate::model::SourceKind,
+    timeout: Option<f64>,
+) -> (Vec<Target>, Vec<String>) {
+    let finders = crate::sources::discovery::finders(child.as_str());
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    for parent in configured
         .iter()
-        .find(|t| &*t.name == name && t.kind() == def.source)
-        .cloned()
-        .ok_or_else(|| "target vanished".to_owned())
+        .filter(|t| finders.contains(&t.kind().as_str()))
+    {
+        let poller = AnyPoller::new(parent, &crate::sources::aws::Clients::default());
+        let limit = timeout_or(timeout, parent.timeout).unwrap_or(parent.timeout);
+        let polled = tokio::time::timeout(limit, poller.poll()).await;
+        poller.close().await;
+        match polled {
+            Ok(Ok(p)) => found.extend(
+                p.discovered
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|t| t.kind() == child)
+                    .map(|t| Target {
+                        name: crate::sources::discovery::child_name(&parent.name, &t.name),
+                        region: t.region.clone().or_else(|| parent.region.clone()),
+                        ..t
+                    }),
+            ),
+            Ok(Err(e)) => failed.push(format!("{}: {e}", parent.name)),
+            Err(_) => failed.push(format!(
+                "{}: no answer within {}s",
+                parent.name,
+                limit.as_secs_f64()
+            )),
+        }
+    }
+    (found, failed)
 }
 
 fn timeout_or(given: Option<f64>, dflt: Duration) -> Result<Duration, String> {

@@ -31,6 +31,35 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
         ));
         total = total + c;
     }
+    // What discovery adds: a cloudwatch target per discovering target, whose cost grows
+    // with what it finds; the daemon counts it in aws.monthly_budget_usd as it is found.
+    for t in &cfg.targets {
+        let sets = match &t.source {
+            SourceConfig::Elasticache(s) => vec![("node_metrics", &s.node_metrics, "node")],
+            SourceConfig::Elb(s) => vec![("lb_metrics", &s.lb_metrics, "load balancer")],
+            SourceConfig::Elbv2(s) => vec![
+                ("lb_metrics", &s.lb_metrics, "application load balancer"),
+                ("nlb_metrics", &s.nlb_metrics, "network load balancer"),
+            ],
+            SourceConfig::Rds(s) => match &s.instance_metrics {
+                Some(m) => vec![("instance_metrics", m, "DB instance")],
+                None => continue,
+            },
+            _ => continue,
+        };
+        for (field, metrics, per) in sets {
+            let one = vec![("Resource".to_owned(), "one".to_owned())];
+            let Some(cw) = metrics.target(&[one], t.timeout) else {
+                continue;
+            };
+            let interval = cw.interval.as_secs_f64();
+            let c = Costs::of(&cw.source.requests, interval);
+            out.push_str(&format!(
+            "{}/cloudwatch ({field} of {}): per {per}: {} metrics, {} queries every {}s -> ${:.2}/month; discovered, so counted in aws.monthly_budget_usd as the daemon finds them\n",
+            t.name, t.name, cw.source.requests.len(), c.queries, interval, c.usd_per_month
+        ));
+        }
+    }
     for n in &cfg.notices {
         out.push_str(&format!("{n}\n"));
     }

@@ -25,7 +25,7 @@ pub enum Found {
     Memcached(memcached::Settings),
     /// The certificate of a load balancer's TLS listener.
     Tls(tls::Settings),
-    /// The CloudWatch metrics of what was found (nodes, load balancers).
+    /// The CloudWatch metrics of what was found (nodes, load balancers, DB instances).
     Cloudwatch(cloudwatch::Settings),
 }
 
@@ -95,6 +95,18 @@ impl Children {
             region: None,
             source,
         }
+    }
+}
+
+/// The sources (by config section) whose targets discover targets of the source `child`:
+/// what `headroom check` polls to find a host that no configured target has. Names, not
+/// kinds: the discovering sources import this module.
+pub fn finders(child: &str) -> &'static [&'static str] {
+    match child {
+        "memcached" => &["elasticache"],
+        "tls" => &["elb", "elbv2", "http"],
+        "cloudwatch" => &["elasticache", "elb", "elbv2", "rds"],
+        _ => &[],
     }
 }
 

@@ -173,6 +173,27 @@ impl From<discovery::Found> for SourceConfig {
     }
 }
 
+/// `aws.monthly_budget_usd` over every cloudwatch target of `targets`, configured and
+/// discovered (the nodes' `node_metrics:`, the load balancers' `lb_metrics:`): each gets back
+/// its configured interval, then all are stretched by one factor until their plans fit the
+/// budget together. Idempotent, so it can run again whenever discovery changes the set.
+/// Returns what it stretched, for the log.
+pub fn fit_cloudwatch_budget(targets: &mut [Target], budget: f64) -> Vec<String> {
+    let cloudwatch: Vec<_> = targets
+        .iter_mut()
+        .filter_map(|t| match &mut t.source {
+            SourceConfig::Cloudwatch(s) => {
+                if let Some(configured) = s.configured_interval.take() {
+                    t.interval = configured;
+                }
+                Some((&*t.name, &mut t.interval, s))
+            }
+            _ => None,
+        })
+        .collect();
+    aws::cloudwatch::fit_budget(cloudwatch, budget)
+}
+
 /// A poll's discovered targets as targets of any source.
 fn lift<D: Into<SourceConfig>>(p: Polled<D>) -> Polled<SourceConfig> {
     Polled {

@@ -22,14 +22,14 @@ use common::moto::{AWS_ENV, boto, reset};
 use common::{Daemon, Memcached, env, free_port, series_value, wait_for};
 
 /// One node of the documented example: (id, availability zone).
-const NODES: [(&str, &str); 2] = [("0001", "us-east-1b"), ("0002", "us-east-1a")];
+pub(crate) const NODES: [(&str, &str); 2] = [("0001", "us-east-1b"), ("0002", "us-east-1a")];
 
-fn node_address(id: &str) -> String {
+pub(crate) fn node_address(id: &str) -> String {
     format!("my-mem-cluster.ameaqx.{id}.use1.cache.amazonaws.com")
 }
 
 /// The documented example's response with the given nodes of it.
-fn example_xml(nodes: &[(&str, &str)]) -> String {
+pub(crate) fn example_xml(nodes: &[(&str, &str)]) -> String {
     let nodes: String = nodes
         .iter()
         .map(|(id, zone)| {
@@ -79,9 +79,9 @@ const THROTTLED: &str = "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com
 /// Serves `body` (changeable) to every POST, after `throttle` throttling errors; records the
 /// request bodies and the most requests it had in hand at once (read and not yet answered).
 /// Each connection has a thread of its own, and each answer waits `delay_ms`.
-struct ExampleServer {
-    port: u16,
-    body: Arc<Mutex<String>>,
+pub(crate) struct ExampleServer {
+    pub(crate) port: u16,
+    pub(crate) body: Arc<Mutex<String>>,
     requests: Arc<Mutex<Vec<String>>>,
     throttle: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicUsize>,
@@ -89,7 +89,7 @@ struct ExampleServer {
 }
 
 impl ExampleServer {
-    fn start(body: String) -> ExampleServer {
+    pub(crate) fn start(body: String) -> ExampleServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let body = Arc::new(Mutex::new(body));
@@ -151,7 +151,7 @@ impl ExampleServer {
     }
 }
 
-fn put_cpu(cluster: &str, node: &str, value: f64) {
+pub(crate) fn put_cpu(cluster: &str, node: &str, value: f64) {
     boto(&format!(
         "import boto3, datetime\n\
          cw = boto3.client('cloudwatch', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='t', aws_secret_access_key='t')\n\

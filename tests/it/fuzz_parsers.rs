@@ -755,6 +755,7 @@ fn rds_rig() -> &'static Mutex<Rig<RdsPoller>> {
                     role_arn: None,
                 },
                 instances: None,
+                instance_metrics: None,
             },
             &Clients::default(),
         );

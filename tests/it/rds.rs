@@ -134,6 +134,7 @@ fn rds_facts_and_policy_checks_in_two_regions() {
                 role_arn: None,
             },
             instances: None,
+            instance_metrics: None,
         },
         &headroom::sources::aws::Clients::default(),
     );

@@ -518,6 +518,17 @@ impl CloudwatchPoller {
     }
 }
 
+/// What a call's window is aligned to: the least common multiple of its queries' periods.
+fn call_period(requests: &[MetricRequest], queries: &[(usize, String)]) -> i64 {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    queries
+        .iter()
+        .map(|(i, _)| i64::from(requests[*i].period_s.max(1)))
+        .fold(1, |l, p| l / gcd(l, p) * p)
+}
+
 /// The newest datapoint of each query: (request index, statistic) -> (value, timestamp).
 type Results = BTreeMap<(usize, String), (f64, f64)>;
 
@@ -534,16 +545,15 @@ impl Poller for CloudwatchPoller {
         let mut results: Results = BTreeMap::new();
         let mut failed_calls = 0;
         for call in &self.plan.calls {
-            let period = self
-                .settings
-                .requests
-                .iter()
-                .map(|r| r.period_s)
-                .max()
-                .unwrap_or(60)
-                .max(1) as i64;
+            // The window ends on a boundary of every period in the call (their least common
+            // multiple), so its last bucket of each query is a whole one: ending inside a
+            // bucket would export that bucket's partial aggregate. Aligning to the largest
+            // period instead cut a 120s bucket in half when a 180s metric shared the call.
+            let period = call_period(&self.settings.requests, &call.queries);
             let end = (now - call.delay_s as i64).div_euclid(period) * period;
-            let start = end - call.length_s as i64;
+            // The start on a boundary too (the window grows to whole buckets): CloudWatch
+            // rounds an unaligned start down, moto starts its buckets there.
+            let start = (end - call.length_s as i64).div_euclid(period) * period;
             let mut queries = Vec::with_capacity(call.queries.len());
             for (n, (i, stat)) in call.queries.iter().enumerate() {
                 let r = &self.settings.requests[*i];
@@ -855,6 +865,27 @@ mod tests {
         );
         let none = rm("AWS/ApplicationELB", &[], 60);
         assert!(resources_target(&[(&none, &[r("app/a/1")])], StdDuration::from_secs(5)).is_none());
+    }
+
+    #[test]
+    fn a_call_window_ends_on_every_period_boundary() {
+        let req = |period_s| MetricRequest {
+            region: "eu-west-1".into(),
+            namespace: "AWS/ELB".into(),
+            metric: "Latency".into(),
+            dimensions: Vec::new(),
+            statistics: vec!["Average".into()],
+            period_s,
+            length_s: 720,
+            delay_s: 120,
+        };
+        let r = [req(120), req(180), req(60)];
+        let q = |i: &[usize]| -> Vec<(usize, String)> {
+            i.iter().map(|i| (*i, "Average".to_owned())).collect()
+        };
+        assert_eq!(call_period(&r, &q(&[0, 1, 2])), 360);
+        assert_eq!(call_period(&r, &q(&[0, 2])), 120);
+        assert_eq!(call_period(&r, &q(&[2])), 60);
     }
 
     #[test]

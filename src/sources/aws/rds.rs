@@ -2,18 +2,26 @@
 //! engine, storage, provisioned IOPS and throughput, Multi-AZ, backups, encryption, public
 //! access, status) and DescribeDBSnapshots for the age of each instance's latest automated
 //! snapshot: a production backup, DR and security policy as `headroom_rds_*` series with a
-//! `db_instance` label, which the shipped RDS_* checks judge per instance.
+//! `db_instance` label, which the shipped RDS_* checks judge per instance. The instances'
+//! CloudWatch metrics (`instance_metrics:`, none by default) are read by one discovered
+//! cloudwatch target, `<this target>/cloudwatch`, whose queries follow the instances found.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::cloudwatch::{RawResourceMetrics, ResourceMetrics};
 use crate::config::{CommonTarget, Duration, Validator};
+use crate::model::TargetOf;
 use crate::model::{Family, Kind, Sample};
 use crate::model::{PollError, Poller};
 use crate::model::{Polled, SourceKind};
+use crate::sources::discovery::Found;
 use crate::sources::source::{Context, Source, SourceTarget, Spawn};
-use std::convert::Infallible;
+
+/// The CloudWatch namespace of RDS and its per-instance dimension (RDS user guide, "Amazon
+/// CloudWatch metrics for Amazon RDS": DBInstanceIdentifier).
+const NAMESPACE: &str = "AWS/RDS";
 
 /// One entry of `rds:` in the config.
 #[derive(Debug, Deserialize)]
@@ -30,6 +38,11 @@ pub struct RawTarget {
     pub role_arn: Option<String>,
     /// DB instance identifiers to report. Default: every instance of the region.
     pub instances: Option<Vec<String>>,
+    /// The instances' CloudWatch metrics (AWS/RDS, dimension DBInstanceIdentifier), e.g.
+    /// `{metrics: [CPUUtilization, FreeStorageSpace]}`. Default: none. Fields as for
+    /// `elasticache[].node_metrics`.
+    #[serde(default)]
+    pub instance_metrics: RawResourceMetrics,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
 }
@@ -39,6 +52,8 @@ pub struct RawTarget {
 pub struct Settings {
     pub access: super::Access,
     pub instances: Option<Vec<String>>,
+    /// `None` when no metric is configured.
+    pub instance_metrics: Option<ResourceMetrics>,
 }
 
 impl SourceTarget for RawTarget {
@@ -56,9 +71,17 @@ impl SourceTarget for RawTarget {
     fn validate(&self, v: &mut Validator<'_>, path: &str, _cx: &Context) -> Option<Settings> {
         let access =
             super::validate_access(v, path, &self.region, &self.endpoint_url, &self.role_arn)?;
+        let instance_metrics = self.instance_metrics.validate(
+            v,
+            &format!("{path}.instance_metrics"),
+            &access,
+            NAMESPACE,
+            &[],
+        )?;
         Some(Settings {
             access,
             instances: self.instances.clone(),
+            instance_metrics: Some(instance_metrics).filter(|m| !m.metrics.is_empty()),
         })
     }
 }
@@ -199,6 +222,21 @@ pub fn families(instances: &[Instance], now: f64) -> Vec<Family> {
     out
 }
 
+/// The cloudwatch target of the instances' metrics, if any are configured (pure).
+pub fn discovered(instances: &[Instance], s: &Settings) -> Vec<TargetOf<Found>> {
+    let resources: Vec<Vec<(String, String)>> = instances
+        .iter()
+        .map(|i| vec![("DBInstanceIdentifier".to_owned(), i.id.clone())])
+        .collect();
+    // The poll timeout of the parent is not known here; the target takes at least 10s.
+    s.instance_metrics
+        .as_ref()
+        .and_then(|m| m.target(&resources, std::time::Duration::from_secs(10)))
+        .map(|t| t.map(Found::Cloudwatch))
+        .into_iter()
+        .collect()
+}
+
 pub struct RdsPoller {
     settings: Settings,
     client: super::Limited<aws_sdk_rds::Client>,
@@ -236,9 +274,9 @@ fn secs(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<f64> {
 }
 
 impl Poller for RdsPoller {
-    type Discovered = Infallible;
+    type Discovered = Found;
 
-    async fn poll(&self) -> Result<Polled<Infallible>, PollError> {
+    async fn poll(&self) -> Result<Polled<Found>, PollError> {
         let client = self.client.turn().await;
         let mut instances = Vec::new();
         let mut marker: Option<String> = None;
@@ -337,7 +375,10 @@ impl Poller for RdsPoller {
         let now = crate::time::unix_now_f64();
         let mut out = families(&instances, now);
         out.extend(self.api.families());
-        Ok(out.into())
+        Ok(Polled {
+            families: out,
+            discovered: Some(discovered(&instances, &self.settings)),
+        })
     }
 }
 
