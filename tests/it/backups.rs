@@ -278,3 +278,51 @@ fn backup_ages_of_volumes_instances_and_zone_exports() {
     assert_eq!(row(&rows, &ebs_a).1, "OK");
     assert!(!d.metrics().contains("not-a-real-pw"));
 }
+
+/// A failed AWS call reads as one line, the service's code and message: the bucket of a zone
+/// export deleted under a running daemon makes its check CRITICAL with S3's NoSuchBucket, and
+/// none of the SDK's debug dump (the raw response, its headers, the error's metadata).
+#[test]
+fn an_aws_error_is_one_line_with_the_service_code_and_message() {
+    let _moto = common::lock::moto();
+    let moto = env("HEADROOM_TEST_MOTO");
+    reset();
+    let s3 = format!(
+        "boto3.client('s3', endpoint_url='{moto}', region_name='us-west-2', aws_access_key_id='t', aws_secret_access_key='t')"
+    );
+    boto(&format!(
+        "import boto3\n\
+         s3 = {s3}\n\
+         s3.create_bucket(Bucket='zone-exports', CreateBucketConfiguration={{'LocationConstraint': 'us-west-2'}})\n\
+         s3.put_object(Bucket='zone-exports', Key='route53/example.com/2026-12-05.zone', Body=b'x')\n"
+    ));
+    let endpoint = env("HEADROOM_TEST_AWS_ENDPOINT");
+    let d = Daemon::start(
+        free_port(),
+        &format!(
+            "backups:\n  - name: backups-us\n    region: us-west-2\n    interval: 1s\n    endpoint_url: '{endpoint}'\n    max_age: 1h\n\
+             \x20   route53_exports:\n\
+             \x20     - {{zone: example.com, s3: {{bucket: zone-exports, prefix: route53/example.com/}}}}\n"
+        ),
+        &AWS_ENV,
+    );
+    backup_checks(&d, "the export OK", 1, |rows| rows[0].1 == "OK");
+    boto(&format!(
+        "import boto3\n\
+         s3 = {s3}\n\
+         s3.delete_object(Bucket='zone-exports', Key='route53/example.com/2026-12-05.zone')\n\
+         s3.delete_bucket(Bucket='zone-exports')\n"
+    ));
+    let rows = backup_checks(&d, "the export's bucket gone", 1, |rows| {
+        rows[0].1 == "CRITICAL"
+    });
+    let text = &rows[0].2;
+    assert!(
+        text.contains("us-west-2 ListObjectsV2: service error: NoSuchBucket: ")
+            && text.contains("The specified bucket does not exist"),
+        "{text}"
+    );
+    for dump in ["ErrorMetadata", "x-amz", "raw:", "Response {", "\n"] {
+        assert!(!text.contains(dump), "{dump:?} in {text}");
+    }
+}

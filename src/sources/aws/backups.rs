@@ -441,7 +441,7 @@ impl BackupsPoller {
     ) -> PollError
     where
         E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         super::call_failed(&self.api, service, &self.settings.access.region, op, e)
     }

@@ -603,7 +603,7 @@ impl Poller for CloudwatchPoller {
                         let code = aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(&e)
                             .unwrap_or("unknown")
                             .to_owned();
-                        tracing::warn!(region = %self.settings.access.region, error = %aws_sdk_cloudwatch::error::DisplayErrorContext(&e), "GetMetricData failed");
+                        tracing::warn!(region = %self.settings.access.region, error = %super::error_chain(&e), "GetMetricData failed");
                         self.count_error(&code);
                         failed_calls += 1;
                         break;

@@ -263,7 +263,7 @@ impl CostPoller {
     ) -> PollError
     where
         E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         super::call_failed(&self.api, service, &self.settings.access.region, op, e)
     }

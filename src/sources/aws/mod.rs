@@ -140,10 +140,10 @@ pub fn call_failed<E, R>(
 ) -> crate::model::PollError
 where
     E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     use crate::model::ErrorKind;
-    use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+    use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
     let code = ProvideErrorMetadata::code(&e)
         .unwrap_or("unknown")
         .to_owned();
@@ -160,10 +160,25 @@ where
         }
         _ => ErrorKind::Protocol,
     };
-    crate::model::PollError::new(
-        kind,
-        format!("{region} {operation}: {}", DisplayErrorContext(&e)),
-    )
+    crate::model::PollError::new(kind, format!("{region} {operation}: {}", error_chain(&e)))
+}
+
+/// An error and its sources as one line, `outer: inner: innermost`, each level's own text
+/// once. The SDK's `DisplayErrorContext` appends the whole error's `Debug` (the raw HTTP
+/// response with its headers and body) to the chain, which no status line should carry.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        // Some levels repeat their source's text in their own: keep it once.
+        if !text.is_empty() && !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out.replace('\n', " ")
 }
 
 /// Error codes AWS services use for rate limits (Query services: `Throttling`; JSON ones:
@@ -436,6 +451,48 @@ fn error_code<'a>(status: u16, header: impl Fn(&str) -> Option<&'a str>, body: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn an_sdk_error_is_its_chain_of_texts_without_the_debug_dump() {
+        use aws_sdk_rds::error::{DisplayErrorContext, SdkError};
+        use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+        let inner = Layer(
+            "io error",
+            Some(Box::new(Layer("Connection refused (os error 111)", None))),
+        );
+        let e: SdkError<DescribeDBInstancesError, ()> = SdkError::construction_failure(inner);
+        let line = error_chain(&e);
+        assert_eq!(
+            line,
+            "failed to construct request: io error: Connection refused (os error 111)"
+        );
+        // What the SDK's own context printer adds, and this leaves out.
+        assert!(
+            DisplayErrorContext(&e)
+                .to_string()
+                .contains("ConstructionFailure(")
+        );
+        assert!(!line.contains("ConstructionFailure("), "{line}");
+        // A level that repeats its source's text keeps it once; new lines become spaces.
+        let twice = Layer(
+            "timed out\nafter 5s",
+            Some(Box::new(Layer("after 5s", None))),
+        );
+        assert_eq!(error_chain(&twice), "timed out after 5s");
+    }
 
     #[test]
     fn error_codes_from_headers_and_bodies() {

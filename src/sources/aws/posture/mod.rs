@@ -338,7 +338,7 @@ impl PosturePoller {
     ) -> PollError
     where
         E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         super::call_failed(&self.api, service, &self.settings.access.region, op, e)
     }
