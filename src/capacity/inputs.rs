@@ -122,12 +122,15 @@ fn growth_per_day(s: &Series) -> Option<f64> {
 }
 
 /// Most concurrency levels the USL gets: enough for a fit, few enough that each averages
-/// several points.
+/// several points once the history is long.
 pub const MAX_LEVELS: usize = 12;
 
 /// (concurrency, TPS) points for the USL: the points (server-side concurrency has no natural
 /// levels in production) sorted by concurrency and cut into up to [`MAX_LEVELS`] groups of
-/// equal size, at least 3 points each; concurrency and TPS averaged per group.
+/// equal size; concurrency and TPS averaged per group. Each point is already a mean (a
+/// history minute of the embedded store, a step of a Prometheus range query), so a short
+/// history, say a load test's ramp of a few minutes, keeps one point per level: the fit's
+/// own checks (6 levels spanning 3x, its error) judge whether it is enough.
 pub fn pairs(tps: &Series, conc: &Series) -> Vec<Point> {
     let conc_at = by_time(conc);
     let mut joined: Vec<(f64, f64)> = tps
@@ -140,7 +143,7 @@ pub fn pairs(tps: &Series, conc: &Series) -> Vec<Point> {
         })
         .collect();
     joined.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let groups = (joined.len() / 3).clamp(0, MAX_LEVELS);
+    let groups = joined.len().min(MAX_LEVELS);
     if groups == 0 {
         return Vec::new();
     }
@@ -173,23 +176,29 @@ mod tests {
 
     #[test]
     fn pairs_are_groups_of_equal_size_by_concurrency() {
-        // Seven usable points (one has N = 0): two groups, of 3 and 4, lowest N first.
+        // Seven usable points (one has N = 0): seven levels, one point each, lowest N first.
         let ns = [4.0, 1.0, 2.0, 1.0, 3.0, 0.0, 2.0, 5.0];
         let tps: Series = (0..8).map(|i| (i as f64, 100.0 + i as f64)).collect();
         let conc: Series = ns.iter().enumerate().map(|(i, n)| (i as f64, *n)).collect();
         let p = pairs(&tps, &conc);
-        assert_eq!(p.len(), 2, "{p:?}");
-        // Sorted by N: (1,101) (1,103) (2,102) | (2,106) (3,104) (4,100) (5,107).
-        assert!(
-            (p[0].n - 4.0 / 3.0).abs() < 1e-9 && (p[0].x - 102.0).abs() < 1e-9,
-            "{p:?}"
-        );
-        assert!(
-            (p[1].n - 3.5).abs() < 1e-9 && (p[1].x - 104.25).abs() < 1e-9,
-            "{p:?}"
-        );
-        // 60 points: capped at 12 groups of 5.
-        let many: Series = (0..60).map(|i| (i as f64, 1.0 + i as f64)).collect();
-        assert_eq!(pairs(&many, &many).len(), MAX_LEVELS);
+        let got: Vec<(f64, f64)> = p.iter().map(|p| (p.n, p.x)).collect();
+        // Sorted by N (stable, so equal N keep their time order).
+        let want = [
+            (1.0, 101.0),
+            (1.0, 103.0),
+            (2.0, 102.0),
+            (2.0, 106.0),
+            (3.0, 104.0),
+            (4.0, 100.0),
+            (5.0, 107.0),
+        ];
+        assert_eq!(got, want);
+        // 30 points: 12 groups of 2 or 3, each the mean of its points.
+        let many: Series = (0..30).map(|i| (i as f64, 1.0 + i as f64)).collect();
+        let p = pairs(&many, &many);
+        assert_eq!(p.len(), MAX_LEVELS);
+        // size 2.5: the first group is points 0..2 (N 1, 2), the last 27..30 (N 28, 29, 30).
+        assert!((p[0].n - 1.5).abs() < 1e-9, "{p:?}");
+        assert!((p[11].n - 29.0).abs() < 1e-9, "{p:?}");
     }
 }

@@ -147,12 +147,15 @@ fn assessment_md(out: &mut String, title: &str, a: &Assessment) {
     }
     if let Some(u) = &a.usl {
         out.push_str(&format!(
-            "\nUSL: σ {:.4}, κ {:.6}, λ {:.1} TPS per unit of concurrency; peak {} TPS at {}; {} points over concurrency {:.1} to {:.1}, mean error {:.1}%.\n",
+            "\nUSL: σ {:.4}, κ {:.6}, λ {:.1} TPS per unit of concurrency; {}; {} points over concurrency {:.1} to {:.1}, mean error {:.1}%.\n",
             u.sigma,
             u.kappa,
             u.lambda,
-            num(Some(u.peak_tps)),
-            u.peak_concurrency.map(|n| format!("N = {n:.0}")).unwrap_or_else(|| "no peak".into()),
+            match u.peak_concurrency {
+                Some(n) => format!("peak {} TPS at N = {n:.0}", num(Some(u.peak_tps))),
+                // κ = 0: throughput only approaches λ/σ, it never turns down.
+                None => format!("no peak, approaching {} TPS", num(Some(u.peak_tps))),
+            },
             u.points,
             u.n_range.0,
             u.n_range.1,
