@@ -406,8 +406,11 @@ pub fn assess(obs: &Observed, current: &Instance, target: &Instance) -> Assessme
     let days_to_saturation = max_tps.and_then(|m| saturation(&obs.daily_peaks, SATURATION * m));
     if obs.daily_peaks.len() < 28 {
         reasons.push(format!(
-            "{} days of daily peaks: the trend needs 4 to 12 weeks",
-            obs.daily_peaks.len()
+            "{} of daily peaks: the trend needs 4 to 12 weeks",
+            match obs.daily_peaks.len() {
+                1 => "1 day".to_owned(),
+                n => format!("{n} days"),
+            }
         ));
         if !obs.daily_peaks.is_empty() {
             level = level.min(Level::Medium);

@@ -486,10 +486,13 @@ fn history_chart(r: &Report) -> String {
     }
     if peaks.len() < 7 {
         f.svg.push_str(&format!(
-            "<text class=\"empty\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} whole days of history: a trend needs 7</text>",
+            "<text class=\"empty\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} of history: a trend needs 7</text>",
             (LEFT + W - RIGHT) / 2.0,
             TOP + 24.0,
-            peaks.len()
+            match peaks.len() {
+                1 => "1 whole day".to_owned(),
+                n => format!("{n} whole days"),
+            }
         ));
     }
     f.finish()
