@@ -98,14 +98,7 @@ pub struct Fit {
 /// Fits the model to `points` (n > 0, x > 0; others are ignored). `None` with fewer than
 /// three usable points.
 pub fn fit(points: &[Point]) -> Option<Fit> {
-    let mut pts: Vec<Point> = points
-        .iter()
-        .copied()
-        .filter(|p| p.n > 0.0 && p.x > 0.0 && p.n.is_finite() && p.x.is_finite())
-        .collect();
-    if pts.len() < 3 {
-        return None;
-    }
+    let mut pts = super::usl::usable(points)?;
     pts.sort_by(|a, b| a.n.total_cmp(&b.n));
     let mut best: Option<(f64, Knee, usize)> = None;
     // Split after the s-th point: pts[..s] rise, pts[s..] are saturated. A split between

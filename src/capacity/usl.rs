@@ -115,17 +115,21 @@ impl Residuals {
     }
 }
 
-/// Fits the law to `points` (n > 0, x > 0; others are ignored). Returns `None` with fewer
-/// than three usable points (three parameters); otherwise a fit with its flags.
-pub fn fit(points: &[Point], residuals: Residuals) -> Option<Fit> {
+/// The points a model can be fitted to (n and x positive and finite), or `None` when fewer
+/// than three are: both models have (at least) three parameters.
+pub fn usable(points: &[Point]) -> Option<Vec<Point>> {
     let pts: Vec<Point> = points
         .iter()
         .copied()
         .filter(|p| p.n > 0.0 && p.x > 0.0 && p.n.is_finite() && p.x.is_finite())
         .collect();
-    if pts.len() < 3 {
-        return None;
-    }
+    (pts.len() >= 3).then_some(pts)
+}
+
+/// Fits the law to `points` (n > 0, x > 0; others are ignored). Returns `None` with fewer
+/// than three usable points (three parameters); otherwise a fit with its flags.
+pub fn fit(points: &[Point], residuals: Residuals) -> Option<Fit> {
+    let pts = usable(points)?;
     // Start as the e-book does (σ = 0.1, κ = 0.01) with λ from the best per-worker rate seen,
     // and also from no contention at all; keep the better end.
     let lambda0 = pts.iter().map(|p| p.x / p.n).fold(0.0, f64::max);

@@ -317,7 +317,7 @@ fn knee_fit(predict: &[f64], format: cli::ReportFormat) -> Result<String, String
                 v.map(|v| format!("{v:.digits$}"))
                     .unwrap_or_else(|| "unknown".into())
             };
-            let mut out = format!(
+            let out = format!(
                 "lambda {} per thread  X1 {}  kappa {:.6}\npeak {} at N = {}\nfit on {} points ({} rising, {} saturated), mean error {:.2}%\n",
                 opt(m.lambda, 3),
                 opt(m.x1, 1),
@@ -329,15 +329,20 @@ fn knee_fit(predict: &[f64], format: cli::ReportFormat) -> Result<String, String
                 f.saturated,
                 f.mape * 100.0
             );
-            for flag in &f.flags {
-                out.push_str(&format!("flag: {flag}\n"));
-            }
-            for (n, x) in predictions {
-                out.push_str(&format!("X({n}) = {x:.1}\n"));
-            }
-            out.trim_end().to_owned()
+            fit_tail(out, &f.flags, &predictions)
         }
     })
+}
+
+/// The end of `capacity fit`'s text, for either model: its flags and the predictions asked.
+fn fit_tail(mut out: String, flags: &[String], predictions: &[(f64, f64)]) -> String {
+    for flag in flags {
+        out.push_str(&format!("flag: {flag}\n"));
+    }
+    for (n, x) in predictions {
+        out.push_str(&format!("X({n}) = {x:.1}\n"));
+    }
+    out.trim_end().to_owned()
 }
 
 /// `N X` lines from stdin.
@@ -396,7 +401,7 @@ fn capacity_fit(
         })
         .to_string(),
         cli::ReportFormat::Md | cli::ReportFormat::Html => {
-            let mut out = format!(
+            let out = format!(
                 "sigma {:.6}  kappa {:.8}  lambda {:.3}\npeak {:.1} at N = {}\nfit on {} points, mean error {:.2}%\n",
                 f.usl.sigma,
                 f.usl.kappa,
@@ -409,13 +414,7 @@ fn capacity_fit(
                 f.points,
                 f.mape * 100.0
             );
-            for flag in &f.flags {
-                out.push_str(&format!("flag: {flag}\n"));
-            }
-            for (n, x) in predictions {
-                out.push_str(&format!("X({n}) = {x:.1}\n"));
-            }
-            out.trim_end().to_owned()
+            fit_tail(out, &f.flags, &predictions)
         }
     })
 }
