@@ -12,6 +12,15 @@ DAYS = "suffix:days"
 RESPONSES = "suffix:responses"
 
 
+def class_colours():
+    """Series legends ending in 2xx, 4xx and 5xx drawn green, orange and red."""
+    return [
+        by_regexp(".* 2xx", color={"mode": "fixed", "fixedColor": checks.OK}),
+        by_regexp(".* 4xx", color={"mode": "fixed", "fixedColor": "orange"}),
+        by_regexp(".* 5xx", color={"mode": "fixed", "fixedColor": checks.CRITICAL}),
+    ]
+
+
 def _host_count(title: str, metric: str, check: str, legend: str, description: str) -> object:
     return stat(
         title,
@@ -154,11 +163,7 @@ def http_row() -> Row:
                     q(sel("aws_elb_httpcode_backend_5_xx_sum", region=True), f"{lb} 5xx"),
                 ],
                 decimals=0,
-                overrides=[
-                    by_regexp(".* 2xx", color={"mode": "fixed", "fixedColor": checks.OK}),
-                    by_regexp(".* 4xx", color={"mode": "fixed", "fixedColor": "orange"}),
-                    by_regexp(".* 5xx", color={"mode": "fixed", "fixedColor": checks.CRITICAL}),
-                ],
+                overrides=class_colours(),
             ),
             timeseries(
                 "Load balancer 5xx",
@@ -217,11 +222,7 @@ def v2_row() -> Row:
                     q(sel("aws_applicationelb_httpcode_elb_5_xx_count_sum", region=True), f"{lb} ELB 5xx"),
                 ],
                 decimals=0,
-                overrides=[
-                    by_regexp(".* 2xx", color={"mode": "fixed", "fixedColor": checks.OK}),
-                    by_regexp(".* 4xx", color={"mode": "fixed", "fixedColor": "orange"}),
-                    by_regexp(".* 5xx", color={"mode": "fixed", "fixedColor": checks.CRITICAL}),
-                ],
+                overrides=class_colours(),
             ),
             timeseries(
                 "NLB active flows",
