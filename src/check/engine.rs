@@ -216,6 +216,10 @@ pub struct Engine {
     /// The D-day series exported at the latest publish, so that only those gone are removed
     /// (clearing them all would let a scrape in between see none).
     dday_series: (Vec<CriterionLabels>, Option<PhaseLabels>),
+    /// When the D-day series were last judged, and whether an evaluation since wants them
+    /// judged again ([`DDAY_PUBLISH_EVERY`]).
+    last_dday_publish: Option<Instant>,
+    dday_pending: bool,
 }
 
 /// Longest time between a state change and its landing in the state file.
@@ -224,6 +228,11 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// How often the whole board is rebuilt (every row's state duration moves on); evaluations in
 /// between update their own rows at once.
 const FULL_PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// How often at most the D-day series are judged again after evaluations: judging reads the
+/// whole board, and a target polled every 100 ms would otherwise pay it ten times a second
+/// for gauges a scrape reads every 15 s. An evaluation lands in them within this delay.
+const DDAY_PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// A slot's row on the board.
 fn view(s: &Slot, now: i64) -> CheckView {
@@ -294,6 +303,8 @@ impl Engine {
             last_full_publish: Instant::now(),
             row_of: Vec::new(),
             dday_series: Default::default(),
+            last_dday_publish: None,
+            dday_pending: false,
         }
     }
 
@@ -475,6 +486,13 @@ impl Engine {
         } else if !evaluated.is_empty() {
             self.publish_rows(&evaluated);
         }
+        if self.dday_pending
+            && self
+                .last_dday_publish
+                .is_none_or(|t| t.elapsed() >= DDAY_PUBLISH_EVERY)
+        {
+            self.publish_dday(unix);
+        }
         // Saving rewrites and fsyncs the whole file: at most once a second, and at shutdown.
         if self.dirty && self.last_save.elapsed() >= SAVE_EVERY {
             self.save();
@@ -583,7 +601,8 @@ impl Engine {
         self.publish_dday(now);
     }
 
-    /// Rewrites the rows of the slots just evaluated, and the D-day series.
+    /// Rewrites the rows of the slots just evaluated; the D-day series follow within
+    /// [`DDAY_PUBLISH_EVERY`].
     fn publish_rows(&mut self, slots: &[usize]) {
         let now = unix_now();
         let mut board = self.board.write();
@@ -593,10 +612,12 @@ impl Engine {
             }
         }
         drop(board);
-        self.publish_dday(now);
+        self.dday_pending = true;
     }
 
     fn publish_dday(&mut self, now: i64) {
+        self.dday_pending = false;
+        self.last_dday_publish = Some(Instant::now());
         let board = self.board.read();
         let judged = super::dday::judge(&board, None, now);
         drop(board);
