@@ -75,10 +75,25 @@ pub fn fresh_variables_sql(
 /// A status or variable value as a number, the way mysqld_exporter's `parseStatus` reads
 /// them: numbers, and ON/OFF-like words. Anything else is not a metric.
 pub fn parse_value(v: &str) -> Option<f64> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "on" | "primary" => Some(1.0),
-        "no" | "off" | "disabled" | "connecting" | "non-primary" | "disconnected" => Some(0.0),
-        s => s.parse::<f64>().ok().filter(|f| f.is_finite()),
+    // Numbers first, and the words without a lower-cased copy: every status row and
+    // variable of every poll comes through here.
+    if let Ok(f) = v.parse::<f64>() {
+        return f.is_finite().then_some(f);
+    }
+    let is = |words: &[&str]| words.iter().any(|w| v.eq_ignore_ascii_case(w));
+    if is(&["yes", "on", "primary"]) {
+        Some(1.0)
+    } else if is(&[
+        "no",
+        "off",
+        "disabled",
+        "connecting",
+        "non-primary",
+        "disconnected",
+    ]) {
+        Some(0.0)
+    } else {
+        None
     }
 }
 
@@ -91,10 +106,15 @@ pub fn parse_value(v: &str) -> Option<f64> {
 pub struct Status(pub Vec<(String, f64)>);
 
 impl Status {
-    pub fn from_rows<'a>(rows: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Status {
+    /// From the rows as the driver returns them; each name is lower-cased in place.
+    pub fn from_rows(rows: impl IntoIterator<Item = (String, Option<String>)>) -> Status {
         let mut v: Vec<(String, f64)> = rows
             .into_iter()
-            .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), parse_value(v?)?)))
+            .filter_map(|(mut k, v)| {
+                let x = parse_value(v.as_deref()?)?;
+                k.make_ascii_lowercase();
+                Some((k, x))
+            })
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v.dedup_by(|a, b| a.0 == b.0);
@@ -862,7 +882,10 @@ mod tests {
     use crate::model::find_value as value;
 
     fn status(rows: &[(&str, &str)]) -> Status {
-        Status::from_rows(rows.iter().map(|(k, v)| (*k, Some(*v))))
+        Status::from_rows(
+            rows.iter()
+                .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned()))),
+        )
     }
 
     #[test]
