@@ -9,7 +9,7 @@ use common::{env, free_port, headroom};
 use headroom::config::Secret;
 use headroom::model::find_value as value;
 use headroom::model::{Family, Poller};
-use headroom::sources::mysql::{MysqlPoller, Settings};
+use headroom::sources::mysql::{MysqlPoller, Settings, TpsCounter};
 use mysql_async::prelude::Queryable;
 
 fn settings() -> Settings {
@@ -132,6 +132,127 @@ async fn every_numeric_variable_and_the_refresh() {
         Some(lqt + 1.0)
     );
     assert_eq!(variables(&third).len(), want.len());
+    poller.close().await;
+}
+
+/// The status series of a poll, as `name{labels}`, sorted.
+fn status_series(f: &[Family]) -> Vec<String> {
+    let mut v: Vec<String> = f
+        .iter()
+        .filter(|f| f.name.starts_with("mysql_global_status_"))
+        .flat_map(|f| {
+            f.samples
+                .iter()
+                .map(move |s| format!("{}{:?}", f.name, s.labels))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The server-wide counters of `SHOW STATUS` statements and `SELECT`s.
+async fn show_and_select(admin: &mut mysql_async::Conn) -> (f64, f64) {
+    let rows: Vec<(String, f64)> = admin
+        .query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_show_status', 'Com_select')")
+        .await
+        .unwrap();
+    let get = |n: &str| rows.iter().find(|(k, _)| k == n).map(|(_, v)| *v).unwrap();
+    (get("Com_show_status"), get("Com_select"))
+}
+
+/// On a MariaDB with performance_schema ON (the services' one), the first poll of a
+/// connection reads the whole `SHOW GLOBAL STATUS` and tries the split read (the
+/// performance_schema table and `SHOW GLOBAL STATUS LIKE` for the `Com_` and `Slave_` rows it
+/// leaves out); from the second poll on the split is what the server sees (two `SHOW STATUS`
+/// and one more `SELECT` a poll), with the same series as the whole statement; and with
+/// `tps_counter: questions` none of the poller's own statements is counted as a transaction.
+/// On the replica, whose performance_schema is OFF, the whole statement stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::await_holding_lock,
+    reason = "the guard is a turn at the shared MariaDB (its server-wide counters are read here) for the whole test"
+)]
+async fn status_is_read_split_with_the_same_series_and_own_statements_left_out() {
+    let _mariadb = common::lock::mariadb_alone();
+    let mut admin = admin().await;
+    let poller = MysqlPoller::new(&Settings {
+        tps_counter: Some(TpsCounter::Questions),
+        ..settings()
+    });
+    let whole = poller.poll().await.unwrap().families;
+    let (show0, select0) = show_and_select(&mut admin).await;
+    let mut last = Vec::new();
+    for _ in 0..5 {
+        last = poller.poll().await.unwrap().families;
+    }
+    let (show1, select1) = show_and_select(&mut admin).await;
+    // The second read counts itself in Com_show_status.
+    let shows = show1 - show0 - 1.0;
+    // A SELECT a poll reads the variables a check needs (SELECT @@GLOBAL...), one the table.
+    let selects = select1 - select0;
+    println!("5 polls: {shows} SHOW STATUS, {selects} SELECT");
+    assert_eq!(shows, 10.0, "two SHOW STATUS a poll");
+    assert_eq!(selects, 10.0, "two SELECTs a poll");
+    let (whole, split) = (status_series(&whole), status_series(&last));
+    println!("{} status series, whole and split", whole.len());
+    assert!(whole.len() > 400, "{}", whole.len());
+    assert_eq!(split, whole);
+    assert!(
+        split
+            .iter()
+            .any(|s| s.starts_with("mysql_global_status_commands[") && s.contains("\"select\"")),
+        "no Com_select in the split read"
+    );
+    assert!(
+        split
+            .iter()
+            .any(|s| s.starts_with("mysql_global_status_slave_running[")),
+        "no Slave_running in the split read"
+    );
+
+    // Seven statements of another client between polls: exactly seven transactions, none
+    // of the poller's own (a count short of seven would be its statements taken twice).
+    let total = |f: &[Family]| value(f, "headroom_mysql_transactions", &[]).unwrap();
+    let start = total(&poller.poll().await.unwrap().families);
+    for i in 0..7 {
+        admin.query_drop(format!("DO {i}")).await.unwrap();
+    }
+    let mut end = start;
+    for _ in 0..3 {
+        end = total(&poller.poll().await.unwrap().families);
+    }
+    assert_eq!(end - start, 7.0, "the workload's statements, and only them");
+    poller.close().await;
+
+    // The replica runs with performance_schema OFF: its table is empty, and the poller keeps
+    // the whole SHOW GLOBAL STATUS, one a poll, after the first poll's try.
+    let replica = env("HEADROOM_TEST_MYSQL_REPLICA");
+    let mut on_replica = {
+        let (host, port) = replica.rsplit_once(':').unwrap();
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host)
+            .tcp_port(port.parse().unwrap())
+            .user(Some(env("HEADROOM_TEST_MYSQL_ADMIN_USER")))
+            .pass(Some(env("HEADROOM_TEST_MYSQL_ADMIN_PASSWORD")));
+        mysql_async::Conn::new(opts).await.unwrap()
+    };
+    let poller = MysqlPoller::new(&Settings::new(
+        replica.clone(),
+        env("HEADROOM_TEST_MYSQL_USER"),
+        Some(Secret::new(env("HEADROOM_TEST_MYSQL_PASSWORD"))),
+    ));
+    let whole = poller.poll().await.unwrap().families;
+    let (show0, _) = show_and_select(&mut on_replica).await;
+    for _ in 0..5 {
+        last = poller.poll().await.unwrap().families;
+    }
+    let (show1, _) = show_and_select(&mut on_replica).await;
+    assert_eq!(
+        show1 - show0 - 1.0,
+        5.0,
+        "one SHOW STATUS a poll on the replica"
+    );
+    assert_eq!(status_series(&last), status_series(&whole));
     poller.close().await;
 }
 
