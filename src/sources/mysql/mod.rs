@@ -48,7 +48,7 @@ pub const VARIABLES_REFRESH: Duration = Duration::from_secs(300);
 /// `SHOW GLOBAL STATUS` in three statements sent as one, for a server whose
 /// performance_schema `global_status` table leaves out the `Com_*` and `Slave_*` rows
 /// (MariaDB): the whole `SHOW GLOBAL STATUS` makes such a server build a temporary table of
-/// every row, with a 2,048-character value column, and read it back (two thirds of its
+/// every row, with a 2,048-character value column, and read it back (half of its
 /// CPU for the statement, in `memmove`, under `perf`); the table and two filtered `SHOW`s,
 /// whose `LIKE` is applied before the rows are stored, cost it a fifth less (MariaDB 10.11,
 /// docs/performance.md). The `Com_*` read comes first, so that the counters it holds do not
