@@ -497,11 +497,16 @@ impl Engine {
         if self.dirty && self.last_save.elapsed() >= SAVE_EVERY {
             self.save();
         }
-        self.slots
+        let next = self
+            .slots
             .iter()
             .map(|s| s.next_due)
             .min()
-            .unwrap_or(now + Duration::from_secs(1))
+            .unwrap_or(now + Duration::from_secs(1));
+        match self.last_dday_publish.filter(|_| self.dday_pending) {
+            Some(t) => next.min(t + DDAY_PUBLISH_EVERY),
+            None => next,
+        }
     }
 
     /// Makes the slots of per-resource checks follow the resources in their targets'
