@@ -21,7 +21,10 @@ fn settings() -> Settings {
 }
 
 async fn conn(user: &str, password: &str) -> mysql_async::Conn {
-    let addr = env("HEADROOM_TEST_MYSQL");
+    conn_at(&env("HEADROOM_TEST_MYSQL"), user, password).await
+}
+
+async fn conn_at(addr: &str, user: &str, password: &str) -> mysql_async::Conn {
     let (host, port) = addr.rsplit_once(':').unwrap();
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(host)
@@ -227,15 +230,12 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
     // The replica runs with performance_schema OFF: its table is empty, and the poller keeps
     // the whole SHOW GLOBAL STATUS, one a poll, after the first poll's try.
     let replica = env("HEADROOM_TEST_MYSQL_REPLICA");
-    let mut on_replica = {
-        let (host, port) = replica.rsplit_once(':').unwrap();
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname(host)
-            .tcp_port(port.parse().unwrap())
-            .user(Some(env("HEADROOM_TEST_MYSQL_ADMIN_USER")))
-            .pass(Some(env("HEADROOM_TEST_MYSQL_ADMIN_PASSWORD")));
-        mysql_async::Conn::new(opts).await.unwrap()
-    };
+    let mut on_replica = conn_at(
+        &replica,
+        &env("HEADROOM_TEST_MYSQL_ADMIN_USER"),
+        &env("HEADROOM_TEST_MYSQL_ADMIN_PASSWORD"),
+    )
+    .await;
     let poller = MysqlPoller::new(&Settings::new(
         replica.clone(),
         env("HEADROOM_TEST_MYSQL_USER"),
