@@ -98,21 +98,25 @@ fn metric_type(kind: Kind) -> MetricType {
 impl Collector for SnapshotStore {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let snaps = self.all();
-        // Group the families of all targets by name, keeping the first one's help and type.
-        let mut by_name: BTreeMap<&str, Vec<(&Family, &str)>> = BTreeMap::new();
-        for snap in &snaps {
-            for fam in &snap.families {
-                by_name
-                    .entry(fam.name.as_ref())
-                    .or_default()
-                    .push((fam, snap.target.as_ref()));
-            }
-        }
-        for (name, members) in by_name {
-            let (first, _) = members[0];
+        // The families of all targets grouped by name (a stable sort: each name's targets stay
+        // in the store's order), each group under the first one's help and type. A sorted
+        // list and one label buffer for every series: a scrape allocates per scrape, not per
+        // family or series.
+        let mut all: Vec<(&str, &Family, &str)> = snaps
+            .iter()
+            .flat_map(|snap| {
+                snap.families
+                    .iter()
+                    .map(|fam| (fam.name.as_ref(), fam, snap.target.as_ref()))
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        let mut labels: Vec<(&str, &str)> = Vec::new();
+        for members in all.chunk_by(|a, b| a.0 == b.0) {
+            let (name, first, _) = members[0];
             let mut metric =
                 encoder.encode_descriptor(name, &first.help, None, metric_type(first.kind))?;
-            for (fam, target) in members {
+            for &(_, fam, target) in members {
                 if fam.kind != first.kind {
                     // Two sources disagree on a type: a bug, but never a reason to break the
                     // whole scrape. Skip the odd one out.
@@ -128,7 +132,7 @@ impl Collector for SnapshotStore {
                     continue;
                 }
                 for s in &fam.samples {
-                    let mut labels: Vec<(&str, &str)> = Vec::with_capacity(s.labels.len() + 1);
+                    labels.clear();
                     labels.push(("target", target));
                     labels.extend(s.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
                     match fam.kind {
