@@ -14,9 +14,9 @@ addresses, one hexadecimal address a line (`perf script -F ip` of a native run, 
 of its page faults), resolved to the function that holds each.
 
 Why: Linux maps an executable's code 64 KiB at a time around each page a process touches
-(the kernel's fault-around), and the resident size counts every page so mapped. A process
-that runs 2.7 MB of code spread over a 25 MB .text has some 180 such stretches resident;
-laid out together, 45.
+(the kernel's fault-around), and the resident size counts every page so mapped. The daemon
+runs 2.7 MB of code spread over 180 such stretches of a 25 MB .text: 12.2 MiB of .text
+resident, 5.2 MiB with the functions laid out as this file says.
 """
 
 import bisect
