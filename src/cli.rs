@@ -33,6 +33,38 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `headroom check` alone: [`Cli`] without its other subcommands, for `main` to parse a
+/// command line whose first argument is `check`. A Nagios server runs that command
+/// thousands of times an hour, and clap builds every subcommand's arguments and help text
+/// before it parses: for the whole tree that is some 160 KiB of heap, 40 page faults a run.
+/// The `check` subcommand is one type, [`CheckCommand`], in both, so its help, errors and
+/// values are the same (a test compares them).
+#[derive(Debug, Parser)]
+#[command(name = "headroom", version, propagate_version = true)]
+pub struct CheckCli {
+    #[command(subcommand)]
+    pub command: CheckCommand,
+}
+
+impl From<CheckCli> for Cli {
+    fn from(c: CheckCli) -> Self {
+        Cli {
+            command: Command::Check(c.command),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Run one check once, in-process, as a Nagios plugin: print `STATUS: text | perfdata`
+    /// and exit 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN: timeout, usage error).
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check {
+        #[command(subcommand)]
+        mode: CheckMode,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: poll every configured target and serve /metrics, /status, /dday,
@@ -67,13 +99,8 @@ pub enum Command {
         )]
         web_config_file: Option<PathBuf>,
     },
-    /// Run one check once, in-process, as a Nagios plugin: print `STATUS: text | perfdata`
-    /// and exit 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN: timeout, usage error).
-    #[command(after_help = CHECK_EXAMPLES)]
-    Check {
-        #[command(subcommand)]
-        mode: CheckMode,
-    },
+    #[command(flatten)]
+    Check(CheckCommand),
     /// GO or NO-GO for D-day, as the running daemon judges it (its /api/dday): one line per
     /// criterion with the reason, and the exit code a runbook gates on: 0 GO, 2 NO-GO,
     /// 3 when it cannot tell (no daemon answers, a bad config or answer).
@@ -694,3 +721,70 @@ const MAN_EXAMPLES: &str = "\
 Examples:
   headroom man | man -l -
   headroom man --dir /usr/local/share/man/man1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// What clap makes of `args`: the parsed command, or the text and kind of its error
+    /// (help, version, usage errors with their suggestions).
+    fn outcome<P: Parser + Into<Cli>>(args: &[&str]) -> String {
+        match P::try_parse_from(args) {
+            Ok(p) => format!("{:?}", p.into()),
+            Err(e) => format!("{:?}: {}", e.kind(), e),
+        }
+    }
+
+    /// `main` parses `headroom check …` with [`CheckCli`]: it must answer every such command
+    /// line exactly as the whole [`Cli`] does.
+    #[test]
+    fn check_cli_parses_as_the_whole_cli() {
+        let modes: Vec<String> = CheckCli::command()
+            .find_subcommand("check")
+            .expect("check")
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert!(modes.len() >= 3, "{modes:?}");
+        let mut lines: Vec<Vec<String>> = [
+            vec!["check"],
+            vec!["check", "--help"],
+            vec!["check", "-h"],
+            vec!["check", "--version"],
+            vec!["check", "memcahced"],
+            vec![
+                "check",
+                "memcached",
+                "-H",
+                "127.0.0.1:11211",
+                "-w",
+                "0.5",
+                "-c",
+                "1",
+            ],
+            vec!["check", "memcached", "--host", "m:1", "--metric", "hitrate"],
+            vec!["check", "memcached", "-H", "m:1", "--metric", "hitrat"],
+            vec!["check", "cert", "-H", "example.com", "-p", "not-a-port"],
+            vec!["check", "MEMCACHE_HITRATE", "--config", "c.yaml", "-H", "m"],
+        ]
+        .iter()
+        .map(|l| l.iter().map(|s| s.to_string()).collect())
+        .collect();
+        for m in &modes {
+            for extra in [&["--help"][..], &[], &["--hots", "x"], &["-H"]] {
+                let mut l = vec!["check".to_string(), m.clone()];
+                l.extend(extra.iter().map(|s| s.to_string()));
+                lines.push(l);
+            }
+        }
+        for l in lines {
+            let args: Vec<&str> = std::iter::once("headroom")
+                .chain(l.iter().map(String::as_str))
+                .collect();
+            let whole = outcome::<Cli>(&args);
+            assert_eq!(outcome::<CheckCli>(&args), whole, "{args:?}");
+            assert!(!whole.is_empty());
+        }
+    }
+}

@@ -2,10 +2,16 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use headroom::cli::{Cli, Command, ConfigCommand, MigrationCommand};
+use headroom::cli::{CheckCli, CheckCommand, Cli, Command, ConfigCommand, MigrationCommand};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `headroom check` parses with a tree of that subcommand alone (see `CheckCli`).
+    let parsed = if std::env::args_os().nth(1).is_some_and(|a| a == "check") {
+        CheckCli::try_parse().map(Cli::from)
+    } else {
+        Cli::try_parse()
+    };
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
@@ -14,6 +20,9 @@ fn main() -> ExitCode {
     // uses too); with two in the dependency graph `ClientConfig::builder()` would panic.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
+    // Every future `block_on` runs is boxed: inline, the largest of them would set this
+    // function's stack frame (tens of KiB, touched page by page on entry by the stack probes
+    // even when a small command runs).
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { file },
@@ -47,7 +56,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(headroom::commands::capacity::capacity(&command)) {
+            match rt.block_on(Box::pin(headroom::commands::capacity::capacity(&command))) {
                 Ok(text) => {
                     let _ = writeln!(std::io::stdout(), "{text}");
                     ExitCode::SUCCESS
@@ -78,11 +87,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
-            let (text, code) = rt.block_on(headroom::commands::dday::run(&args));
+            let (text, code) = rt.block_on(Box::pin(headroom::commands::dday::run(&args)));
             let _ = writeln!(std::io::stdout(), "{text}");
             ExitCode::from(code)
         }
-        Command::Check { mode } => {
+        Command::Check(CheckCommand::Check { mode }) => {
             let rt = match runtime(false) {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -90,7 +99,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
-            let (line, code) = rt.block_on(headroom::commands::check::run(mode));
+            let (line, code) = rt.block_on(Box::pin(headroom::commands::check::run(mode)));
             let _ = writeln!(std::io::stdout(), "{line}");
             ExitCode::from(code)
         }
@@ -102,7 +111,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(headroom::commands::rds_token::run(&args)) {
+            match rt.block_on(Box::pin(headroom::commands::rds_token::run(&args))) {
                 Ok(token) => {
                     let _ = writeln!(std::io::stdout(), "{token}");
                     ExitCode::SUCCESS
@@ -137,12 +146,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(headroom::app::run(
+            match rt.block_on(Box::pin(headroom::app::run(
                 &config,
                 listen,
                 shard,
                 web_config_file.as_deref(),
-            )) {
+            ))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("headroom: {e:#}");

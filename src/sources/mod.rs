@@ -21,6 +21,8 @@ pub mod source;
 pub mod tls;
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::model::{PollError, Polled, Poller, SourceKind, TargetOf};
 use source::{Source, Spawn};
@@ -137,7 +139,7 @@ macro_rules! define {
 
             async fn poll(&self) -> Result<Polled<SourceConfig>, PollError> {
                 match self {
-                    $( AnyPoller::$Variant(p) => p.poll().await.map(lift), )*
+                    $( AnyPoller::$Variant(p) => boxed_poll(p).await.map(lift), )*
                 }
             }
 
@@ -150,6 +152,18 @@ macro_rules! define {
     };
 }
 sources!(define);
+
+/// `poller`'s poll future on the heap, at its own size. Held inline, [`AnyPoller`]'s future
+/// would be as large as the largest source's (the AWS SDK's, tens of KiB), and every function
+/// that polls it would reserve that much stack and touch it page by page on entry, a page
+/// fault each on a one-shot check's fresh stack even to poll a memcached. Not inlined, so
+/// the future is built in a frame of its own size, not in one sized for every source.
+#[inline(never)]
+fn boxed_poll<P: Poller>(
+    poller: &P,
+) -> Pin<Box<impl Future<Output = Result<Polled<P::Discovered>, PollError>> + Send + '_>> {
+    Box::pin(poller.poll())
+}
 
 impl Target {
     pub fn kind(&self) -> SourceKind {
