@@ -31,6 +31,32 @@ pub enum Kind {
     Histogram,
 }
 
+/// How many names [`intern`] keeps at most. The MySQL source makes about 1,100 (one per
+/// numeric status and global variable of a server version), a few versions' worth fit.
+pub const MAX_INTERNED: usize = 16_384;
+
+/// `name`, made at run time (a MySQL status or variable under its prefix), as a name kept
+/// for the life of the process: a poller that makes the same few hundred names every poll
+/// then allocates, copies and frees none of them, when it makes a family, when the family
+/// is copied and when it is dropped. Past [`MAX_INTERNED`] names, a new one is an owned copy,
+/// so a server that reports a new name every poll cannot grow the set without bound.
+pub fn intern(name: &str) -> Cow<'static, str> {
+    static NAMES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(kept) = names.get(name) {
+        return Cow::Borrowed(kept);
+    }
+    if names.len() >= MAX_INTERNED {
+        return Cow::Owned(name.to_owned());
+    }
+    let kept: &'static str = Box::leak(name.into());
+    names.insert(kept);
+    Cow::Borrowed(kept)
+}
+
 /// One series of a family: its own labels (the store adds `target`) and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -272,5 +298,33 @@ pub trait Poller: Send + Sync {
     /// Releases connections before the target goes away.
     fn close(&self) -> impl Future<Output = ()> + Send {
         async {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interned_name_is_kept_once_and_the_set_is_bounded() {
+        let a = intern("mysql_global_status_intern_test");
+        let b = intern(&String::from("mysql_global_status_intern_test"));
+        let (Cow::Borrowed(a), Cow::Borrowed(b)) = (a, b) else {
+            panic!("interned names are borrowed");
+        };
+        assert_eq!(a, "mysql_global_status_intern_test");
+        assert!(std::ptr::eq(a, b), "one copy of the name");
+        // Fill the set (other tests' names count too), then a new name is an owned copy and
+        // a kept one is still borrowed.
+        for i in 0..MAX_INTERNED {
+            let _ = intern(&format!("intern_test_fill_{i}"));
+        }
+        assert!(
+            matches!(intern("intern_test_past_the_cap"), Cow::Owned(n) if n == "intern_test_past_the_cap")
+        );
+        assert!(matches!(
+            intern("mysql_global_status_intern_test"),
+            Cow::Borrowed(_)
+        ));
     }
 }

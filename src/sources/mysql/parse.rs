@@ -172,6 +172,7 @@ pub fn status_families(status: &Status) -> Vec<Family> {
         Counter,
     );
     let mut out = Vec::with_capacity(status.0.len() / 2);
+    let mut name = String::with_capacity(64);
     for (key, v) in &status.0 {
         let v = *v;
         let grouped = [
@@ -210,8 +211,11 @@ pub fn status_families(status: &Status) -> Vec<Family> {
             }
             continue;
         }
+        name.clear();
+        name.push_str("mysql_global_status_");
+        push_sanitized(&mut name, key);
         out.push(Family::single(
-            format!("mysql_global_status_{}", sanitize(key)),
+            crate::model::intern(&name),
             "Generic metric from SHOW GLOBAL STATUS.",
             Untyped,
             v,
@@ -247,13 +251,14 @@ pub fn variable_families(rows: &[(String, Option<String>)]) -> Vec<Family> {
             .and_then(|(_, v)| v.clone())
             .unwrap_or_default()
     };
+    let mut name = String::with_capacity(64);
     for (k, v) in rows {
         if let Some(x) = v.as_deref().and_then(parse_value) {
+            name.clear();
+            name.push_str("mysql_global_variables_");
+            push_sanitized(&mut name, &k.to_ascii_lowercase());
             out.push(Family::single(
-                format!(
-                    "mysql_global_variables_{}",
-                    sanitize(&k.to_ascii_lowercase())
-                ),
+                crate::model::intern(&name),
                 "Generic gauge metric from SHOW GLOBAL VARIABLES.",
                 Kind::Gauge,
                 x,
@@ -633,15 +638,20 @@ pub fn read_only_families(role: &str, phase: &str, read_only: bool) -> Vec<Famil
 
 /// Metric names allow `[a-zA-Z0-9_]`; status names are already that, but be safe.
 fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    push_sanitized(&mut out, s);
+    out
+}
+
+/// `s` onto `out` with every character but ASCII letters, digits and `_` made `_`.
+fn push_sanitized(out: &mut String, s: &str) {
+    out.extend(s.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
 }
 
 /// What one poll read that the derived series need.
