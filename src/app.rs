@@ -19,6 +19,7 @@ use crate::server::web::{self, SharedWeb, WebListener, WebMetrics};
 use crate::server::{AppState, app};
 use crate::sources::{SourceConfig, Target, aws, mysql};
 use crate::store::SnapshotStore;
+use crate::store::exposition::Exposition;
 use crate::store::history::HistorySource;
 use crate::store::recorder::Recorded;
 use crate::telemetry::SelfMetrics;
@@ -95,7 +96,6 @@ pub async fn run(
     let store = Arc::new(SnapshotStore::new());
     let mut registry = Registry::default();
     let metrics = SelfMetrics::register(&mut registry);
-    registry.register_collector(Box::new(store.clone()));
 
     let check_metrics = CheckMetrics::register(&mut registry);
     // The security counters exist only where there is something to count.
@@ -154,10 +154,11 @@ pub async fn run(
         Ok((now, _)) => tracing::info!(limit = now, "open-file limit"),
         Err(e) => tracing::warn!("{e}"),
     }
-    let mut scheduler = Scheduler::new(store, metrics, aws.clone(), cfg.poll_limit);
+    let mut scheduler = Scheduler::new(store.clone(), metrics, aws.clone(), cfg.poll_limit);
     let mut found = scheduler.discoveries();
     let state = AppState {
-        registry: Arc::new(registry),
+        // The store's families come after the registry's metrics, where a collector's would.
+        exposition: Arc::new(Exposition::new(registry, store.clone())),
         readiness: scheduler.readiness(),
         board,
         renders: Default::default(),

@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
+use crate::check::engine::SharedBoard;
+use crate::scheduler::Readiness;
+use crate::store::exposition::Exposition;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use prometheus_client::registry::Registry;
-
-use crate::check::engine::SharedBoard;
-use crate::scheduler::Readiness;
 
 mod dday;
 mod status;
@@ -23,7 +22,8 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub registry: Arc<Registry>,
+    /// The daemon's own metrics and the store's families.
+    pub exposition: Arc<Exposition>,
     pub readiness: Arc<Readiness>,
     pub board: SharedBoard,
     /// The `/metrics` render in progress, shared by the scrapes that arrive meanwhile.
@@ -126,17 +126,14 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Encodes the registry in OpenMetrics or in the Prometheus text format 0.0.4, gzipped if
+/// Encodes the exposition in OpenMetrics or in the Prometheus text format 0.0.4, gzipped if
 /// asked (at the fastest level: a scrape is read once, and time to answer matters more than
 /// the last bytes).
-fn render(registry: &Registry, format: Format) -> Result<axum::body::Bytes, String> {
+fn render(exposition: &Exposition, format: Format) -> Result<axum::body::Bytes, String> {
     let mut body = String::with_capacity(64 * 1024);
-    let res = if format.openmetrics {
-        prometheus_client::encoding::text::encode(&mut body, registry)
-    } else {
-        prometheus_client::encoding::prometheus_text::encode(&mut body, registry)
-    };
-    res.map_err(|e| e.to_string())?;
+    exposition
+        .encode(&mut body, format.openmetrics)
+        .map_err(|e| e.to_string())?;
     if !format.gzip {
         return Ok(body.into());
     }
@@ -163,9 +160,9 @@ async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
     // one takes over (OnceCell runs another initializer when one is dropped).
     let res = shared
         .get_or_init(|| {
-            let registry = st.registry.clone();
+            let exposition = st.exposition.clone();
             async move {
-                tokio::task::spawn_blocking(move || render(&registry, format))
+                tokio::task::spawn_blocking(move || render(&exposition, format))
                     .await
                     .unwrap_or_else(|e| Err(format!("render task failed: {e}")))
             }
@@ -234,11 +231,12 @@ mod tests {
     use tower::ServiceExt;
 
     fn state() -> AppState {
-        let mut reg = Registry::default();
+        let mut reg = prometheus_client::registry::Registry::default();
         let m = crate::telemetry::SelfMetrics::register(&mut reg);
         m.add_target(crate::sources::memcached::KIND, "m1", Some("dc1"));
+        let store = Arc::new(crate::store::SnapshotStore::new());
         AppState {
-            registry: Arc::new(reg),
+            exposition: Arc::new(Exposition::new(reg, store)),
             readiness: Arc::new(Readiness::default()),
             board: SharedBoard::default(),
             renders: Renders::default(),

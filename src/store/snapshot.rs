@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use std::time::SystemTime;
@@ -42,11 +43,36 @@ impl TargetSnapshot {
 
 type Key = (SourceKind, Arc<str>);
 
+/// A snapshot as stored, with a version for each of its families.
+#[derive(Debug, Clone)]
+struct Entry {
+    snap: Arc<TargetSnapshot>,
+    /// By index of `snap.families`. A family that reads exactly as the same target's family of
+    /// the snapshot before keeps that one's version; any other gets a new one. No two
+    /// families of different content share a version, so the encoded text of a version can
+    /// be kept and written again (see `crate::store::exposition`).
+    versions: Arc<[u64]>,
+    /// The indices of `snap.families` in name order (stable), made again only when the names
+    /// differ from the snapshot before: a scrape merges these runs instead of sorting.
+    order: Arc<[u32]>,
+}
+
+/// A snapshot as a scrape reads it: see [`SnapshotStore::versioned`].
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    pub snap: Arc<TargetSnapshot>,
+    /// A version of each family, by index: equal versions, equal text.
+    pub versions: Arc<[u64]>,
+    /// The indices of the families in name order.
+    pub order: Arc<[u32]>,
+}
+
 /// The latest snapshot of every target. Cheap to read: a scrape clones a few `Arc`s under a
 /// read lock and encodes outside it.
 #[derive(Debug, Default)]
 pub struct SnapshotStore {
-    inner: RwLock<BTreeMap<Key, Arc<TargetSnapshot>>>,
+    inner: RwLock<BTreeMap<Key, Entry>>,
+    next_version: AtomicU64,
 }
 
 impl SnapshotStore {
@@ -57,7 +83,50 @@ impl SnapshotStore {
     /// Replaces the snapshot of one target.
     pub fn put(&self, snap: TargetSnapshot) {
         let key = (snap.source, snap.target.clone());
-        self.write().insert(key, Arc::new(snap));
+        // Compared outside the lock. Only this target's poller replaces its snapshot, and a
+        // version carried over names the content it was given for, whichever snapshot that was.
+        let old = self.read().get(&key).cloned();
+        let versions = snap
+            .families
+            .iter()
+            .enumerate()
+            .map(|(i, fam)| match &old {
+                Some(old) if old.snap.families.get(i).is_some_and(|o| same_text(o, fam)) => {
+                    old.versions[i]
+                }
+                _ => self.next_version.fetch_add(1, Ordering::Relaxed),
+            })
+            .collect();
+        let order = match &old {
+            Some(old)
+                if old.snap.families.len() == snap.families.len()
+                    && old
+                        .snap
+                        .families
+                        .iter()
+                        .zip(&snap.families)
+                        .all(|(a, b)| a.name == b.name) =>
+            {
+                old.order.clone()
+            }
+            _ => {
+                let mut order: Vec<u32> = (0..snap.families.len() as u32).collect();
+                order.sort_by(|&a, &b| {
+                    snap.families[a as usize]
+                        .name
+                        .cmp(&snap.families[b as usize].name)
+                });
+                order.into()
+            }
+        };
+        self.write().insert(
+            key,
+            Entry {
+                snap: Arc::new(snap),
+                versions,
+                order,
+            },
+        );
     }
 
     /// Forgets a target, so its series leave `/metrics`.
@@ -66,21 +135,36 @@ impl SnapshotStore {
     }
 
     pub fn get(&self, source: SourceKind, target: &str) -> Option<Arc<TargetSnapshot>> {
-        self.read().get(&(source, Arc::from(target))).cloned()
+        self.read()
+            .get(&(source, Arc::from(target)))
+            .map(|e| e.snap.clone())
     }
 
     /// All snapshots, ordered by source and target.
     pub fn all(&self) -> Vec<Arc<TargetSnapshot>> {
-        self.read().values().cloned().collect()
+        self.read().values().map(|e| e.snap.clone()).collect()
     }
 
-    fn read(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<Key, Arc<TargetSnapshot>>> {
+    /// All snapshots with the versions and the name order of their families, ordered by
+    /// source and target.
+    pub fn versioned(&self) -> Vec<Versioned> {
+        self.read()
+            .values()
+            .map(|e| Versioned {
+                snap: e.snap.clone(),
+                versions: e.versions.clone(),
+                order: e.order.clone(),
+            })
+            .collect()
+    }
+
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<Key, Entry>> {
         // A writer that panicked cannot leave a half-written map: insert/remove are atomic
         // with respect to the map's invariants, so a poisoned lock is still consistent.
         self.inner.read()
     }
 
-    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<Key, Arc<TargetSnapshot>>> {
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<Key, Entry>> {
         self.inner.write()
     }
 }
@@ -95,6 +179,9 @@ fn metric_type(kind: Kind) -> MetricType {
     }
 }
 
+/// The store as a registry collector: every family encoded at every scrape. The daemon serves
+/// `/metrics` through `crate::store::exposition`, which keeps each block's text and must give
+/// exactly this output; its tests compare the two.
 impl Collector for SnapshotStore {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let snaps = self.all();
@@ -113,45 +200,79 @@ impl Collector for SnapshotStore {
         all.sort_by(|a, b| a.0.cmp(b.0));
         let mut labels: Vec<(&str, &str)> = Vec::new();
         for members in all.chunk_by(|a, b| a.0 == b.0) {
-            let (name, first, _) = members[0];
-            let mut metric =
-                encoder.encode_descriptor(name, &first.help, None, metric_type(first.kind))?;
-            for &(_, fam, target) in members {
-                if fam.kind != first.kind {
-                    // Two sources disagree on a type: a bug, but never a reason to break the
-                    // whole scrape. Skip the odd one out.
-                    tracing::error!(
-                        metric = name,
-                        target,
-                        "metric type mismatch; series skipped"
-                    );
-                    continue;
-                }
-                if fam.kind == Kind::Histogram {
-                    encode_histograms(&mut metric, fam, target)?;
-                    continue;
-                }
-                for s in &fam.samples {
-                    labels.clear();
-                    labels.push(("target", target));
-                    labels.extend(s.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
-                    match fam.kind {
-                        Kind::Info => metric.encode_info(&labels)?,
-                        Kind::Counter => {
-                            let m = metric.encode_family(&labels)?;
-                            ConstF64Counter(s.value).encode(m)?;
-                        }
-                        Kind::Gauge | Kind::Untyped => {
-                            let mut m = metric.encode_family(&labels)?;
-                            m.encode_gauge(&s.value)?;
-                        }
-                        Kind::Histogram => unreachable!("histograms are encoded above"),
-                    }
-                }
-            }
+            encode_group(&mut encoder, members, &mut labels)?;
         }
         Ok(())
     }
+}
+
+/// Whether two families encode to the same text: the same name, help, type, labels and values
+/// (bit for bit: `0.0` and `-0.0` are written differently, and a NaN is never equal to itself
+/// under `==`).
+fn same_text(a: &Family, b: &Family) -> bool {
+    a.kind == b.kind
+        && a.samples.len() == b.samples.len()
+        && same_str(&a.name, &b.name)
+        && same_str(&a.help, &b.help)
+        && a.samples.iter().zip(&b.samples).all(|(x, y)| {
+            x.value.to_bits() == y.value.to_bits()
+                && x.labels.len() == y.labels.len()
+                && x.labels
+                    .iter()
+                    .zip(&y.labels)
+                    .all(|((k, v), (l, w))| same_str(k, l) && v == w)
+        })
+}
+
+/// Equal strings; the same static or interned string (most names, helps and label names) by
+/// its address, without comparing its bytes.
+fn same_str(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
+}
+
+/// One exposition block: the families of one name, each with the target it came from (`name`
+/// of each is the same), under the first one's help and type. `labels` is a buffer to reuse.
+pub(crate) fn encode_group<'a>(
+    encoder: &mut DescriptorEncoder<'_>,
+    members: &[(&'a str, &'a Family, &'a str)],
+    labels: &mut Vec<(&'a str, &'a str)>,
+) -> Result<(), std::fmt::Error> {
+    let (name, first, _) = members[0];
+    let mut metric = encoder.encode_descriptor(name, &first.help, None, metric_type(first.kind))?;
+    for &(_, fam, target) in members {
+        if fam.kind != first.kind {
+            // Two sources disagree on a type: a bug, but never a reason to break the
+            // whole scrape. Skip the odd one out.
+            tracing::error!(
+                metric = name,
+                target,
+                "metric type mismatch; series skipped"
+            );
+            continue;
+        }
+        if fam.kind == Kind::Histogram {
+            encode_histograms(&mut metric, fam, target)?;
+            continue;
+        }
+        for s in &fam.samples {
+            labels.clear();
+            labels.push(("target", target));
+            labels.extend(s.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
+            match fam.kind {
+                Kind::Info => metric.encode_info(&*labels)?,
+                Kind::Counter => {
+                    let m = metric.encode_family(&*labels)?;
+                    ConstF64Counter(s.value).encode(m)?;
+                }
+                Kind::Gauge | Kind::Untyped => {
+                    let mut m = metric.encode_family(&*labels)?;
+                    m.encode_gauge(&s.value)?;
+                }
+                Kind::Histogram => unreachable!("histograms are encoded above"),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The series of a [`Kind::Histogram`] family: runs of `le` samples (cumulative counts), each
