@@ -57,6 +57,50 @@ pub fn intern(name: &str) -> Cow<'static, str> {
     Cow::Borrowed(kept)
 }
 
+/// Names made from keys by one fixed rule (a prefix and the key's characters made valid),
+/// kept by key: a poller that reads the same keys every poll looks each name up instead of
+/// making it again and then looking it up in [`intern`]'s set. Bounded like [`intern`]: past
+/// [`MAX_INTERNED`] keys, a name is made and interned, not kept by key.
+#[derive(Debug)]
+pub struct NamesByKey {
+    names: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<Box<str>, &'static str>>>,
+}
+
+impl NamesByKey {
+    pub const fn new() -> Self {
+        NamesByKey {
+            names: std::sync::LazyLock::new(Default::default),
+        }
+    }
+
+    /// The name of `key`: the kept one, else `make(key, buffer)` interned. `make` must give
+    /// the same name for the same key every time (the rule of this set).
+    pub fn get(&self, key: &str, make: impl FnOnce(&str, &mut String)) -> Cow<'static, str> {
+        let mut names = self
+            .names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&kept) = names.get(key) {
+            return Cow::Borrowed(kept);
+        }
+        let mut made = String::with_capacity(64);
+        make(key, &mut made);
+        let name = intern(&made);
+        if let Cow::Borrowed(kept) = name
+            && names.len() < MAX_INTERNED
+        {
+            names.insert(key.into(), kept);
+        }
+        name
+    }
+}
+
+impl Default for NamesByKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// One series of a family: its own labels (the store adds `target`) and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -304,6 +348,32 @@ pub trait Poller: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_by_key_is_made_once() {
+        let names = NamesByKey::new();
+        let made = std::cell::Cell::new(0);
+        let rule = |key: &str, name: &mut String| {
+            made.set(made.get() + 1);
+            name.push_str("names_by_key_test_");
+            name.push_str(key);
+        };
+        let first = names.get("a", rule);
+        assert_eq!(first, "names_by_key_test_a");
+        let again = names.get("a", rule);
+        assert_eq!(again, "names_by_key_test_a");
+        match (first, again) {
+            // Kept: the rule ran once, and both are the one interned copy.
+            (Cow::Borrowed(a), Cow::Borrowed(b)) => {
+                assert!(std::ptr::eq(a, b));
+                assert_eq!(made.get(), 1);
+            }
+            // The interned set was full (another test fills it): nothing is kept by key.
+            (Cow::Owned(_), Cow::Owned(_)) => assert_eq!(made.get(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(names.get("b", rule), "names_by_key_test_b");
+    }
 
     #[test]
     fn an_interned_name_is_kept_once_and_the_set_is_bounded() {
