@@ -184,6 +184,15 @@ pub fn bps(bps: f64) -> String {
     format!("{} {u}", sig3(v))
 }
 
+/// A count and its noun: `1 query`, `2 queries`, `0 queries`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// A value in a Nagios perfdata unit of measure (`s`, `ms`, `us`, `%`, `B`, `KB`, `MB`, `GB`,
 /// `TB`, `c` or none) for people: seconds as a [`duration`], `%` as a [`percent`], bytes in
 /// decimal units, anything else a [`number`] followed by its unit.
@@ -207,6 +216,16 @@ pub fn in_unit(v: f64, uom: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_agrees_with_its_noun() {
+        assert_eq!(count(0, "query", "queries"), "0 queries");
+        assert_eq!(count(1, "query", "queries"), "1 query");
+        assert_eq!(
+            count(2, "billed metric", "billed metrics"),
+            "2 billed metrics"
+        );
+    }
 
     #[test]
     fn numbers() {

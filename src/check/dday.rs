@@ -199,7 +199,10 @@ fn judge_one(c: &Criterion, board: &board::Board) -> CriterionResult {
     let (decision, reason) = if problems.is_empty() {
         (
             Decision::Go,
-            format!("{} OK", plural(evidence.len(), "check")),
+            format!(
+                "{} OK",
+                crate::units::count(evidence.len() as u64, "check", "checks")
+            ),
         )
     } else {
         (Decision::NoGo, problems.join("; "))
@@ -210,14 +213,6 @@ fn judge_one(c: &Criterion, board: &board::Board) -> CriterionResult {
         decision,
         reason,
         evidence,
-    }
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
     }
 }
 

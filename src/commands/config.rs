@@ -7,6 +7,11 @@ use crate::config_file;
 use crate::sources::SourceConfig;
 use crate::sources::aws::plan::Costs;
 
+/// A count and its noun.
+fn n(k: usize, one: &str, many: &str) -> String {
+    crate::units::count(k as u64, one, many)
+}
+
 /// `headroom config check`: one line per error, or a summary.
 pub fn check_config(path: &Path) -> Result<String, ConfigErrors> {
     let cfg = config_file::load(path)?;
@@ -25,9 +30,18 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
         let interval = t.interval.as_secs_f64();
         let c = Costs::of(&s.requests, interval);
         out.push_str(&format!(
-            "{} ({}): {} metrics, {} queries every {}s -> {} GetMetricData calls, {} billed metrics, ${:.2}/month; YACE model: {} calls, {} billed metrics, ${:.2}/month\n",
-            t.name, s.access.region, s.requests.len(), c.queries, interval, c.calls, c.billed_metrics,
-            c.usd_per_month, c.yace_calls, c.queries, c.yace_usd_per_month
+            "{} ({}): {}, {} every {}s -> {}, {}, ${:.2}/month; YACE model: {}, {}, ${:.2}/month\n",
+            t.name,
+            s.access.region,
+            n(s.requests.len(), "metric", "metrics"),
+            n(c.queries, "query", "queries"),
+            interval,
+            n(c.calls, "GetMetricData call", "GetMetricData calls"),
+            n(c.billed_metrics, "billed metric", "billed metrics"),
+            c.usd_per_month,
+            n(c.yace_calls, "call", "calls"),
+            n(c.queries, "billed metric", "billed metrics"),
+            c.yace_usd_per_month
         ));
         total = total + c;
     }
@@ -55,9 +69,14 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
             let interval = cw.interval.as_secs_f64();
             let c = Costs::of(&cw.source.requests, interval);
             out.push_str(&format!(
-            "{}/cloudwatch ({field} of {}): per {per}: {} metrics, {} queries every {}s -> ${:.2}/month; discovered, so counted in aws.monthly_budget_usd as the daemon finds them\n",
-            t.name, t.name, cw.source.requests.len(), c.queries, interval, c.usd_per_month
-        ));
+                "{}/cloudwatch ({field} of {}): per {per}: {}, {} every {}s -> ${:.2}/month; discovered, so counted in aws.monthly_budget_usd as the daemon finds them\n",
+                t.name,
+                t.name,
+                n(cw.source.requests.len(), "metric", "metrics"),
+                n(c.queries, "query", "queries"),
+                interval,
+                c.usd_per_month
+            ));
         }
     }
     for n in &cfg.notices {
@@ -73,7 +92,12 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
         yace_usd_per_month,
     } = total;
     out.push_str(&format!(
-        "total: {queries} queries -> {calls} calls (sum over targets of ceil(queries/500) = {fewest_calls}), {billed_metrics} billed metrics, ${usd_per_month:.2}/month; YACE model: {yace_calls} calls, {queries} billed metrics, ${yace_usd_per_month:.2}/month"
+        "total: {} -> {} (sum over targets of ceil(queries/500) = {fewest_calls}), {}, ${usd_per_month:.2}/month; YACE model: {}, {}, ${yace_usd_per_month:.2}/month",
+        n(queries, "query", "queries"),
+        n(calls, "call", "calls"),
+        n(billed_metrics, "billed metric", "billed metrics"),
+        n(yace_calls, "call", "calls"),
+        n(queries, "billed metric", "billed metrics"),
     ));
     Ok(out)
 }

@@ -143,7 +143,7 @@ fn an_rds_instance_is_checked_by_its_identifier_in_any_region() {
     let (code, plan, _) = headroom(&["config", "plan", &cfg]);
     assert_eq!(code, 0, "{plan}");
     assert!(
-        plan.contains("rds-eu/cloudwatch (instance_metrics of rds-eu): per DB instance: 1 metrics, 1 queries every 60s -> $0.43/month"),
+        plan.contains("rds-eu/cloudwatch (instance_metrics of rds-eu): per DB instance: 1 metric, 1 query every 60s -> $0.43/month"),
         "{plan}"
     );
 }
@@ -182,7 +182,7 @@ fn discovered_node_metrics_count_in_the_cloudwatch_budget() {
     assert_eq!(code, 0, "{plan}");
     // The plan names what discovery adds, per node.
     assert!(
-        plan.contains("cache-us/cloudwatch (node_metrics of cache-us): per node: 1 metrics, 1 queries every 1s -> $25.92/month"),
+        plan.contains("cache-us/cloudwatch (node_metrics of cache-us): per node: 1 metric, 1 query every 1s -> $25.92/month"),
         "{plan}"
     );
     let d = common::Daemon::start(common::free_port(), &config, &common::moto::AWS_ENV);
