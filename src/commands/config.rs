@@ -8,7 +8,7 @@ use crate::sources::SourceConfig;
 use crate::sources::aws::plan::Costs;
 
 /// A count and its noun.
-fn n(k: usize, one: &str, many: &str) -> String {
+fn counted(k: usize, one: &str, many: &str) -> String {
     crate::units::count(k as u64, one, many)
 }
 
@@ -33,14 +33,14 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
             "{} ({}): {}, {} every {}s -> {}, {}, ${:.2}/month; YACE model: {}, {}, ${:.2}/month\n",
             t.name,
             s.access.region,
-            n(s.requests.len(), "metric", "metrics"),
-            n(c.queries, "query", "queries"),
+            counted(s.requests.len(), "metric", "metrics"),
+            counted(c.queries, "query", "queries"),
             interval,
-            n(c.calls, "GetMetricData call", "GetMetricData calls"),
-            n(c.billed_metrics, "billed metric", "billed metrics"),
+            counted(c.calls, "GetMetricData call", "GetMetricData calls"),
+            counted(c.billed_metrics, "billed metric", "billed metrics"),
             c.usd_per_month,
-            n(c.yace_calls, "call", "calls"),
-            n(c.queries, "billed metric", "billed metrics"),
+            counted(c.yace_calls, "call", "calls"),
+            counted(c.queries, "billed metric", "billed metrics"),
             c.yace_usd_per_month
         ));
         total = total + c;
@@ -72,8 +72,8 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
                 "{}/cloudwatch ({field} of {}): per {per}: {}, {} every {}s -> ${:.2}/month; discovered, so counted in aws.monthly_budget_usd as the daemon finds them\n",
                 t.name,
                 t.name,
-                n(cw.source.requests.len(), "metric", "metrics"),
-                n(c.queries, "query", "queries"),
+                counted(cw.source.requests.len(), "metric", "metrics"),
+                counted(c.queries, "query", "queries"),
                 interval,
                 c.usd_per_month
             ));
@@ -93,11 +93,11 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
     } = total;
     out.push_str(&format!(
         "total: {} -> {} (sum over targets of ceil(queries/500) = {fewest_calls}), {}, ${usd_per_month:.2}/month; YACE model: {}, {}, ${yace_usd_per_month:.2}/month",
-        n(queries, "query", "queries"),
-        n(calls, "call", "calls"),
-        n(billed_metrics, "billed metric", "billed metrics"),
-        n(yace_calls, "call", "calls"),
-        n(queries, "billed metric", "billed metrics"),
+        counted(queries, "query", "queries"),
+        counted(calls, "call", "calls"),
+        counted(billed_metrics, "billed metric", "billed metrics"),
+        counted(yace_calls, "call", "calls"),
+        counted(queries, "billed metric", "billed metrics"),
     ));
     Ok(out)
 }

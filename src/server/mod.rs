@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::check::engine::SharedBoard;
-use crate::scheduler::Readiness;
-use crate::store::exposition::Exposition;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+
+use crate::check::engine::SharedBoard;
+use crate::scheduler::Readiness;
+use crate::store::exposition::Exposition;
 
 mod dday;
 mod status;
