@@ -2,10 +2,10 @@
 //! exposition block (all targets' families of one name) encoded once and kept while none of
 //! its families changes.
 //!
-//! A poll replaces a target's whole snapshot, but most of what it returns reads as before: of
-//! a MariaDB's 1,130 series polled every 100 ms, a few dozen change between two polls (the
-//! counters of what ran meanwhile); the variables, the idle counters and the info series do
-//! not. Encoding is most of a scrape's cost (number formatting and label escaping), so each
+//! A poll replaces a target's whole snapshot, but most of what it returns reads as before: a
+//! MariaDB polled every 100 ms and scraped after each poll gives some 900 blocks, of which
+//! about 18 differ from one scrape to the next (the counters of what ran meanwhile); the
+//! variables, the idle counters and the info series do not. Encoding is most of a scrape's cost (number formatting and label escaping), so each
 //! block's text is kept with the versions of the families it was made from (see
 //! [`SnapshotStore::versioned`]) and made again only when one of them differs. The blocks are
 //! in name order, so a scrape walks the kept texts and the current blocks side by side, and
