@@ -131,7 +131,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 /// asked (at the fastest level: a scrape is read once, and time to answer matters more than
 /// the last bytes).
 fn render(exposition: &Exposition, format: Format) -> Result<axum::body::Bytes, String> {
-    let mut body = String::with_capacity(64 * 1024);
+    // Sized by the exposition, at its last length.
+    let mut body = String::new();
     exposition
         .encode(&mut body, format.openmetrics)
         .map_err(|e| e.to_string())?;

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 use std::time::SystemTime;
 
-use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
@@ -43,27 +42,17 @@ impl TargetSnapshot {
 
 type Key = (SourceKind, Arc<str>);
 
-/// A snapshot as stored, with a version for each of its families.
+/// A snapshot as stored and as a scrape reads it (see [`SnapshotStore::versioned`]).
 #[derive(Debug, Clone)]
-struct Entry {
-    snap: Arc<TargetSnapshot>,
+pub struct Versioned {
+    pub snap: Arc<TargetSnapshot>,
     /// By index of `snap.families`. A family that reads exactly as the same target's family of
     /// the snapshot before keeps that one's version; any other gets a new one. No two
     /// families of different content share a version, so the encoded text of a version can
     /// be kept and written again (see `crate::store::exposition`).
-    versions: Arc<[u64]>,
+    pub versions: Arc<[u64]>,
     /// The indices of `snap.families` in name order (stable), made again only when the names
     /// differ from the snapshot before: a scrape merges these runs instead of sorting.
-    order: Arc<[u32]>,
-}
-
-/// A snapshot as a scrape reads it: see [`SnapshotStore::versioned`].
-#[derive(Debug, Clone)]
-pub struct Versioned {
-    pub snap: Arc<TargetSnapshot>,
-    /// A version of each family, by index: equal versions, equal text.
-    pub versions: Arc<[u64]>,
-    /// The indices of the families in name order.
     pub order: Arc<[u32]>,
 }
 
@@ -71,7 +60,7 @@ pub struct Versioned {
 /// read lock and encodes outside it.
 #[derive(Debug, Default)]
 pub struct SnapshotStore {
-    inner: RwLock<BTreeMap<Key, Entry>>,
+    inner: RwLock<BTreeMap<Key, Versioned>>,
     next_version: AtomicU64,
 }
 
@@ -105,7 +94,7 @@ impl SnapshotStore {
                         .families
                         .iter()
                         .zip(&snap.families)
-                        .all(|(a, b)| a.name == b.name) =>
+                        .all(|(a, b)| same_str(&a.name, &b.name)) =>
             {
                 old.order.clone()
             }
@@ -121,7 +110,7 @@ impl SnapshotStore {
         };
         self.write().insert(
             key,
-            Entry {
+            Versioned {
                 snap: Arc::new(snap),
                 versions,
                 order,
@@ -148,23 +137,16 @@ impl SnapshotStore {
     /// All snapshots with the versions and the name order of their families, ordered by
     /// source and target.
     pub fn versioned(&self) -> Vec<Versioned> {
-        self.read()
-            .values()
-            .map(|e| Versioned {
-                snap: e.snap.clone(),
-                versions: e.versions.clone(),
-                order: e.order.clone(),
-            })
-            .collect()
+        self.read().values().cloned().collect()
     }
 
-    fn read(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<Key, Entry>> {
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<Key, Versioned>> {
         // A writer that panicked cannot leave a half-written map: insert/remove are atomic
         // with respect to the map's invariants, so a poisoned lock is still consistent.
         self.inner.read()
     }
 
-    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<Key, Entry>> {
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<Key, Versioned>> {
         self.inner.write()
     }
 }
@@ -179,10 +161,11 @@ fn metric_type(kind: Kind) -> MetricType {
     }
 }
 
-/// The store as a registry collector: every family encoded at every scrape. The daemon serves
-/// `/metrics` through `crate::store::exposition`, which keeps each block's text and must give
-/// exactly this output; its tests compare the two.
-impl Collector for SnapshotStore {
+/// The store as a registry collector, every family encoded at every scrape: the reference
+/// that `crate::store::exposition` (what the daemon serves, each block's text kept) must give
+/// byte for byte; the tests compare the two.
+#[cfg(test)]
+impl prometheus_client::collector::Collector for SnapshotStore {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let snaps = self.all();
         // The families of all targets grouped by name (a stable sort: each name's targets stay

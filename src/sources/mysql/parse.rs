@@ -106,8 +106,9 @@ pub fn parse_value(v: &str) -> Option<f64> {
 /// rather than a hash map: the families come out in order without sorting again, and a
 /// poll's few lookups are binary searches (the release build's callgrind profile had the
 /// map's building and hashing and the sort of its keys at a quarter of the poll). The
-/// server sends its rows nearly, not exactly, in that order (MariaDB 10.11's split read
-/// is 42 sorted runs), so the sort is a real one.
+/// server sends its rows nearly, not exactly, in that order (MariaDB 10.11 puts
+/// `acl_package_spec_grants` after `acl_procedure_grants`, among others), so the sort is a
+/// real one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Status(pub Vec<(String, f64)>);
 
