@@ -166,10 +166,13 @@ async fn show_and_select(admin: &mut mysql_async::Conn) -> (f64, f64) {
 /// On a MariaDB with performance_schema ON (the services' one), the first poll of a
 /// connection reads the whole `SHOW GLOBAL STATUS` and tries the split read (the
 /// performance_schema table and `SHOW GLOBAL STATUS LIKE` for the `Com_` and `Slave_` rows it
-/// leaves out); from the second poll on the split is what the server sees (two `SHOW STATUS`
-/// and one more `SELECT` a poll), with the same series as the whole statement; and with
-/// `tps_counter: questions` none of the poller's own statements is counted as a transaction.
-/// On the replica, whose performance_schema is OFF, the whole statement stays.
+/// leaves out); from the second poll on the split is what the server sees (one more `SELECT`
+/// a poll, and one `SHOW STATUS`: the primary has no default replica connection, so the
+/// `Slave_` rows read by the probe are kept), with the same series as the whole statement;
+/// and with `tps_counter: questions` none of the poller's own statements is counted as a
+/// transaction. Once the primary has a default replica connection its `Slave_` rows are read
+/// at every poll, and kept again once it is gone. On the replica, whose performance_schema
+/// is OFF, the whole statement stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(
     clippy::await_holding_lock,
@@ -194,7 +197,7 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
     // A SELECT a poll reads the variables a check needs (SELECT @@GLOBAL...), one the table.
     let selects = select1 - select0;
     println!("5 polls: {shows} SHOW STATUS, {selects} SELECT");
-    assert_eq!(shows, 10.0, "two SHOW STATUS a poll");
+    assert_eq!(shows, 5.0, "one SHOW STATUS a poll");
     assert_eq!(selects, 10.0, "two SELECTs a poll");
     let (whole, split) = (status_series(&whole), status_series(&last));
     println!("{} status series, whole and split", whole.len());
@@ -225,6 +228,83 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
         end = total(&poller.poll().await.unwrap().families);
     }
     assert_eq!(end - start, 7.0, "the workload's statements, and only them");
+
+    // A default replica connection on the primary, never started (nothing listens on port
+    // 9), with a heartbeat period of its own: the next poll reads the Slave_ rows, which show
+    // it, and so does every poll while it is there; once it is gone they are kept again, and
+    // read again after a connection made and removed between two polls (a server that never
+    // had one reads 0 as its Slave_heartbeat_period; MariaDB 10.11 reads 30 once one was made
+    // and removed). At each poll the heartbeat period is the server's own.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            common::replica::sql(&common::replica::primary(), "RESET SLAVE ALL");
+        }
+    }
+    let period = |f: &[Family]| value(f, "mysql_global_status_slave_heartbeat_period", &[]);
+    async fn server_period(admin: &mut mysql_async::Conn) -> Option<f64> {
+        let row: Option<(String, f64)> = admin
+            .query_first("SHOW GLOBAL STATUS LIKE 'Slave\\_heartbeat\\_period'")
+            .await
+            .unwrap();
+        row.map(|(_, v)| v)
+    }
+    let change = |p: u32| {
+        format!(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=9, MASTER_USER='nobody', \
+             MASTER_HEARTBEAT_PERIOD={p}"
+        )
+    };
+    let polled = poller.poll().await.unwrap().families;
+    assert_eq!(period(&polled), server_period(&mut admin).await);
+    admin.query_drop(change(7)).await.unwrap();
+    let reset = Reset;
+    let (show0, _) = show_and_select(&mut admin).await;
+    for _ in 0..3 {
+        let f = poller.poll().await.unwrap().families;
+        assert_eq!(
+            period(&f),
+            Some(7.0),
+            "the new connection's heartbeat period"
+        );
+        let port = value(
+            &f,
+            "mysql_slave_status_master_port",
+            &[("connection_name", ""), ("master_host", "127.0.0.1")],
+        );
+        assert_eq!(port, Some(9.0));
+    }
+    let (show1, _) = show_and_select(&mut admin).await;
+    assert_eq!(show1 - show0 - 1.0, 6.0, "two SHOW STATUS a poll");
+    drop(reset);
+    let gone = server_period(&mut admin).await;
+    let (show0, _) = show_and_select(&mut admin).await;
+    for _ in 0..3 {
+        let f = poller.poll().await.unwrap().families;
+        assert_eq!(period(&f), gone, "no default connection");
+    }
+    let (show1, _) = show_and_select(&mut admin).await;
+    assert_eq!(
+        show1 - show0 - 1.0,
+        4.0,
+        "two SHOW STATUS at the first poll after the reset, then one a poll"
+    );
+    // Made and removed between two polls, with a period of its own.
+    admin.query_drop(change(11)).await.unwrap();
+    let reset = Reset;
+    drop(reset);
+    let after = server_period(&mut admin).await;
+    let (show0, _) = show_and_select(&mut admin).await;
+    for _ in 0..2 {
+        let f = poller.poll().await.unwrap().families;
+        assert_eq!(
+            period(&f),
+            after,
+            "the server's heartbeat period after {gone:?}"
+        );
+    }
+    let (show1, _) = show_and_select(&mut admin).await;
+    assert_eq!(show1 - show0 - 1.0, 3.0, "the Slave_ rows read once more");
     poller.close().await;
 
     // The replica runs with performance_schema OFF: its table is empty, and the poller keeps

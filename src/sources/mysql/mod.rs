@@ -14,8 +14,9 @@ mod ssl;
 pub use parse::{
     Counters, FRESH_VARIABLES, HeartbeatRead, OwnStatements, PROCESSLIST_SQL, ProcesslistRow,
     ReplicaRow, Status, TpsCounter, Window, derived_families, fresh_variables_sql,
-    heartbeat_families, parse_value, processlist_bucket, processlist_families, read_only_families,
-    replica_families, status_families, variable_families, window,
+    has_default_connection, heartbeat_families, parse_value, processlist_bucket,
+    processlist_families, read_only_families, replica_families, status_families, variable_families,
+    window,
 };
 pub use ssl::{RawSsl, Ssl, SslMode};
 
@@ -56,6 +57,14 @@ pub const VARIABLES_REFRESH: Duration = Duration::from_secs(300);
 const SPLIT_STATUS_SQL: &str = "SHOW GLOBAL STATUS LIKE 'Com\\_%'; \
      SHOW GLOBAL STATUS LIKE 'Slave\\_%'; \
      SELECT VARIABLE_NAME, VARIABLE_VALUE FROM performance_schema.global_status";
+/// [`SPLIT_STATUS_SQL`] without the `Slave_*` rows, for a server whose replica status has
+/// no default connection (see [`State::slave_rows`]). Each `SHOW GLOBAL STATUS LIKE` walks
+/// every status variable before its `LIKE` applies: the `Slave_*` one costs MariaDB 10.11
+/// about as much CPU as the `Com_*` one for its four rows (docs/performance.md).
+const SPLIT_STATUS_NO_SLAVE_SQL: &str = "SHOW GLOBAL STATUS LIKE 'Com\\_%'; \
+     SELECT VARIABLE_NAME, VARIABLE_VALUE FROM performance_schema.global_status";
+/// The `Slave_*` rows alone.
+const SLAVE_STATUS_SQL: &str = "SHOW GLOBAL STATUS LIKE 'Slave\\_%'";
 
 /// How a connection reads the status (see [`SPLIT_STATUS_SQL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,6 +507,43 @@ struct State {
     variables: Option<VariablesRead>,
     /// How this connection reads the status.
     status_stmt: StatusStmt,
+    /// The `Slave_*` status rows as read while the replica status had no default connection
+    /// (see [`KeptSlaveRows`]). `None`: read them.
+    slave_rows: Option<KeptSlaveRows>,
+}
+
+/// The `Slave_*` status rows of a server whose replica status has no default connection
+/// (MariaDB's `Connection_name` ''): they describe that connection, so without one they read
+/// `OFF` and zeros, and only a `CHANGE MASTER` changes them (MariaDB 10.11 reads a heartbeat
+/// period of 0 until a default connection is made, and 30 once it is removed). The split
+/// read leaves them out and uses these while the replica status, read before it in each
+/// poll, has no default connection and `Com_change_master` has not moved since they were
+/// read.
+#[derive(Debug)]
+struct KeptSlaveRows {
+    rows: Vec<(String, Option<String>)>,
+    /// `Com_change_master` when they were read.
+    changes: Option<String>,
+}
+
+impl KeptSlaveRows {
+    /// The `Slave_*` rows of a split read that has them.
+    fn of(read: &SplitRead) -> Self {
+        Self {
+            rows: read.rows[read.slave.clone()].to_vec(),
+            changes: change_master_count(&read.rows),
+        }
+    }
+}
+
+/// `Com_change_master` (`Com_change_replication_source` on MySQL 8.0.23 and later).
+fn change_master_count(rows: &[(String, Option<String>)]) -> Option<String> {
+    rows.iter()
+        .find(|(k, _)| {
+            k.eq_ignore_ascii_case("Com_change_master")
+                || k.eq_ignore_ascii_case("Com_change_replication_source")
+        })
+        .and_then(|(_, v)| v.clone())
 }
 
 pub struct MysqlPoller {
@@ -590,6 +636,7 @@ impl MysqlPoller {
                 tls_name: None,
                 variables: None,
                 status_stmt: StatusStmt::Probe,
+                slave_rows: None,
             }),
         }
     }
@@ -804,18 +851,36 @@ async fn query_pairs(
     conn.query::<(String, Option<String>), _>(sql).await
 }
 
-/// The rows of [`SPLIT_STATUS_SQL`], and how many came from the performance_schema table.
-async fn query_split_status(
-    conn: &mut Conn,
-) -> Result<(Vec<(String, Option<String>)>, usize), mysql_async::Error> {
-    let mut result = conn.query_iter(SPLIT_STATUS_SQL).await?;
+/// The rows of a split status read, in the order of its statements.
+struct SplitRead {
+    rows: Vec<(String, Option<String>)>,
+    /// Where the `Slave_*` rows are in `rows` (empty when they were not read).
+    slave: std::ops::Range<usize>,
+    /// How many rows came from the performance_schema table (the last ones).
+    from_table: usize,
+}
+
+/// [`SPLIT_STATUS_SQL`], or [`SPLIT_STATUS_NO_SLAVE_SQL`] when `slave` is false.
+async fn query_split_status(conn: &mut Conn, slave: bool) -> Result<SplitRead, mysql_async::Error> {
+    let sql = if slave {
+        SPLIT_STATUS_SQL
+    } else {
+        SPLIT_STATUS_NO_SLAVE_SQL
+    };
+    let mut result = conn.query_iter(sql).await?;
     let mut rows: Vec<(String, Option<String>)> = result.collect().await?;
-    rows.extend(result.collect::<(String, Option<String>)>().await?);
+    let com = rows.len();
+    if slave {
+        rows.extend(result.collect::<(String, Option<String>)>().await?);
+    }
     let shows = rows.len();
     rows.extend(result.collect::<(String, Option<String>)>().await?);
     result.drop_result().await?;
-    let from_table = rows.len() - shows;
-    Ok((rows, from_table))
+    Ok(SplitRead {
+        from_table: rows.len() - shows,
+        slave: com..shows,
+        rows,
+    })
 }
 
 /// Whether the split read has every row of the whole `SHOW GLOBAL STATUS`, and is worth
@@ -947,6 +1012,7 @@ impl Poller for MysqlPoller {
             // The connect itself sends statements; do not bill them to the workload.
             st.prev = None;
             st.status_stmt = StatusStmt::Probe;
+            st.slave_rows = None;
         }
         // The statements of this poll that the status read counts (in `Questions` and
         // `Com_select`), and those it does not (after it); the first is the status read itself.
@@ -970,15 +1036,75 @@ impl Poller for MysqlPoller {
             },
         };
 
+        // Replica status first: whether it has a default connection decides whether the
+        // status read needs its `Slave_*` rows.
+        let mut replica_rows: Vec<ReplicaRow> = Vec::new();
+        while st.replica != ReplicaStmt::None {
+            let sql = match st.replica {
+                ReplicaStmt::AllSlaves => "SHOW ALL SLAVES STATUS",
+                ReplicaStmt::Replica => "SHOW REPLICA STATUS",
+                _ => "SHOW SLAVE STATUS",
+            };
+            before.questions += 1.0;
+            match conn.query::<Row, _>(sql).await {
+                Ok(rows) => {
+                    replica_rows = rows.into_iter().map(row_pairs).collect();
+                    break;
+                }
+                // ER_PARSE_ERROR: not MariaDB (SHOW ALL SLAVES STATUS), or a server older than
+                // MySQL 8.0.22 / MariaDB 10.5.1 (SHOW REPLICA STATUS).
+                Err(mysql_async::Error::Server(e))
+                    if e.code == 1064 && st.replica != ReplicaStmt::Slave =>
+                {
+                    st.replica = match st.replica {
+                        ReplicaStmt::AllSlaves => ReplicaStmt::Replica,
+                        _ => ReplicaStmt::Slave,
+                    };
+                }
+                Err(mysql_async::Error::Server(e)) => {
+                    tracing::warn!(target = %self.address, code = e.code, "replica status not readable ({}); not asked again", e.message);
+                    st.replica = ReplicaStmt::None;
+                }
+                Err(e) => return Err(self.stmt_err(e, reconnected)),
+            }
+        }
+
+        let default_connection = match st.replica {
+            ReplicaStmt::None => None,
+            _ => Some(has_default_connection(&replica_rows)),
+        };
+        if default_connection != Some(false) {
+            st.slave_rows = None;
+        }
         let status_rows = if st.status_stmt == StatusStmt::Split {
-            // `Questions` is in the last statement's rows: all three count in it. The
+            let kept = st.slave_rows.take();
+            // `Questions` is in the last statement's rows: all of them count in it. The
             // `SELECT` comes after the `Com_select` read.
-            before.questions += 2.0;
+            before.questions += if kept.is_some() { 1.0 } else { 2.0 };
             after.selects += 1.0;
-            query_split_status(&mut conn)
+            let mut read = query_split_status(&mut conn, kept.is_none())
                 .await
-                .map_err(|e| self.stmt_err(e, reconnected))?
-                .0
+                .map_err(|e| self.stmt_err(e, reconnected))?;
+            match kept {
+                Some(mut kept) => {
+                    let changes = change_master_count(&read.rows);
+                    if changes != kept.changes {
+                        // A connection made (and removed) since they were read.
+                        after.questions += 1.0;
+                        kept.rows = query_pairs(&mut conn, SLAVE_STATUS_SQL)
+                            .await
+                            .map_err(|e| self.stmt_err(e, reconnected))?;
+                        kept.changes = changes;
+                    }
+                    read.rows.extend(kept.rows.iter().cloned());
+                    st.slave_rows = Some(kept);
+                }
+                None if default_connection == Some(false) => {
+                    st.slave_rows = Some(KeptSlaveRows::of(&read));
+                }
+                None => {}
+            }
+            read.rows
         } else {
             query_pairs(&mut conn, "SHOW GLOBAL STATUS")
                 .await
@@ -988,9 +1114,12 @@ impl Poller for MysqlPoller {
         if st.status_stmt == StatusStmt::Probe {
             after.questions += 3.0;
             after.selects += 1.0;
-            st.status_stmt = match query_split_status(&mut conn).await {
-                Ok((split, from_table)) if split_covers(&split, &status_rows, from_table) => {
+            st.status_stmt = match query_split_status(&mut conn, true).await {
+                Ok(split) if split_covers(&split.rows, &status_rows, split.from_table) => {
                     tracing::debug!(target = %self.address, "status read as performance_schema.global_status and the Com_ and Slave_ rows");
+                    if default_connection == Some(false) {
+                        st.slave_rows = Some(KeptSlaveRows::of(&split));
+                    }
                     StatusStmt::Split
                 }
                 Ok(_) => StatusStmt::Whole,
@@ -1057,37 +1186,6 @@ impl Poller for MysqlPoller {
                 }
             };
             st.size = Some((Instant::now(), size));
-        }
-
-        let mut replica_rows: Vec<ReplicaRow> = Vec::new();
-        while st.replica != ReplicaStmt::None {
-            let sql = match st.replica {
-                ReplicaStmt::AllSlaves => "SHOW ALL SLAVES STATUS",
-                ReplicaStmt::Replica => "SHOW REPLICA STATUS",
-                _ => "SHOW SLAVE STATUS",
-            };
-            after.questions += 1.0;
-            match conn.query::<Row, _>(sql).await {
-                Ok(rows) => {
-                    replica_rows = rows.into_iter().map(row_pairs).collect();
-                    break;
-                }
-                // ER_PARSE_ERROR: not MariaDB (SHOW ALL SLAVES STATUS), or a server older than
-                // MySQL 8.0.22 / MariaDB 10.5.1 (SHOW REPLICA STATUS).
-                Err(mysql_async::Error::Server(e))
-                    if e.code == 1064 && st.replica != ReplicaStmt::Slave =>
-                {
-                    st.replica = match st.replica {
-                        ReplicaStmt::AllSlaves => ReplicaStmt::Replica,
-                        _ => ReplicaStmt::Slave,
-                    };
-                }
-                Err(mysql_async::Error::Server(e)) => {
-                    tracing::warn!(target = %self.address, code = e.code, "replica status not readable ({}); not asked again", e.message);
-                    st.replica = ReplicaStmt::None;
-                }
-                Err(e) => return Err(self.stmt_err(e, reconnected)),
-            }
         }
 
         let heartbeat = match &self.heartbeat {

@@ -458,6 +458,15 @@ fn column<'a>(row: &'a ReplicaRow, names: &[&str]) -> Option<Option<&'a str>> {
         .map(|(_, v)| v.as_deref())
 }
 
+/// Whether replica status rows have the default connection, which the server's `Slave_*`
+/// status variables describe: a row whose `Connection_name` (MariaDB) or `Channel_Name`
+/// (MySQL) is empty, or that has neither (`SHOW SLAVE STATUS` of a single-source server).
+pub fn has_default_connection(rows: &[ReplicaRow]) -> bool {
+    rows.iter().any(|row| {
+        column(row, &["Connection_name", "Channel_Name"]).is_none_or(|v| v.unwrap_or("").is_empty())
+    })
+}
+
 /// Error texts as one line: the check output and the label carry them.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -1128,6 +1137,27 @@ mod tests {
         cols.iter()
             .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
             .collect()
+    }
+
+    #[test]
+    fn default_connection() {
+        let named = |n: &str| row(&[("Connection_name", Some(n)), ("Master_Port", Some("3306"))]);
+        assert!(!has_default_connection(&[]));
+        assert!(!has_default_connection(&[named("aws")]));
+        assert!(has_default_connection(&[named("aws"), named("")]));
+        // MySQL's channels, and a single-source server's SHOW SLAVE STATUS without either column.
+        assert!(!has_default_connection(&[row(&[(
+            "Channel_Name",
+            Some("eu")
+        )])]));
+        assert!(has_default_connection(&[row(&[(
+            "channel_name",
+            Some("")
+        )])]));
+        assert!(has_default_connection(&[row(&[(
+            "Master_Port",
+            Some("3306")
+        )])]));
     }
 
     #[test]
