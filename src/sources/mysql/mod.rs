@@ -512,13 +512,13 @@ struct State {
     slave_rows: Option<KeptSlaveRows>,
 }
 
-/// The `Slave_*` status rows of a server whose replica status has no default connection
-/// (MariaDB's `Connection_name` ''): they describe that connection, so without one they read
-/// `OFF` and zeros, and only a `CHANGE MASTER` changes them (MariaDB 10.11 reads a heartbeat
-/// period of 0 until a default connection is made, and 30 once it is removed). The split
-/// read leaves them out and uses these while the replica status, read before it in each
-/// poll, has no default connection and `Com_change_master` has not moved since they were
-/// read.
+/// The `Slave_*` status rows that performance_schema's table leaves out, of a server whose
+/// replica status has no default connection (MariaDB's `Connection_name` ''): they describe
+/// that connection, so without one they read `OFF` and zeros, and only a `CHANGE MASTER`
+/// changes them (MariaDB 10.11 reads a heartbeat period of 0 until a default connection is
+/// made, and 30 once it is removed). The split read leaves them out and uses these while
+/// the replica status, read before it in each poll, has no default connection and
+/// `Com_change_master` has not moved since they were read.
 #[derive(Debug)]
 struct KeptSlaveRows {
     rows: Vec<(String, Option<String>)>,
@@ -529,8 +529,20 @@ struct KeptSlaveRows {
 impl KeptSlaveRows {
     /// The `Slave_*` rows of a split read that has them.
     fn of(read: &SplitRead) -> Self {
+        Self::new(&read.rows[read.slave.clone()], read)
+    }
+
+    /// Of `slave`, the rows that `read`'s performance_schema table leaves out: those it has
+    /// (`Slave_connections`, which counts the replicas that connect to this server, among
+    /// them) are read from it at every poll.
+    fn new(slave: &[(String, Option<String>)], read: &SplitRead) -> Self {
+        let table = &read.rows[read.rows.len() - read.from_table..];
         Self {
-            rows: read.rows[read.slave.clone()].to_vec(),
+            rows: slave
+                .iter()
+                .filter(|(k, _)| !table.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)))
+                .cloned()
+                .collect(),
             changes: change_master_count(&read.rows),
         }
     }
@@ -1087,14 +1099,13 @@ impl Poller for MysqlPoller {
                 .map_err(|e| self.stmt_err(e, reconnected))?;
             match kept {
                 Some(mut kept) => {
-                    let changes = change_master_count(&read.rows);
-                    if changes != kept.changes {
+                    if change_master_count(&read.rows) != kept.changes {
                         // A connection made (and removed) since they were read.
                         after.questions += 1.0;
-                        kept.rows = query_pairs(&mut conn, SLAVE_STATUS_SQL)
+                        let slave = query_pairs(&mut conn, SLAVE_STATUS_SQL)
                             .await
                             .map_err(|e| self.stmt_err(e, reconnected))?;
-                        kept.changes = changes;
+                        kept = KeptSlaveRows::new(&slave, &read);
                     }
                     read.rows.extend(kept.rows.iter().cloned());
                     st.slave_rows = Some(kept);
@@ -1324,6 +1335,34 @@ mod tests {
                 assert_eq!(role.read_only_in(phase), ro, "{role:?} in {phase:?}");
             }
         }
+    }
+
+    #[test]
+    fn kept_slave_rows_are_those_the_table_leaves_out() {
+        let pair = |k: &str, v: &str| (k.to_owned(), Some(v.to_owned()));
+        // As MariaDB 10.11 sends them: the Com_ rows, the Slave_ rows, the table.
+        let read = SplitRead {
+            rows: vec![
+                pair("Com_change_master", "2"),
+                pair("Com_select", "9"),
+                pair("Slave_connections", "1"),
+                pair("Slave_heartbeat_period", "30.000"),
+                pair("Slave_running", "OFF"),
+                pair("SLAVE_CONNECTIONS", "1"),
+                pair("SLAVES_CONNECTED", "1"),
+            ],
+            slave: 2..5,
+            from_table: 2,
+        };
+        let kept = KeptSlaveRows::of(&read);
+        assert_eq!(
+            kept.rows,
+            [
+                pair("Slave_heartbeat_period", "30.000"),
+                pair("Slave_running", "OFF")
+            ]
+        );
+        assert_eq!(kept.changes.as_deref(), Some("2"));
     }
 
     #[test]
