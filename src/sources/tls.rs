@@ -676,7 +676,7 @@ pub fn families(f: &CertFacts, now: i64) -> Vec<Family> {
             name: "headroom_tls_certificate".into(),
             help: "The leaf certificate, in labels.".into(),
             kind: Kind::Info,
-            samples: vec![Sample {
+            samples: smallvec::smallvec![Sample {
                 labels: vec![
                     ("server_name".into(), f.server_name.clone()),
                     ("subject_cn".into(), f.subject_cn.clone()),
@@ -823,7 +823,7 @@ fn ocsp_families(staple: Option<&Result<ocsp::Response, String>>) -> Vec<Family>
             help: "revocationTime of a revoked leaf in the stapled OCSP response, Unix time."
                 .into(),
             kind: Kind::Gauge,
-            samples: vec![Sample {
+            samples: smallvec::smallvec![Sample {
                 labels: vec![("reason".into(), reason.unwrap_or("").into())],
                 value: *at as f64,
             }],

@@ -134,7 +134,7 @@ pub fn families(o: &Observed<'_>) -> Vec<Family> {
         name: name.into(),
         help: help.into(),
         kind: Kind::Gauge,
-        samples: vec![record(v)],
+        samples: smallvec::smallvec![record(v)],
     };
     let b = |x: bool| if x { 1.0 } else { 0.0 };
     let mut out = vec![
@@ -155,7 +155,7 @@ pub fn families(o: &Observed<'_>) -> Vec<Family> {
             help: "The answer's response code: its number as the value, its name in `rcode`."
                 .into(),
             kind: Kind::Gauge,
-            samples: vec![Sample {
+            samples: smallvec::smallvec![Sample {
                 labels: vec![(Cow::Borrowed("rcode"), a.rcode.0.clone())],
                 value: f64::from(a.rcode.1),
             }],
@@ -233,7 +233,7 @@ pub fn families(o: &Observed<'_>) -> Vec<Family> {
         name: "headroom_dns_ttl_deadline_seconds".into(),
         help: "Seconds left until the TTL must be at or below the planned one, negative once past; `deadline` is that moment in D-day's zone. Judged by DNS_TTL.".into(),
         kind: Kind::Gauge,
-        samples: vec![left],
+        samples: smallvec::smallvec![left],
     });
     out.push(gauge(
         "headroom_dns_ttl_lowered",

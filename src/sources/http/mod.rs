@@ -873,7 +873,7 @@ fn families(o: &Observed<'_>) -> Vec<Family> {
             name: name.into(),
             help: help.into(),
             kind,
-            samples,
+            samples: samples.into(),
         };
     let b = |x: bool| if x { 1.0 } else { 0.0 };
     let success = o.outcomes.iter().all(|x| x.failure.is_none());

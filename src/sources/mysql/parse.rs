@@ -279,7 +279,7 @@ pub fn variable_families(rows: &[(String, Option<String>)]) -> Vec<Family> {
         name: "mysql_version_info".into(),
         help: "MySQL version and distribution.".into(),
         kind: Kind::Gauge,
-        samples: vec![Sample {
+        samples: smallvec::smallvec![Sample {
             labels: vec![
                 ("innodb_version".into(), text("innodb_version")),
                 ("version".into(), text("version")),
@@ -625,7 +625,7 @@ pub fn heartbeat_families(h: &HeartbeatRead<'_>) -> Vec<Family> {
         name: "headroom_mysql_heartbeat".into(),
         help: "The pt-heartbeat table configured for this target; error is why it could not be read (empty when it was).".into(),
         kind: Kind::Info,
-        samples: vec![Sample {
+        samples: smallvec::smallvec![Sample {
             labels: vec![
                 ("channel".into(), h.channel.to_owned()),
                 ("table".into(), h.table.to_owned()),
@@ -645,7 +645,7 @@ pub fn read_only_families(role: &str, phase: &str, read_only: bool) -> Vec<Famil
         name: "headroom_mysql_read_only_expected".into(),
         help: "1 when the migration's phase wants this server read-only (a source from the freeze on, a destination until after), 0 when it wants it writable.".into(),
         kind: Kind::Gauge,
-        samples: vec![Sample {
+        samples: smallvec::smallvec![Sample {
             labels: vec![
                 ("role".into(), role.to_owned()),
                 ("phase".into(), phase.to_owned()),
