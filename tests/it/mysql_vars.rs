@@ -291,8 +291,7 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
     );
     // Made and removed between two polls, with a period of its own.
     admin.query_drop(change(11)).await.unwrap();
-    let reset = Reset;
-    drop(reset);
+    drop(Reset);
     let after = server_period(&mut admin).await;
     let (show0, _) = show_and_select(&mut admin).await;
     for _ in 0..2 {

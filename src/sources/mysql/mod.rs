@@ -60,7 +60,7 @@ const SPLIT_STATUS_SQL: &str = "SHOW GLOBAL STATUS LIKE 'Com\\_%'; \
 /// [`SPLIT_STATUS_SQL`] without the `Slave_*` rows, for a server whose replica status has
 /// no default connection (see [`State::slave_rows`]). Each `SHOW GLOBAL STATUS LIKE` walks
 /// every status variable before its `LIKE` applies: the `Slave_*` one costs MariaDB 10.11
-/// about as much CPU as the `Com_*` one for its four rows (docs/performance.md).
+/// nearly as much CPU for its seven rows as the `Com_*` one for 168 (docs/performance.md).
 const SPLIT_STATUS_NO_SLAVE_SQL: &str = "SHOW GLOBAL STATUS LIKE 'Com\\_%'; \
      SELECT VARIABLE_NAME, VARIABLE_VALUE FROM performance_schema.global_status";
 /// The `Slave_*` rows alone.
@@ -533,8 +533,8 @@ impl KeptSlaveRows {
     }
 
     /// Of `slave`, the rows that `read`'s performance_schema table leaves out: those it has
-    /// (`Slave_connections`, which counts the replicas that connect to this server, among
-    /// them) are read from it at every poll.
+    /// (`Slave_connections`, the replicas' connection attempts to this server, among them)
+    /// are read from it at every poll.
     fn new(slave: &[(String, Option<String>)], read: &SplitRead) -> Self {
         let table = &read.rows[read.rows.len() - read.from_table..];
         Self {
