@@ -73,13 +73,17 @@ pub async fn run(
     shard: Option<Shard>,
     web_config: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let load = |path: &Path| {
-        config_file::load(path).map(|mut cfg| {
-            if let Some(s) = shard {
+    // The agent of one shard needs the secrets of its own targets only: the others may be
+    // set only where the agents of their shards run.
+    let load = |path: &Path| match shard {
+        None => config_file::load(path),
+        Some(s) => {
+            config_file::load_with(path, config_file::Secrets::Deferred).and_then(|mut cfg| {
                 cfg.keep_shard(s);
-            }
-            cfg
-        })
+                cfg.require_secrets()?;
+                Ok(cfg)
+            })
+        }
     };
     let cfg = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let web_cfg = match web_config {

@@ -83,7 +83,7 @@ pub enum Command {
         /// Poll only shard I of N (numbered from 0): the targets whose name Prometheus'
         /// `hashmod` puts in bucket I. N agents started with 0/N .. N-1/N on one config
         /// poll every target exactly once; each one's checks, /status and /dday cover its
-        /// shard and say so.
+        /// shard and say so. It reads the secrets of its own targets only.
         #[arg(long, value_name = "I/N", env = "HEADROOM_SHARD")]
         shard: Option<crate::config::shard::Shard>,
         /// Protect every endpoint with TLS (mutual TLS too) and basic auth, as configured in
@@ -592,7 +592,8 @@ pub enum MysqlMetric {
 pub struct NamedCheck {
     /// The check's name, e.g. ELB_CERTIFICATE.
     pub name: String,
-    /// The configuration that defines the check and its targets.
+    /// The configuration that defines the check and its targets. Only the secrets of the
+    /// target the check polls are read: another target's password variable may be unset.
     #[arg(short = 'C', long, value_name = "FILE", env = "HEADROOM_CONFIG")]
     pub config: PathBuf,
     /// The host to check, as the daemon names it on /status and in its pushes: a target

@@ -85,8 +85,8 @@ macro_rules! schema {
 
         impl RawConfig {
             /// Every target of every source section, validated, in the order of the list.
-            fn targets(&self, v: &mut Validator<'_>, cx: &Context) -> Vec<Target> {
-                let mut out = Vec::new();
+            fn targets(&self, v: &mut Validator<'_>, cx: &Context) -> Built {
+                let mut out = Built::default();
                 let mut names = Names::default();
                 $( add(v, cx, &mut names, stringify!($section), &self.$section, &mut out); )*
                 out
@@ -133,13 +133,53 @@ pub struct Config {
     pub scope: Option<String>,
     /// `max_concurrent_polls`.
     pub poll_limit: PollLimit,
+    /// With [`Secrets::Deferred`], the secrets that could not be read: by target name, or
+    /// `None` for one of no target (`push.icinga2`'s password).
+    pub unread_secrets: Vec<(Option<Arc<str>>, ConfigError)>,
+}
+
+/// When the secrets of a configuration (`password_env`, `token_file`, ...) are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// At load, and one that cannot be read is an error of the file: the daemon and
+    /// `config check`.
+    Required,
+    /// At load too, but one that cannot be read is only kept against its target
+    /// ([`Config::unread_secret`]): a command that polls one target, or none, must not fail
+    /// for the secret of a target it never connects to (`headroom check` run by Nagios,
+    /// whose environment has only its own variables; `config plan`; `capacity report`).
+    Deferred,
 }
 
 impl Config {
+    /// Why `target` cannot be polled when the secrets were [`Secrets::Deferred`]: the first
+    /// of its secrets that could not be read, located in the file.
+    pub fn unread_secret(&self, target: &str) -> Option<&ConfigError> {
+        self.unread_secrets
+            .iter()
+            .find(|(t, _)| t.as_deref() == Some(target))
+            .map(|(_, e)| e)
+    }
+
+    /// Every secret still unread an error, as [`Secrets::Required`] would have made it: for
+    /// the daemon of one shard, once it keeps only its own targets.
+    pub fn require_secrets(&self) -> Result<(), ConfigErrors> {
+        if self.unread_secrets.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(
+                self.unread_secrets.iter().map(|(_, e)| e.clone()).collect(),
+            ))
+        }
+    }
+
     /// Keeps the targets of `shard` only (`run --shard`); says so in [`Config::scope`].
     pub fn keep_shard(&mut self, shard: Shard) {
         let all = self.targets.len();
         self.targets.retain(|t| shard.owns(&t.name));
+        // The other shards' secrets are theirs to read.
+        self.unread_secrets
+            .retain(|(t, _)| t.as_deref().is_none_or(|t| shard.owns(t)));
         self.scope = Some(format!(
             "shard {shard}: {} of the config's {all} targets (the others are polled by the agents of the other shards)",
             self.targets.len()
@@ -205,6 +245,13 @@ impl Config {
 #[derive(Default)]
 struct Names(Vec<(String, String)>);
 
+/// The targets validated so far, and the secrets of theirs that could not be read.
+#[derive(Default)]
+struct Built {
+    targets: Vec<Target>,
+    unread: Vec<(Option<Arc<str>>, ConfigError)>,
+}
+
 /// Validates the targets of one source section and appends them to `out`.
 fn add<T: SourceTarget>(
     v: &mut Validator<'_>,
@@ -212,7 +259,7 @@ fn add<T: SourceTarget>(
     names: &mut Names,
     section: &str,
     raws: &[T],
-    out: &mut Vec<Target>,
+    out: &mut Built,
 ) where
     T::Settings: Into<SourceConfig>,
 {
@@ -246,8 +293,11 @@ fn add<T: SourceTarget>(
         if c.region.is_some_and(|r| r.trim().is_empty()) {
             v.error(&format!("{path}.region"), "region must not be empty");
         }
-        if let Some(settings) = raw.validate(v, &path, cx) {
-            out.push(Target {
+        let settings = raw.validate(v, &path, cx);
+        out.unread
+            .extend(v.take_unread().into_iter().map(|e| (Some(name.clone()), e)));
+        if let Some(settings) = settings {
+            out.targets.push(Target {
                 name,
                 interval,
                 timeout,
@@ -288,8 +338,13 @@ pub fn listen_of(path: &Path) -> Result<SocketAddr, String> {
     })
 }
 
-/// Reads and validates a configuration file.
+/// Reads and validates a configuration file, with every secret it names.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with(path, Secrets::Required)
+}
+
+/// Reads and validates a configuration file, its secrets as `secrets` says.
+pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigErrors> {
     let src = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -297,11 +352,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read: {e}"),
         }])
     })?;
-    parse(path, &src)
+    parse_with(path, &src, secrets)
 }
 
-/// Validates configuration text; `file` is only used in messages.
+/// Validates configuration text, with every secret it names; `file` is only used in
+/// messages.
 pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
+    parse_with(file, src, Secrets::Required)
+}
+
+/// Validates configuration text, its secrets as `secrets` says.
+pub fn parse_with(file: &Path, src: &str, secrets: Secrets) -> Result<Config, ConfigErrors> {
     let raw: RawConfig = serde_yaml_ng::from_str(src).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: file.to_path_buf(),
@@ -314,6 +375,9 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     })?;
     let positions = Positions::index(src);
     let mut v = Validator::new(file, &positions, (DEFAULT_INTERVAL, DEFAULT_TIMEOUT));
+    if secrets == Secrets::Deferred {
+        v.defer_secrets();
+    }
     let mut cx = Context {
         history: None,
         history_disabled: raw.history.enabled == Some(false),
@@ -355,7 +419,10 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     let timeout = v.positive("defaults.timeout", raw.defaults.timeout, DEFAULT_TIMEOUT);
     v.set_default_schedule((interval, timeout));
 
-    let mut targets = raw.targets(&mut v, &cx);
+    let Built {
+        mut targets,
+        unread: mut unread_secrets,
+    } = raw.targets(&mut v, &cx);
     let mut checks = if raw.shipped_checks.unwrap_or(true) {
         check::shipped()
     } else {
@@ -397,6 +464,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
     };
     let state_file = raw.state_file.as_ref().map(|p| v.relative(p));
     let push = raw.push.validate(&mut v);
+    unread_secrets.extend(v.take_unread().into_iter().map(|e| (None, e)));
     v.finish()?;
     Ok(Config {
         listen,
@@ -412,6 +480,7 @@ pub fn parse(file: &Path, src: &str) -> Result<Config, ConfigErrors> {
         dday_criteria,
         scope: None,
         poll_limit,
+        unread_secrets,
     })
 }
 
@@ -458,6 +527,46 @@ mod tests {
             errs("memcached:\n  - {name: a, address: h:1}\n  - {name: a, address: h:2}\n"),
             "t.yaml:3:12: memcached[1].name: duplicate target name \"a\" (first defined at line 2 column 12)"
         );
+    }
+
+    #[test]
+    fn deferred_secrets_are_kept_against_their_target() {
+        use crate::config::shard::Shard;
+        // Variables no environment sets.
+        let src = "memcached:\n  - {name: cache, address: 127.0.0.1:11211}\n\
+                   mysql:\n  - {name: db-a, address: 127.0.0.1:3306, user: u, password_env: HR_UNIT_UNSET_A}\n\
+                   \x20 - {name: db-b, address: 127.0.0.1:3306, user: u, password_env: HR_UNIT_UNSET_B}\n\
+                   push:\n  icinga2: {url: 'https://127.0.0.1:5665', user: u, password_env: HR_UNIT_UNSET_C}\n";
+        let a =
+            "t.yaml:4:66: mysql[0].password_env: environment variable HR_UNIT_UNSET_A is not set";
+        // Required: errors of the file, as before.
+        let e = errs(src);
+        assert!(e.starts_with(a), "{e}");
+        assert_eq!(e.lines().count(), 3, "{e}");
+
+        let c = parse_with(Path::new("t.yaml"), src, Secrets::Deferred).unwrap();
+        assert_eq!(c.targets.len(), 3);
+        assert_eq!(c.unread_secret("db-a").unwrap().to_string(), a);
+        assert!(c.unread_secret("db-b").is_some());
+        assert!(c.unread_secret("cache").is_none());
+        // The push password belongs to no target, and is not forgotten.
+        assert_eq!(c.unread_secrets.len(), 3);
+        assert_eq!(c.require_secrets().unwrap_err().0.len(), 3);
+
+        // One shard keeps its own targets' secrets, and what belongs to no target.
+        let shard = Shard { index: 0, count: 2 };
+        let mut mine = c.clone();
+        mine.keep_shard(shard);
+        let owned = ["db-a", "db-b"].iter().filter(|n| shard.owns(n)).count();
+        assert_eq!(mine.unread_secrets.len(), owned + 1);
+        for t in ["db-a", "db-b"] {
+            assert_eq!(mine.unread_secret(t).is_some(), shard.owns(t), "{t}");
+        }
+
+        // A secret given both ways is an error of the file either way.
+        let both =
+            "mysql:\n  - {name: d, address: h:1, user: u, password_env: X, password_file: f}\n";
+        assert!(parse_with(Path::new("t.yaml"), both, Secrets::Deferred).is_err());
     }
 
     #[test]

@@ -53,7 +53,9 @@ async fn report(
     // Where the history is, the catalog, and what the config says each database runs on.
     let (source, classes, cfg) = match (&h.config, &h.store, &h.prometheus) {
         (Some(path), _, _) => {
-            let cfg = crate::config_file::load(path).map_err(|e| e.to_string())?;
+            // The report reads the history alone: the targets' secrets need not be readable.
+            let cfg = crate::config_file::load_with(path, crate::config_file::Secrets::Deferred)
+                .map_err(|e| e.to_string())?;
             let source = cfg.history.clone().ok_or_else(|| {
                 format!(
                     "{}: history.enabled is false: no history to read",

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use crate::check::state::Status;
 use crate::check::{CheckDef, CheckKind, Evaluation, PerHost, RawCheck, Unreachable, evaluate};
 use crate::cli::{CheckMode, MemcachedMetric, MysqlMetric, NamedCheck, Thresholds};
-use crate::config_file;
+use crate::config_file::{self, Config};
 use crate::model::{ErrorKind, PollError, Poller};
 use crate::sources::{AnyPoller, memcached, mysql, tls};
 use crate::sources::{SourceConfig, Target};
@@ -461,7 +461,9 @@ async fn named(args: &[String]) -> Result<Evaluation, String> {
             .unwrap_or_default();
         format!("{first}{tip} (usage: headroom check NAME --config FILE [--host HOST])")
     })?;
-    let cfg = config_file::load(Path::new(&a.config))
+    // Nagios runs a check with an environment of its own: the secret of a target this check
+    // does not poll (another database's password variable) must not make it fail.
+    let cfg = config_file::load_with(Path::new(&a.config), config_file::Secrets::Deferred)
         .map_err(|e| format!("config: {}", e.to_string().replace('\n', "; ")))?;
     let def = cfg
         .checks
@@ -475,7 +477,7 @@ async fn named(args: &[String]) -> Result<Evaluation, String> {
                 a.config.display()
             )
         })?;
-    let missing = match on_targets(&a, &def, &cfg.targets, false).await? {
+    let missing = match on_targets(&a, &def, &cfg.targets, &cfg, false).await? {
         Outcome::Done(ev) => return Ok(ev),
         Outcome::Missing(msg) => msg,
     };
@@ -490,7 +492,7 @@ async fn named(args: &[String]) -> Result<Evaluation, String> {
     if found.is_empty() {
         return Err(why(missing));
     }
-    match on_targets(&a, &def, &found, true).await? {
+    match on_targets(&a, &def, &found, &cfg, true).await? {
         Outcome::Done(ev) => Ok(ev),
         Outcome::Missing(msg) => Err(why(msg)),
     }
@@ -505,11 +507,13 @@ enum Outcome {
 
 /// Runs `def` on the instance of `targets` that `--host` names. `discovered`: the targets
 /// were found by others, and a host may also be given by its name below its parent
-/// (`my-mem-cluster/0001` for `cache-us/my-mem-cluster/0001`) when only one matches.
+/// (`my-mem-cluster/0001` for `cache-us/my-mem-cluster/0001`) when only one matches. A target
+/// whose secret `cfg` could not read is not polled: the check is UNKNOWN with the reason.
 async fn on_targets(
     a: &NamedCheck,
     def: &CheckDef,
     targets: &[Target],
+    cfg: &Config,
     discovered: bool,
 ) -> Result<Outcome, String> {
     let (instances, _) = crate::check::instances(std::slice::from_ref(def), targets);
@@ -529,6 +533,9 @@ async fn on_targets(
         ))
     };
     let target = |name: &str| {
+        if let Some(e) = cfg.unread_secret(name) {
+            return Err(format!("config: {e}"));
+        }
         targets
             .iter()
             .find(|t| &*t.name == name && t.kind() == def.source)

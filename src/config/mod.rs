@@ -107,6 +107,9 @@ pub struct Validator<'a> {
     errors: Vec<ConfigError>,
     /// `defaults:` interval and timeout, resolved.
     schedule: (StdDuration, StdDuration),
+    /// The secrets that could not be read, while they are deferred
+    /// ([`Validator::defer_secrets`]); `None` while each is required.
+    unread: Option<Vec<ConfigError>>,
 }
 
 impl<'a> Validator<'a> {
@@ -122,7 +125,22 @@ impl<'a> Validator<'a> {
             positions,
             errors: Vec::new(),
             schedule: default_schedule,
+            unread: None,
         }
+    }
+
+    /// From now on, a secret that cannot be read (its variable unset, its file unreadable)
+    /// is not an error of the file: it is kept for [`Validator::take_unread`]. For a command
+    /// that polls some targets or none (`headroom check`, `config plan`, `capacity report`),
+    /// which must not fail on the secret of a target it never connects to. A secret given
+    /// both ways is still an error.
+    pub fn defer_secrets(&mut self) {
+        self.unread.get_or_insert_with(Vec::new);
+    }
+
+    /// The secrets that could not be read since the last call, when they are deferred.
+    pub fn take_unread(&mut self) -> Vec<ConfigError> {
+        self.unread.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The errors recorded, if any.
@@ -157,11 +175,25 @@ impl<'a> Validator<'a> {
     }
     /// Records an error about the node at `path` (e.g. `mysql[0].password_env`).
     pub fn error(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(ConfigError {
+        let e = self.located(path, message.into());
+        self.errors.push(e);
+    }
+
+    fn located(&self, path: &str, message: String) -> ConfigError {
+        ConfigError {
             file: self.file.to_path_buf(),
             pos: self.positions.find(path),
-            message: format!("{path}: {}", message.into()),
-        });
+            message: format!("{path}: {message}"),
+        }
+    }
+
+    /// A secret that cannot be read: an error, or kept while secrets are deferred.
+    fn unreadable(&mut self, path: &str, message: String) {
+        let e = self.located(path, message);
+        match &mut self.unread {
+            Some(unread) => unread.push(e),
+            None => self.errors.push(e),
+        }
     }
 
     /// The interval and timeout of `defaults:` (for targets a source discovers).
@@ -188,11 +220,11 @@ impl<'a> Validator<'a> {
             (Some(var), None) => match std::env::var(var) {
                 Ok(v) => Some(Secret(v)),
                 Err(std::env::VarError::NotPresent) => {
-                    self.error(path, format!("environment variable {var} is not set"));
+                    self.unreadable(path, format!("environment variable {var} is not set"));
                     None
                 }
                 Err(std::env::VarError::NotUnicode(_)) => {
-                    self.error(
+                    self.unreadable(
                         path,
                         format!("environment variable {var} is not valid UTF-8"),
                     );
@@ -208,7 +240,7 @@ impl<'a> Validator<'a> {
                         .to_owned(),
                 )),
                 Err(e) => {
-                    self.error(path, format!("cannot read {}: {e}", f.display()));
+                    self.unreadable(path, format!("cannot read {}: {e}", f.display()));
                     None
                 }
             },

@@ -191,3 +191,58 @@ fn no_secret_in_logs_metrics_pages_apis_or_command_output() {
         );
     }
 }
+
+/// A command that polls one target, or none, runs without the secrets of the others: Nagios
+/// runs `headroom check` with an environment of its own, where another database's password
+/// variable is not set. The secret a check does need makes it UNKNOWN with the field, the
+/// variable and where the file names it; `config check` still requires every secret.
+#[test]
+fn commands_need_only_the_secrets_of_what_they_poll() {
+    let mysql = env("HEADROOM_TEST_MYSQL");
+    let user = env("HEADROOM_TEST_MYSQL_USER");
+    let memcached = env("HEADROOM_TEST_MEMCACHED");
+    let unset = "HR_UNSET_PW_5C1E";
+    assert!(std::env::var_os(unset).is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("headroom.yaml");
+    let db = format!("  - {{name: db, address: {mysql}, user: {user}, password_env: {unset}}}");
+    std::fs::write(
+        &cfg,
+        format!("memcached:\n  - {{name: cache, address: {memcached}}}\nmysql:\n{db}\n"),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    // Where the variable's name is: line 4, its column.
+    let col = db.find(unset).unwrap() + 1;
+    let why =
+        format!("{cfg}:4:{col}: mysql[0].password_env: environment variable {unset} is not set");
+
+    // The memcached check polls the real memcached and judges it.
+    let (code, out, err) = common::headroom(&["check", "MEMCACHE_RESPONSE", "--config", cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("OK: stats answered in "), "{out}");
+
+    // The MySQL check cannot log in without its password: UNKNOWN, and why.
+    let (code, out, err) = common::headroom(&[
+        "check",
+        "MYSQL_CONNECTIONS",
+        "--config",
+        cfg,
+        "--host",
+        "db",
+    ]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.starts_with("UNKNOWN: "), "{out}");
+    assert!(out.contains(&why), "{out}");
+
+    // A plan and a capacity report connect to nothing.
+    let (code, out, err) = common::headroom(&["config", "plan", cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, err) = common::headroom(&["capacity", "report", "--config", cfg, "--db", "db"]);
+    assert!(!format!("{out}{err}").contains(unset), "{out}{err}");
+
+    // `config check` validates the whole file, every secret included.
+    let (code, out, err) = common::headroom(&["config", "check", cfg]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(err.trim(), why);
+}
