@@ -1,0 +1,36 @@
+# Shared by the MySQL benchmarks (bench/mysql-ab, bench/mysql-instructions,
+# bench/mysql-vs-mysqld-exporter); sourced from the project root, not run.
+# shellcheck shell=bash
+
+# Starts the project's services (scripts/services: MariaDB, its replica, memcached, ...) and
+# reads their addresses and credentials into the environment (HEADROOM_TEST_*). Sets SVC
+# (their directory) and DPID (mariadbd's pid).
+bench_services() {
+  scripts/services start >/dev/null
+  SVC=${HEADROOM_SERVICES_DIR:-.services}
+  # shellcheck disable=SC1091
+  source "$SVC/env"
+  DPID=$(cat "$SVC/mariadb.pid")
+}
+
+HZ=$(getconf CLK_TCK)
+# A process's CPU time so far (utime + stime), in seconds.
+cpu_s() { awk -v hz="$HZ" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# A process's peak resident set (VmHWM), in KiB.
+hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+# A TCP port free on loopback now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Writes to FILE a headroom config listening on PORT with one mysql target, the services'
+# MariaDB polled every 100 ms; the password comes from BENCH_PW (run headroom with
+# BENCH_PW=$HEADROOM_TEST_MYSQL_PASSWORD).
+mysql_config() {
+  cat > "$1" <<YML
+listen: 127.0.0.1:$2
+mysql:
+  - {name: bench, address: $HEADROOM_TEST_MYSQL, user: $HEADROOM_TEST_MYSQL_USER, password_env: BENCH_PW, interval: 100ms, timeout: 5s}
+YML
+}
+
+# The polls a headroom listening on PORT has made (headroom_polls_total).
+polls_of() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^headroom_polls_total\{/ {print $2}'; }
