@@ -80,6 +80,11 @@ pub fn plan_config(path: &Path) -> Result<String, ConfigErrors> {
             ));
         }
     }
+    if out.is_empty() {
+        out.push_str(
+            "nothing is read from CloudWatch: no cloudwatch target, and no elasticache, elb, elbv2 or rds target whose discoveries it would poll\n",
+        );
+    }
     for n in &cfg.notices {
         out.push_str(&format!("{n}\n"));
     }

@@ -238,6 +238,7 @@ fn commands_need_only_the_secrets_of_what_they_poll() {
     // A plan and a capacity report connect to nothing.
     let (code, out, err) = common::headroom(&["config", "plan", cfg]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("nothing is read from CloudWatch"), "{out}");
     let (_, out, err) = common::headroom(&["capacity", "report", "--config", cfg, "--db", "db"]);
     assert!(!format!("{out}{err}").contains(unset), "{out}{err}");
 
