@@ -153,14 +153,22 @@ fn status_series(f: &[Family]) -> Vec<String> {
     v
 }
 
-/// The server-wide counters of `SHOW STATUS` statements and `SELECT`s.
-async fn show_and_select(admin: &mut mysql_async::Conn) -> (f64, f64) {
+/// The server-wide counters of `SHOW STATUS` statements, `SELECT`s and replica status reads
+/// (`SHOW ALL SLAVES STATUS` counts in `Com_show_slave_status`), in one statement.
+async fn show_and_select(admin: &mut mysql_async::Conn) -> (f64, f64, f64) {
     let rows: Vec<(String, f64)> = admin
-        .query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_show_status', 'Com_select')")
+        .query(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN \
+             ('Com_show_status', 'Com_select', 'Com_show_slave_status')",
+        )
         .await
         .unwrap();
     let get = |n: &str| rows.iter().find(|(k, _)| k == n).map(|(_, v)| *v).unwrap();
-    (get("Com_show_status"), get("Com_select"))
+    (
+        get("Com_show_status"),
+        get("Com_select"),
+        get("Com_show_slave_status"),
+    )
 }
 
 /// On a MariaDB with performance_schema ON (the services' one), the first poll of a
@@ -171,8 +179,10 @@ async fn show_and_select(admin: &mut mysql_async::Conn) -> (f64, f64) {
 /// `Slave_` rows read by the probe are kept), with the same series as the whole statement;
 /// and with `tps_counter: questions` none of the poller's own statements is counted as a
 /// transaction. Once the primary has a default replica connection its `Slave_` rows are read
-/// at every poll, and kept again once it is gone. On the replica, whose performance_schema
-/// is OFF, the whole statement stays.
+/// at every poll, and kept again once it is gone. Its replica status, with no connection at
+/// all, is read only until two polls of one `Com_change_master` count found it empty, and
+/// again once the count moves. On the replica, whose performance_schema is OFF, the whole
+/// statement stays, and its replica status is read at every poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(
     clippy::await_holding_lock,
@@ -186,12 +196,12 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
         ..settings()
     });
     let whole = poller.poll().await.unwrap().families;
-    let (show0, select0) = show_and_select(&mut admin).await;
+    let (show0, select0, replica0) = show_and_select(&mut admin).await;
     let mut last = Vec::new();
     for _ in 0..5 {
         last = poller.poll().await.unwrap().families;
     }
-    let (show1, select1) = show_and_select(&mut admin).await;
+    let (show1, select1, replica1) = show_and_select(&mut admin).await;
     // The second read counts itself in Com_show_status.
     let shows = show1 - show0 - 1.0;
     // A SELECT a poll reads the variables a check needs (SELECT @@GLOBAL...), one the table.
@@ -199,6 +209,9 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
     println!("5 polls: {shows} SHOW STATUS, {selects} SELECT");
     assert_eq!(shows, 5.0, "one SHOW STATUS a poll");
     assert_eq!(selects, 10.0, "two SELECTs a poll");
+    // The primary has no replica connection at all: its replica status is read at the
+    // second poll (which confirms it against the first's Com_change_master), then not.
+    assert_eq!(replica1 - replica0, 1.0, "the replica status read once");
     let (whole, split) = (status_series(&whole), status_series(&last));
     println!("{} status series, whole and split", whole.len());
     assert!(whole.len() > 400, "{}", whole.len());
@@ -259,7 +272,7 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
     assert_eq!(period(&polled), server_period(&mut admin).await);
     admin.query_drop(change(7)).await.unwrap();
     let reset = Reset;
-    let (show0, _) = show_and_select(&mut admin).await;
+    let (show0, _, replica0) = show_and_select(&mut admin).await;
     for _ in 0..3 {
         let f = poller.poll().await.unwrap().families;
         assert_eq!(
@@ -274,26 +287,36 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
         );
         assert_eq!(port, Some(9.0));
     }
-    let (show1, _) = show_and_select(&mut admin).await;
+    let (show1, _, replica1) = show_and_select(&mut admin).await;
     assert_eq!(show1 - show0 - 1.0, 6.0, "two SHOW STATUS a poll");
+    assert_eq!(
+        replica1 - replica0,
+        3.0,
+        "the replica status read at each poll: the first after the CHANGE MASTER's count"
+    );
     drop(reset);
     let gone = server_period(&mut admin).await;
-    let (show0, _) = show_and_select(&mut admin).await;
+    let (show0, _, replica0) = show_and_select(&mut admin).await;
     for _ in 0..3 {
         let f = poller.poll().await.unwrap().families;
         assert_eq!(period(&f), gone, "no default connection");
     }
-    let (show1, _) = show_and_select(&mut admin).await;
+    let (show1, _, replica1) = show_and_select(&mut admin).await;
     assert_eq!(
         show1 - show0 - 1.0,
         4.0,
         "two SHOW STATUS at the first poll after the reset, then one a poll"
     );
+    assert_eq!(
+        replica1 - replica0,
+        2.0,
+        "the replica status read until two polls of one count found it empty"
+    );
     // Made and removed between two polls, with a period of its own.
     admin.query_drop(change(11)).await.unwrap();
     drop(Reset);
     let after = server_period(&mut admin).await;
-    let (show0, _) = show_and_select(&mut admin).await;
+    let (show0, _, replica0) = show_and_select(&mut admin).await;
     for _ in 0..2 {
         let f = poller.poll().await.unwrap().families;
         assert_eq!(
@@ -302,8 +325,13 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
             "the server's heartbeat period after {gone:?}"
         );
     }
-    let (show1, _) = show_and_select(&mut admin).await;
+    let (show1, _, replica1) = show_and_select(&mut admin).await;
     assert_eq!(show1 - show0 - 1.0, 3.0, "the Slave_ rows read once more");
+    assert_eq!(
+        replica1 - replica0,
+        1.0,
+        "the replica status read once more, after the status read"
+    );
     poller.close().await;
 
     // The replica runs with performance_schema OFF: its table is empty, and the poller keeps
@@ -321,15 +349,20 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
         Some(Secret::new(env("HEADROOM_TEST_MYSQL_PASSWORD"))),
     ));
     let whole = poller.poll().await.unwrap().families;
-    let (show0, _) = show_and_select(&mut on_replica).await;
+    let (show0, _, replica0) = show_and_select(&mut on_replica).await;
     for _ in 0..5 {
         last = poller.poll().await.unwrap().families;
     }
-    let (show1, _) = show_and_select(&mut on_replica).await;
+    let (show1, _, replica1) = show_and_select(&mut on_replica).await;
     assert_eq!(
         show1 - show0 - 1.0,
         5.0,
         "one SHOW STATUS a poll on the replica"
+    );
+    assert_eq!(
+        replica1 - replica0,
+        5.0,
+        "a replica's status read at every poll"
     );
     assert_eq!(status_series(&last), status_series(&whole));
     poller.close().await;

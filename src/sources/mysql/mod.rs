@@ -510,6 +510,13 @@ struct State {
     /// The `Slave_*` status rows as read while the replica status had no default connection
     /// (see [`KeptSlaveRows`]). `None`: read them.
     slave_rows: Option<KeptSlaveRows>,
+    /// MariaDB's replica status has no connection at all, as of the `Com_change_master` count
+    /// in `slave_rows`: only `CHANGE MASTER` makes one, and it moves the count. While the
+    /// status read shows the same count, `SHOW ALL SLAVES STATUS` is not sent. Set when an
+    /// empty replica status was read between two status reads of one count (the poll
+    /// before's and this one's), or after this poll's status read; cleared when the count
+    /// moves, until the replica status read then says again.
+    no_replica: bool,
 }
 
 /// The `Slave_*` status rows that performance_schema's table leaves out, of a server whose
@@ -649,6 +656,7 @@ impl MysqlPoller {
                 variables: None,
                 status_stmt: StatusStmt::Probe,
                 slave_rows: None,
+                no_replica: false,
             }),
         }
     }
@@ -756,6 +764,45 @@ struct VariablesRead {
 }
 
 impl MysqlPoller {
+    /// The replica status, by the statement this server takes (`replica`, lowered on a
+    /// parse error and set to `None` on another server error, which is not asked again).
+    /// Counts the statements it sends in `own`.
+    async fn read_replica(
+        &self,
+        conn: &mut Conn,
+        replica: &mut ReplicaStmt,
+        own: &mut OwnStatements,
+        reconnected: bool,
+    ) -> Result<Vec<ReplicaRow>, PollError> {
+        while *replica != ReplicaStmt::None {
+            let sql = match *replica {
+                ReplicaStmt::AllSlaves => "SHOW ALL SLAVES STATUS",
+                ReplicaStmt::Replica => "SHOW REPLICA STATUS",
+                _ => "SHOW SLAVE STATUS",
+            };
+            own.questions += 1.0;
+            match conn.query::<Row, _>(sql).await {
+                Ok(rows) => return Ok(rows.into_iter().map(row_pairs).collect()),
+                // ER_PARSE_ERROR: not MariaDB (SHOW ALL SLAVES STATUS), or a server older than
+                // MySQL 8.0.22 / MariaDB 10.5.1 (SHOW REPLICA STATUS).
+                Err(mysql_async::Error::Server(e))
+                    if e.code == 1064 && *replica != ReplicaStmt::Slave =>
+                {
+                    *replica = match *replica {
+                        ReplicaStmt::AllSlaves => ReplicaStmt::Replica,
+                        _ => ReplicaStmt::Slave,
+                    };
+                }
+                Err(mysql_async::Error::Server(e)) => {
+                    tracing::warn!(target = %self.address, code = e.code, "replica status not readable ({}); not asked again", e.message);
+                    *replica = ReplicaStmt::None;
+                }
+                Err(e) => return Err(self.stmt_err(e, reconnected)),
+            }
+        }
+        Ok(Vec::new())
+    }
+
     /// The families of the global variables and `max_connections`: all of them read when
     /// the last whole read is older than `variables_refresh` (or the connection is new),
     /// else that read's families with [`FRESH_VARIABLES`] read again. Building ~500
@@ -1025,6 +1072,7 @@ impl Poller for MysqlPoller {
             st.prev = None;
             st.status_stmt = StatusStmt::Probe;
             st.slave_rows = None;
+            st.no_replica = false;
         }
         // The statements of this poll that the status read counts (in `Questions` and
         // `Com_select`), and those it does not (after it); the first is the status read itself.
@@ -1049,37 +1097,20 @@ impl Poller for MysqlPoller {
         };
 
         // Replica status first: whether it has a default connection decides whether the
-        // status read needs its `Slave_*` rows.
+        // status read needs its `Slave_*` rows. Not sent while it is known to have no
+        // connection at all and nothing could have made one (`State::no_replica`; the status
+        // read below checks).
+        let skip_replica = st.no_replica
+            && st.replica == ReplicaStmt::AllSlaves
+            && st.status_stmt == StatusStmt::Split
+            && st.slave_rows.as_ref().is_some_and(|k| k.changes.is_some());
         let mut replica_rows: Vec<ReplicaRow> = Vec::new();
-        while st.replica != ReplicaStmt::None {
-            let sql = match st.replica {
-                ReplicaStmt::AllSlaves => "SHOW ALL SLAVES STATUS",
-                ReplicaStmt::Replica => "SHOW REPLICA STATUS",
-                _ => "SHOW SLAVE STATUS",
-            };
-            before.questions += 1.0;
-            match conn.query::<Row, _>(sql).await {
-                Ok(rows) => {
-                    replica_rows = rows.into_iter().map(row_pairs).collect();
-                    break;
-                }
-                // ER_PARSE_ERROR: not MariaDB (SHOW ALL SLAVES STATUS), or a server older than
-                // MySQL 8.0.22 / MariaDB 10.5.1 (SHOW REPLICA STATUS).
-                Err(mysql_async::Error::Server(e))
-                    if e.code == 1064 && st.replica != ReplicaStmt::Slave =>
-                {
-                    st.replica = match st.replica {
-                        ReplicaStmt::AllSlaves => ReplicaStmt::Replica,
-                        _ => ReplicaStmt::Slave,
-                    };
-                }
-                Err(mysql_async::Error::Server(e)) => {
-                    tracing::warn!(target = %self.address, code = e.code, "replica status not readable ({}); not asked again", e.message);
-                    st.replica = ReplicaStmt::None;
-                }
-                Err(e) => return Err(self.stmt_err(e, reconnected)),
-            }
+        if !skip_replica {
+            replica_rows = self
+                .read_replica(&mut conn, &mut st.replica, &mut before, reconnected)
+                .await?;
         }
+        st.no_replica = false;
 
         let default_connection = match st.replica {
             ReplicaStmt::None => None,
@@ -1099,7 +1130,8 @@ impl Poller for MysqlPoller {
                 .map_err(|e| self.stmt_err(e, reconnected))?;
             match kept {
                 Some(mut kept) => {
-                    if change_master_count(&read.rows) != kept.changes {
+                    let moved = change_master_count(&read.rows) != kept.changes;
+                    if moved {
                         // A connection made (and removed) since they were read.
                         after.questions += 1.0;
                         let slave = query_pairs(&mut conn, SLAVE_STATUS_SQL)
@@ -1107,6 +1139,18 @@ impl Poller for MysqlPoller {
                             .map_err(|e| self.stmt_err(e, reconnected))?;
                         kept = KeptSlaveRows::new(&slave, &read);
                     }
+                    if skip_replica && moved {
+                        // Read after the status read: a later CHANGE MASTER moves the
+                        // count past this one's.
+                        replica_rows = self
+                            .read_replica(&mut conn, &mut st.replica, &mut after, reconnected)
+                            .await?;
+                    }
+                    // Empty, and no CHANGE MASTER since the status read before it (the poll
+                    // before's when it was read first, this one's when it was read after).
+                    st.no_replica = st.replica == ReplicaStmt::AllSlaves
+                        && replica_rows.is_empty()
+                        && (skip_replica || !moved);
                     read.rows.extend(kept.rows.iter().cloned());
                     st.slave_rows = Some(kept);
                 }
