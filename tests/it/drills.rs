@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common;
 use crate::common::moto::{AWS_ENV, PrivateMoto};
 use crate::common::{Daemon, env, free_port, series_value, wait_for};
 
@@ -25,29 +26,7 @@ impl PrivateMariaDb {
     fn start() -> PrivateMariaDb {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let cnf = dir.path().join("my.cnf");
-        let d = dir.path().display();
-        std::fs::write(
-            &cnf,
-            format!(
-                "[mariadbd]\ndatadir={d}/data\nsocket={d}/sock\npid-file={d}/pid\nbind-address=127.0.0.1\nport={port}\n\
-                 skip-name-resolve\nskip-grant-tables\nlog-error={d}/error.log\ninnodb_buffer_pool_size=16M\n\
-                 performance_schema=OFF\n"
-            ),
-        )
-        .unwrap();
-        let user = env_user();
-        let out = Command::new("mariadb-install-db")
-            .arg(format!("--defaults-file={}", cnf.display()))
-            .arg(format!("--user={user}"))
-            .args(["--skip-test-db", "--auth-root-authentication-method=socket"])
-            .output()
-            .expect("mariadb-install-db (Debian's mariadb-server; run scripts/setup)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::install_mariadb(dir.path(), port, "skip-grant-tables\n");
         let mut m = PrivateMariaDb {
             dir,
             port,
@@ -65,7 +44,7 @@ impl PrivateMariaDb {
         let cnf = self.dir.path().join("my.cnf");
         let child = Command::new("/usr/sbin/mariadbd")
             .arg(format!("--defaults-file={}", cnf.display()))
-            .arg(format!("--user={}", env_user()))
+            .arg(format!("--user={}", common::login_user()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -92,11 +71,6 @@ impl Drop for PrivateMariaDb {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn env_user() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// (status, output) of `check` on `host` from /api/checks.

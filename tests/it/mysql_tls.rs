@@ -133,7 +133,6 @@ impl TlsMariaDb {
             "extendedKeyUsage=clientAuth",
         );
         let port = free_port();
-        let d = p.display();
         std::fs::write(
             p.join("init.sql"),
             format!(
@@ -144,35 +143,18 @@ impl TlsMariaDb {
             ),
         )
         .unwrap();
-        let cnf = p.join("my.cnf");
-        std::fs::write(
-            &cnf,
-            format!(
-                "[mariadbd]\ndatadir={d}/data\nsocket={d}/sock\npid-file={d}/pid\nbind-address=127.0.0.1\nport={port}\n\
-                 skip-name-resolve\nlog-error={d}/error.log\ninnodb_buffer_pool_size=16M\nperformance_schema=OFF\n\
-                 ssl_ca={d}/ca.pem\nssl_cert={d}/server.pem\nssl_key={d}/server.key\n\
+        let d = p.display();
+        let cnf = common::install_mariadb(
+            p,
+            port,
+            &format!(
+                "ssl_ca={d}/ca.pem\nssl_cert={d}/server.pem\nssl_key={d}/server.key\n\
                  require_secure_transport=ON\ninit-file={d}/init.sql\n"
             ),
-        )
-        .unwrap();
-        let user = String::from_utf8_lossy(&Command::new("id").arg("-un").output().unwrap().stdout)
-            .trim()
-            .to_owned();
-        let out = Command::new("mariadb-install-db")
-            .arg(format!("--defaults-file={}", cnf.display()))
-            .arg(format!("--user={user}"))
-            .args(["--skip-test-db", "--auth-root-authentication-method=socket"])
-            .output()
-            .expect("mariadb-install-db (Debian's mariadb-server; run scripts/setup)");
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
         );
         let child = Command::new("/usr/sbin/mariadbd")
             .arg(format!("--defaults-file={}", cnf.display()))
-            .arg(format!("--user={user}"))
+            .arg(format!("--user={}", common::login_user()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
