@@ -691,15 +691,18 @@ impl MysqlPoller {
         };
         let with =
             |ssl: Option<mysql_async::SslOpts>| -> Opts { base.clone().ssl_opts(ssl).into() };
-        // MariaDB refuses a plain connection under require_secure_transport (or to a user
-        // created REQUIRE SSL) with the same ER_ACCESS_DENIED_ERROR as a wrong password: say
-        // that the connection was not encrypted.
+        // MariaDB refuses a plain connection under require_secure_transport (and MySQL and
+        // MariaDB one to a user created REQUIRE SSL) with the same ER_ACCESS_DENIED_ERROR
+        // (1045) as a wrong password: with `DISABLED`, say that it may be either. (A server
+        // that `PREFERRED` found without TLS cannot require it.)
         let plain = |e: mysql_async::Error| {
+            let denied = matches!(&e, mysql_async::Error::Server(s) if s.code == 1045);
             let mut pe = self.err(e);
-            if pe.kind == ErrorKind::Auth {
+            if denied {
                 pe.message.push_str(
-                    " (the connection was not encrypted: a server with require_secure_transport=ON, \
-                     or a user created REQUIRE SSL or X509, refuses it; see ssl_mode)",
+                    " (a wrong user or password, or a plain-text connection where TLS is \
+                     required by require_secure_transport=ON or a user created REQUIRE SSL or \
+                     X509: see ssl_mode)",
                 );
             }
             pe
@@ -714,7 +717,7 @@ impl MysqlPoller {
                 mysql_async::DriverError::NoClientSslFlagFromServer,
             )) if self.ssl.mode == SslMode::Preferred => {
                 tracing::debug!(target = %self.address, "server offers no TLS; PREFERRED goes on in plain text");
-                Conn::new(with(None)).await.map_err(plain)
+                Conn::new(with(None)).await.map_err(|e| self.err(e))
             }
             // Also when the name learnt before is no longer the certificate's (a new one).
             Err(e) if self.ssl.mode == SslMode::VerifyCa => {
@@ -900,7 +903,16 @@ pub(crate) fn classify(addr: &str, e: mysql_async::Error) -> PollError {
         }
         _ => ErrorKind::Protocol,
     };
-    PollError::new(kind, format!("{addr}: {e}"))
+    // The driver's wrappers ("Input/output error: Input/output error: ...", "Server error:
+    // `...'") left out: the operating system's words, and the server's as the mysql client
+    // prints them (`ERROR 1045 (28000): Access denied ...`).
+    let what = match &e {
+        Error::Io(IoError::Io(io)) => io.to_string(),
+        Error::Server(s) => s.to_string(),
+        Error::Driver(d) => d.to_string(),
+        _ => e.to_string(),
+    };
+    PollError::new(kind, format!("{addr}: {what}"))
 }
 
 async fn query_pairs(
