@@ -437,19 +437,39 @@ pub enum ConfigCommand {
     /// 1, or print a summary and exit 0. Secrets are read to check they exist, never printed.
     #[command(after_help = CONFIG_CHECK_EXAMPLES)]
     Check {
-        /// The YAML configuration file.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        #[command(flatten)]
+        file: ConfigFileArg,
     },
     /// Print each CloudWatch target's poll plan: queries, GetMetricData calls, billed
     /// metrics and cost per month, beside what YACE's model (one billed metric per
     /// statistic) would make of the same metrics.
     #[command(after_help = CONFIG_PLAN_EXAMPLES)]
     Plan {
-        /// The YAML configuration file.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        #[command(flatten)]
+        file: ConfigFileArg,
     },
+}
+
+/// The file of `config check` and `config plan`: given as an argument, or with `-c` as `run`
+/// takes it.
+#[derive(Debug, clap::Args)]
+pub struct ConfigFileArg {
+    /// The YAML configuration file.
+    #[arg(value_name = "FILE", required_unless_present = "config")]
+    file: Option<PathBuf>,
+    /// The same file, as `run` takes it.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "file")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigFileArg {
+    /// The file given.
+    pub fn path(&self) -> &std::path::Path {
+        self.file
+            .as_deref()
+            .or(self.config.as_deref())
+            .expect("clap requires FILE or --config")
+    }
 }
 
 /// Thresholds and timeout shared by the ad-hoc checks.
@@ -663,7 +683,7 @@ Examples:
 const CONFIG_CHECK_EXAMPLES: &str = "\
 Examples:
   headroom config check /etc/headroom/config.yaml
-  headroom config check examples/demo.yaml && systemctl reload headroom";
+  headroom config check -c examples/demo.yaml && systemctl reload headroom";
 
 const CONFIG_PLAN_EXAMPLES: &str = "\
 Examples:

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { file },
-        } => match headroom::commands::config::check_config(&file) {
+        } => match headroom::commands::config::check_config(file.path()) {
             Ok(summary) => {
                 println!("{summary}");
                 ExitCode::SUCCESS
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         },
         Command::Config {
             command: ConfigCommand::Plan { file },
-        } => match headroom::commands::config::plan_config(&file) {
+        } => match headroom::commands::config::plan_config(file.path()) {
             Ok(text) => {
                 let _ = writeln!(std::io::stdout(), "{text}");
                 ExitCode::SUCCESS

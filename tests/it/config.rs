@@ -124,6 +124,28 @@ fn config_check_command_reports_and_exits() {
     );
     assert!(!stderr.contains("hunter2-inline-secret"), "{stderr}");
 
+    // The file with -c, as `run -c` takes it: the same answer. Both ways at once is a usage
+    // error (exit 2), not a silent pick.
+    let out = Command::new(bin)
+        .args(["config", "check", "-c"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), stderr);
+    let both = Command::new(bin)
+        .args(["config", "plan", "--config"])
+        .arg(&bad)
+        .arg(common::fixture("config/full.ok.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+
     let missing = Command::new(bin)
         .args(["config", "check", "/nonexistent/headroom.yaml"])
         .output()
