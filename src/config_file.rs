@@ -326,7 +326,7 @@ pub fn listen_of(path: &Path) -> Result<SocketAddr, String> {
         format!(
             "{}{at}: {}",
             path.display(),
-            crate::config::strip_location(&e.to_string())
+            crate::config::serde_message(&e.to_string())
         )
     })?;
     let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
@@ -370,7 +370,7 @@ pub fn parse_with(file: &Path, src: &str, secrets: Secrets) -> Result<Config, Co
                 line: l.line(),
                 col: l.column(),
             }),
-            message: crate::config::strip_location(&e.to_string()),
+            message: crate::config::serde_message(&e.to_string()),
         }])
     })?;
     let positions = Positions::index(src);
@@ -517,7 +517,7 @@ mod tests {
     fn unknown_key_is_located() {
         assert_eq!(
             errs("listen: 127.0.0.1:1\nmemcached:\n  - name: a\n    adress: x:1\n"),
-            "t.yaml:4:5: memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval`, `timeout`, `region`, `slabs`"
+            "t.yaml:4:5: memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval`, `timeout`, `region`, `slabs`: did you mean `address`?"
         );
     }
 

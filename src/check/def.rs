@@ -511,11 +511,7 @@ fn located(path: &Path, pos: Option<Pos>, msg: &str) -> String {
 }
 
 fn locate_serde(path: &Path, e: &serde_yaml_ng::Error) -> String {
-    let msg = e.to_string();
-    let msg = match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg,
-    };
+    let msg = crate::config::serde_message(&e.to_string());
     // serde_yaml names the root sequence `.`: `.[0].warning` reads better as `[0].warning`.
     let msg = msg.strip_prefix('.').map(str::to_owned).unwrap_or(msg);
     located(

@@ -291,9 +291,95 @@ pub fn strip_location(msg: &str) -> String {
     }
 }
 
+/// A serde_yaml message for a person: without its location ([`strip_location`]), and after
+/// an unknown field or value, the expected one it is a typo of, if one is near enough
+/// ("unknown field `intervall`, expected one of `name`, ...: did you mean `interval`?").
+pub fn serde_message(msg: &str) -> String {
+    let msg = strip_location(msg);
+    match near_expected(&msg) {
+        Some(name) => format!("{msg}: did you mean `{name}`?"),
+        None => msg,
+    }
+}
+
+/// In serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`", or "unknown
+/// variant"), the expected name nearest to `x` by edit distance, when it is within a third
+/// of the longer name's length (at least 1): a typo, not another word.
+fn near_expected(msg: &str) -> Option<&str> {
+    let (_, rest) = msg
+        .split_once("unknown field `")
+        .or_else(|| msg.split_once("unknown variant `"))?;
+    let (given, rest) = rest.split_once('`')?;
+    let (_, expected) = rest.split_once("expected ")?;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| (edit_distance(given, name), name))
+        .filter(|&(d, name)| name != given && d <= (given.len().max(name.len()) / 3).max(1))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance over characters, ignoring ASCII case (`Interval` is a typo of
+/// `interval`, one edit).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().map(|c| c.to_ascii_lowercase()).enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_names_suggest_the_near_expected_one() {
+        let msg = |m: &str| serde_message(m);
+        assert_eq!(
+            msg(
+                "memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval` at line 4 column 5"
+            ),
+            "memcached[0]: unknown field `adress`, expected one of `name`, `address`, `interval`: did you mean `address`?"
+        );
+        assert_eq!(
+            msg(
+                "mysql[0].ssl_mode: unknown variant `VERIFY_CAA`, expected one of `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`"
+            ),
+            "mysql[0].ssl_mode: unknown variant `VERIFY_CAA`, expected one of `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`: did you mean `VERIFY_CA`?"
+        );
+        assert_eq!(
+            msg("x: unknown field `Interval`, expected `interval`"),
+            "x: unknown field `Interval`, expected `interval`: did you mean `interval`?"
+        );
+        // Another word, not a typo: no guess.
+        assert_eq!(
+            msg("unknown field `frequency`, expected one of `name`, `interval`"),
+            "unknown field `frequency`, expected one of `name`, `interval`"
+        );
+        assert_eq!(
+            msg("unknown field `basic_auth`, expected `tls_server_config`"),
+            "unknown field `basic_auth`, expected `tls_server_config`"
+        );
+        assert_eq!(
+            msg("invalid type: string \"x\", expected a duration"),
+            "invalid type: string \"x\", expected a duration"
+        );
+        assert_eq!(edit_distance("intervall", "interval"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn secret_debug_is_redacted() {

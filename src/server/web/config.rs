@@ -168,7 +168,7 @@ pub fn parse(file: &Path, src: &str) -> Result<WebConfig, ConfigErrors> {
                     line: l.line(),
                     col: l.column(),
                 }),
-                message: crate::config::strip_location(&e.to_string()),
+                message: crate::config::serde_message(&e.to_string()),
             }])
         })?
     };
