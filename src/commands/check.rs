@@ -471,8 +471,11 @@ async fn named(args: &[String]) -> Result<Evaluation, String> {
         .find(|c| c.name == a.name)
         .cloned()
         .ok_or_else(|| {
+            let near = crate::config::nearest(&a.name, cfg.checks.iter().map(|c| &*c.name))
+                .map(|n| format!(": did you mean {n}?"))
+                .unwrap_or_default();
             format!(
-                "no check named {} in {} or the shipped checks",
+                "no check named {} in {} or the shipped checks{near}",
                 a.name,
                 a.config.display()
             )

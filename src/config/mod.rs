@@ -311,10 +311,14 @@ fn near_expected(msg: &str) -> Option<&str> {
         .or_else(|| msg.split_once("unknown variant `"))?;
     let (given, rest) = rest.split_once('`')?;
     let (_, expected) = rest.split_once("expected ")?;
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
+    nearest(given, expected.split('`').skip(1).step_by(2))
+}
+
+/// Of `names`, the one `given` is a typo of: the nearest by edit distance, within a third of
+/// the longer name's length (at least 1), and not `given` itself.
+pub fn nearest<'a>(given: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .into_iter()
         .map(|name| (edit_distance(given, name), name))
         .filter(|&(d, name)| name != given && d <= (given.len().max(name.len()) / 3).max(1))
         .min_by_key(|&(d, _)| d)

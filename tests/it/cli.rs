@@ -81,4 +81,18 @@ fn a_plugins_usage_error_is_one_line_with_the_suggestion() {
     assert_eq!(code, 3, "{out}");
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("'--config'"), "{out}");
+    // And a misspelt check name, the shipped checks' or the file's (case aside); no guess
+    // for a name near none.
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.yaml");
+    let (code, out, _) = headroom(&["check", "memcache_hitrat", "--config", demo]);
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "UNKNOWN: no check named memcache_hitrat in {demo} or the shipped checks: did you mean MEMCACHE_HITRATE?\n"
+        )
+    );
+    let (code, out, _) = headroom(&["check", "DISK_SPACE", "--config", demo]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.ends_with("or the shipped checks\n"), "{out}");
 }
