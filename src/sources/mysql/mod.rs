@@ -1112,10 +1112,7 @@ impl Poller for MysqlPoller {
         // status read needs its `Slave_*` rows. Not sent while it is known to have no
         // connection at all and nothing could have made one (`State::no_replica`; the status
         // read below checks).
-        let skip_replica = st.no_replica
-            && st.replica == ReplicaStmt::AllSlaves
-            && st.status_stmt == StatusStmt::Split
-            && st.slave_rows.as_ref().is_some_and(|k| k.changes.is_some());
+        let skip_replica = st.no_replica;
         let mut replica_rows: Vec<ReplicaRow> = Vec::new();
         if !skip_replica {
             replica_rows = self
@@ -1160,7 +1157,10 @@ impl Poller for MysqlPoller {
                     }
                     // Empty, and no CHANGE MASTER since the status read before it (the poll
                     // before's when it was read first, this one's when it was read after).
+                    // Only where the count is there to say, on MariaDB's AllSlaves; a new
+                    // connection starts again (`reconnected` above).
                     st.no_replica = st.replica == ReplicaStmt::AllSlaves
+                        && kept.changes.is_some()
                         && replica_rows.is_empty()
                         && (skip_replica || !moved);
                     read.rows.extend(kept.rows.iter().cloned());
