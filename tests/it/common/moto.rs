@@ -38,16 +38,29 @@ pub fn reset() {
 pub struct PrivateMoto {
     pub port: u16,
     child: Option<std::process::Child>,
+    /// Its stderr, for the panic when it does not come up.
+    log: tempfile::NamedTempFile,
 }
 
 impl PrivateMoto {
+    /// On a free port. The port is free when asked for, not necessarily when moto binds it
+    /// (another test may take it in between): a server that exits at once is started again
+    /// on another port, up to three times.
     pub fn start() -> PrivateMoto {
         let mut m = PrivateMoto {
             port: super::free_port(),
             child: None,
+            log: tempfile::NamedTempFile::new().unwrap(),
         };
-        m.restart();
-        m
+        let mut why = String::new();
+        for _ in 0..3 {
+            match m.spawn() {
+                Ok(()) => return m,
+                Err(e) => why = e,
+            }
+            m.port = super::free_port();
+        }
+        panic!("moto did not start three times: {why}");
     }
 
     pub fn url(&self) -> String {
@@ -57,19 +70,51 @@ impl PrivateMoto {
     /// Starts it (again) on the same port, empty.
     pub fn restart(&mut self) {
         self.stop();
+        if let Err(why) = self.spawn() {
+            panic!("moto did not start again on port {}: {why}", self.port);
+        }
+    }
+
+    /// Starts moto and waits until it listens (a generous limit: it listens in about 0.4 s on
+    /// an idle machine, but a loaded one runs many tests at once); Err with its stderr when it
+    /// exits first.
+    fn spawn(&mut self) -> Result<(), String> {
+        self.stop();
+        let _ = self.log.as_file().set_len(0);
         let python = std::path::PathBuf::from(super::env("HEADROOM_TEST_PYTHON"));
         let server = python.with_file_name("moto_server");
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(self.log.reopen().unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", server.display()));
         self.child = Some(child);
         let port = self.port;
-        super::wait_for("moto to listen", std::time::Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(());
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || std::time::Instant::now() > end {
+                let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(10).collect();
+                let state = match exited {
+                    Some(status) => format!("exited ({status})"),
+                    None => "not listening after 90 s".to_owned(),
+                };
+                self.stop();
+                return Err(format!(
+                    "moto_server on port {port} {state}; its stderr ends:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     pub fn stop(&mut self) {
