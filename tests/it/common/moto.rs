@@ -52,15 +52,19 @@ impl PrivateMoto {
             child: None,
             log: tempfile::NamedTempFile::new().unwrap(),
         };
-        let mut why = String::new();
-        for _ in 0..3 {
+        for attempt in 1..=3 {
             match m.spawn() {
                 Ok(()) => return m,
-                Err(e) => why = e,
+                Err(Failed::Exited(why)) if attempt < 3 => {
+                    eprintln!("{why}\ntrying another port");
+                    m.port = super::free_port();
+                }
+                Err(Failed::Exited(why) | Failed::Hung(why)) => {
+                    panic!("moto did not start (attempt {attempt} of 3): {why}")
+                }
             }
-            m.port = super::free_port();
         }
-        panic!("moto did not start three times: {why}");
+        unreachable!("the last attempt returns or panics")
     }
 
     pub fn url(&self) -> String {
@@ -69,16 +73,15 @@ impl PrivateMoto {
 
     /// Starts it (again) on the same port, empty.
     pub fn restart(&mut self) {
-        self.stop();
-        if let Err(why) = self.spawn() {
+        if let Err(Failed::Exited(why) | Failed::Hung(why)) = self.spawn() {
             panic!("moto did not start again on port {}: {why}", self.port);
         }
     }
 
-    /// Starts moto and waits until it listens (a generous limit: it listens in about 0.4 s on
-    /// an idle machine, but a loaded one runs many tests at once); Err with its stderr when it
-    /// exits first.
-    fn spawn(&mut self) -> Result<(), String> {
+    /// Stops the one running, if any, starts moto and waits until it listens (a generous
+    /// limit: it listens in about 0.4 s on an idle machine, but a loaded one runs many tests at
+    /// once); Err with the end of its stderr when it exits first or does not listen in time.
+    fn spawn(&mut self) -> Result<(), Failed> {
         self.stop();
         let _ = self.log.as_file().set_len(0);
         let python = std::path::PathBuf::from(super::env("HEADROOM_TEST_PYTHON"));
@@ -103,15 +106,16 @@ impl PrivateMoto {
             if exited.is_some() || std::time::Instant::now() > end {
                 let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(10).collect();
-                let state = match exited {
-                    Some(status) => format!("exited ({status})"),
-                    None => "not listening after 90 s".to_owned(),
-                };
+                let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
                 self.stop();
-                return Err(format!(
-                    "moto_server on port {port} {state}; its stderr ends:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                ));
+                return Err(match exited {
+                    Some(status) => Failed::Exited(format!(
+                        "moto_server on port {port} exited ({status}); its stderr ends:\n{tail}"
+                    )),
+                    None => Failed::Hung(format!(
+                        "moto_server on port {port} not listening after 90 s; its stderr ends:\n{tail}"
+                    )),
+                });
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -123,6 +127,13 @@ impl PrivateMoto {
             let _ = c.wait();
         }
     }
+}
+
+/// Why a moto server did not come up: one that exited (most likely its port was taken in the
+/// meantime) is worth another port; one that runs and does not listen is not.
+enum Failed {
+    Exited(String),
+    Hung(String),
 }
 
 impl Drop for PrivateMoto {
