@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use crate::config::Validator;
 
-/// `ssl_mode:` of a MySQL target: the values of the mysql client's `--ssl-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// `ssl_mode:` of a MySQL target: the values of the mysql client's `--ssl-mode`, in any case
+/// as the client takes them (`verify_ca` is `VERIFY_CA`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
     /// Plain TCP; the server is not asked for TLS.
     Disabled,
@@ -72,6 +72,23 @@ impl std::str::FromStr for SslMode {
                     SslMode::ALL.map(SslMode::as_str).join(", ")
                 )
             })
+    }
+}
+
+impl<'de> Deserialize<'de> for SslMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const NAMES: &[&str] = &[
+            "DISABLED",
+            "PREFERRED",
+            "REQUIRED",
+            "VERIFY_CA",
+            "VERIFY_IDENTITY",
+        ];
+        let s = String::deserialize(d)?;
+        SslMode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(&s))
+            .ok_or_else(|| serde::de::Error::unknown_variant(&s, NAMES))
     }
 }
 
@@ -289,6 +306,23 @@ mod tests {
         let e = "VERIFY".parse::<SslMode>().unwrap_err();
         assert!(e.contains("VERIFY_IDENTITY"), "{e}");
         assert!(!SslMode::Preferred.requires_tls() && SslMode::Required.requires_tls());
+    }
+
+    #[test]
+    fn the_config_takes_a_mode_in_any_case() {
+        for text in ["VERIFY_CA", "verify_ca", "Verify_Ca"] {
+            assert_eq!(
+                serde_yaml_ng::from_str::<SslMode>(text).unwrap(),
+                SslMode::VerifyCa
+            );
+        }
+        let e = serde_yaml_ng::from_str::<SslMode>("verify").unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "unknown variant `verify`, expected one of `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
