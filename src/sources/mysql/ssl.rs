@@ -41,15 +41,25 @@ impl SslMode {
         SslMode::VerifyIdentity,
     ];
 
+    /// The names as the mysql client spells them, in the order of [`SslMode::ALL`].
+    const NAMES: [&'static str; 5] = [
+        "DISABLED",
+        "PREFERRED",
+        "REQUIRED",
+        "VERIFY_CA",
+        "VERIFY_IDENTITY",
+    ];
+
     /// The name as the mysql client spells it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disabled => "DISABLED",
-            SslMode::Preferred => "PREFERRED",
-            SslMode::Required => "REQUIRED",
-            SslMode::VerifyCa => "VERIFY_CA",
-            SslMode::VerifyIdentity => "VERIFY_IDENTITY",
-        }
+        Self::NAMES[self as usize]
+    }
+
+    /// The mode of a name in any case, as the mysql client reads `--ssl-mode`.
+    fn named(name: &str) -> Option<SslMode> {
+        SslMode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(name))
     }
 
     /// Whether the connection fails rather than going on in plain text.
@@ -63,32 +73,19 @@ impl std::str::FromStr for SslMode {
 
     /// Case-insensitive, as the mysql client reads `--ssl-mode`.
     fn from_str(s: &str) -> Result<Self, String> {
-        SslMode::ALL
-            .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!(
-                    "unknown ssl mode {s:?}: expected one of {}",
-                    SslMode::ALL.map(SslMode::as_str).join(", ")
-                )
-            })
+        SslMode::named(s).ok_or_else(|| {
+            format!(
+                "unknown ssl mode {s:?}: expected one of {}",
+                SslMode::NAMES.join(", ")
+            )
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for SslMode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        const NAMES: &[&str] = &[
-            "DISABLED",
-            "PREFERRED",
-            "REQUIRED",
-            "VERIFY_CA",
-            "VERIFY_IDENTITY",
-        ];
         let s = String::deserialize(d)?;
-        SslMode::ALL
-            .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(&s))
-            .ok_or_else(|| serde::de::Error::unknown_variant(&s, NAMES))
+        SslMode::named(&s).ok_or_else(|| serde::de::Error::unknown_variant(&s, &SslMode::NAMES))
     }
 }
 
