@@ -13,7 +13,7 @@ mod ssl;
 
 pub use parse::{
     Counters, FRESH_VARIABLES, HeartbeatRead, OwnStatements, PROCESSLIST_SQL, ProcesslistRow,
-    ReplicaRow, Status, TpsCounter, Window, derived_families, fresh_variables_sql,
+    ReplicaRow, Status, StatusOrder, TpsCounter, Window, derived_families, fresh_variables_sql,
     has_default_connection, heartbeat_families, parse_value, processlist_bucket,
     processlist_families, read_only_families, replica_families, status_families, variable_families,
     window,
@@ -517,6 +517,8 @@ struct State {
     /// before's and this one's), or after this poll's status read; cleared when the count
     /// moves, until the replica status read then says again.
     no_replica: bool,
+    /// The order the status rows were sorted into at the last poll.
+    status_order: StatusOrder,
 }
 
 /// The `Slave_*` status rows that performance_schema's table leaves out, of a server whose
@@ -657,6 +659,7 @@ impl MysqlPoller {
                 status_stmt: StatusStmt::Probe,
                 slave_rows: None,
                 no_replica: false,
+                status_order: StatusOrder::default(),
             }),
         }
     }
@@ -1288,7 +1291,7 @@ impl Poller for MysqlPoller {
             }
         };
 
-        let status = Status::from_rows(status_rows);
+        let status = Status::from_rows_kept(status_rows, &mut st.status_order);
         let cur = Counters::new(at, &status, trx, trx_time);
         let own = OwnStatements {
             questions: st.after_status.questions + before.questions,

@@ -108,23 +108,50 @@ pub fn parse_value(v: &str) -> Option<f64> {
 /// map's building and hashing and the sort of its keys at a quarter of the poll). The
 /// server sends its rows nearly, not exactly, in that order (MariaDB 10.11 puts
 /// `acl_package_spec_grants` after `acl_procedure_grants`, among others), so the sort is a
-/// real one.
+/// real one; a poller keeps its order for the next poll's rows ([`StatusOrder`]), which come
+/// with the same names in the same order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Status(pub Vec<(String, f64)>);
 
 impl Status {
     /// From the rows as the driver returns them; each name is lower-cased in place.
-    pub fn from_rows(rows: impl IntoIterator<Item = (String, Option<String>)>) -> Status {
-        let mut v: Vec<(String, f64)> = rows
-            .into_iter()
-            .filter_map(|(mut k, v)| {
-                let x = parse_value(v.as_deref()?)?;
-                k.make_ascii_lowercase();
-                Some((k, x))
-            })
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.dedup_by(|a, b| a.0 == b.0);
+    pub fn from_rows(rows: Vec<(String, Option<String>)>) -> Status {
+        Status::from_rows_kept(rows, &mut StatusOrder::default())
+    }
+
+    /// [`Status::from_rows`], sorting the rows in the order `kept` holds when they come with
+    /// the same names in the same order as the rows it was made for (a server's status
+    /// variables stay the same from one poll to the next), and keeping this call's order in
+    /// it otherwise. Where a name comes twice, its first numeric value counts.
+    pub fn from_rows_kept(
+        mut rows: Vec<(String, Option<String>)>,
+        kept: &mut StatusOrder,
+    ) -> Status {
+        let same = kept.names.len() == rows.len()
+            && kept.names.iter().zip(&rows).all(|(a, (b, _))| a == b);
+        if !same {
+            kept.names = rows.iter().map(|(k, _)| k.clone()).collect();
+            let lower: Vec<String> = rows.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+            kept.order = (0..rows.len() as u32).collect();
+            // Stable: of two rows of one name, the first stays first.
+            kept.order
+                .sort_by(|&a, &b| lower[a as usize].cmp(&lower[b as usize]));
+        }
+        let mut v: Vec<(String, f64)> = Vec::with_capacity(rows.len());
+        for &i in &kept.order {
+            let (k, val) = &mut rows[i as usize];
+            let Some(x) = val.as_deref().and_then(parse_value) else {
+                continue;
+            };
+            if v.last()
+                .is_some_and(|(last, _)| last.eq_ignore_ascii_case(k))
+            {
+                continue;
+            }
+            let mut k = std::mem::take(k);
+            k.make_ascii_lowercase();
+            v.push((k, x));
+        }
         Status(v)
     }
 
@@ -138,6 +165,15 @@ impl Status {
     fn sum(&self, keys: &[&str]) -> f64 {
         keys.iter().filter_map(|k| self.get(k)).sum()
     }
+}
+
+/// The order [`Status::from_rows_kept`] sorted a poll's status rows into, with the names
+/// it was made for, as the server sent them.
+#[derive(Debug, Default)]
+pub struct StatusOrder {
+    names: Vec<String>,
+    /// Indices of the rows, in the order of their lower-case names.
+    order: Vec<u32>,
 }
 
 /// `mysql_global_status_<key>` of each status key (lower-case) that is not in a group.
@@ -910,10 +946,107 @@ mod tests {
     use super::*;
     use crate::model::find_value as value;
 
+    /// The rows of one status read: a name and a value (`None` for SQL NULL).
+    fn rows(r: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+        r.iter()
+            .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+            .collect()
+    }
+
+    /// The status as a sort of its own would give it: the numeric rows, lower-cased, sorted,
+    /// the first of each name.
+    fn sorted_afresh(rows: &[(String, Option<String>)]) -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = rows
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), parse_value(v.as_deref()?)?)))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|a, b| a.0 == b.0);
+        v
+    }
+
+    #[test]
+    fn a_kept_order_gives_what_a_fresh_sort_gives() {
+        let polls = [
+            // The first poll sorts; the second has the same names with other values (one of
+            // them not numeric now) and uses the kept order.
+            rows(&[
+                ("Com_select", Some("5")),
+                ("Uptime", Some("10")),
+                ("Aborted_clients", Some("1")),
+                ("Acl_procedure_grants", Some("0")),
+                ("Acl_package_spec_grants", Some("0")),
+                ("Rpl_status", Some("AUTH_MASTER")),
+            ]),
+            rows(&[
+                ("Com_select", Some("9")),
+                ("Uptime", Some("11")),
+                ("Aborted_clients", Some("")),
+                ("Acl_procedure_grants", None),
+                ("Acl_package_spec_grants", Some("3")),
+                ("Rpl_status", Some("OFF")),
+            ]),
+            // A name twice, in two cases, its first value not a number: the second counts.
+            rows(&[
+                ("Slave_running", Some("n/a")),
+                ("Com_select", Some("12")),
+                ("SLAVE_RUNNING", Some("ON")),
+                ("Uptime", Some("12")),
+            ]),
+            // The same names again, now both numeric: the first counts.
+            rows(&[
+                ("Slave_running", Some("OFF")),
+                ("Com_select", Some("13")),
+                ("SLAVE_RUNNING", Some("ON")),
+                ("Uptime", Some("13")),
+            ]),
+            // The same names in another order, then one more and one fewer.
+            rows(&[
+                ("Uptime", Some("14")),
+                ("SLAVE_RUNNING", Some("ON")),
+                ("Com_select", Some("14")),
+                ("Slave_running", Some("OFF")),
+            ]),
+            rows(&[
+                ("Uptime", Some("15")),
+                ("SLAVE_RUNNING", Some("ON")),
+                ("Com_select", Some("15")),
+                ("Slave_running", Some("OFF")),
+                ("Bytes_sent", Some("7")),
+            ]),
+            rows(&[("Uptime", Some("16")), ("Bytes_sent", Some("8"))]),
+            rows(&[]),
+        ];
+        let mut kept = StatusOrder::default();
+        for (i, r) in polls.iter().enumerate() {
+            let got = Status::from_rows_kept(r.clone(), &mut kept);
+            assert_eq!(got.0, sorted_afresh(r), "poll {i}");
+            assert_eq!(got, Status::from_rows(r.clone()), "poll {i}");
+        }
+        assert_eq!(
+            Status::from_rows(polls[1].clone()).0,
+            [
+                ("acl_package_spec_grants".to_owned(), 3.0),
+                ("com_select".to_owned(), 9.0),
+                ("rpl_status".to_owned(), 0.0),
+                ("uptime".to_owned(), 11.0),
+            ]
+        );
+        assert_eq!(
+            Status::from_rows(polls[2].clone()).get("slave_running"),
+            Some(1.0)
+        );
+        assert_eq!(
+            Status::from_rows(polls[3].clone()).get("slave_running"),
+            Some(0.0)
+        );
+    }
+
     fn status(rows: &[(&str, &str)]) -> Status {
         Status::from_rows(
             rows.iter()
-                .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned()))),
+                .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned())))
+                .collect(),
         )
     }
 
