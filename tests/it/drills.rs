@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::common;
@@ -25,37 +25,25 @@ struct PrivateMariaDb {
 impl PrivateMariaDb {
     fn start() -> PrivateMariaDb {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        common::install_mariadb(dir.path(), port, "skip-grant-tables\n");
-        let mut m = PrivateMariaDb {
+        let (port, child) = common::private_mariadb(dir.path(), "skip-grant-tables\n");
+        PrivateMariaDb {
             dir,
             port,
-            child: None,
-        };
-        m.restart();
-        m
+            child: Some(child),
+        }
     }
 
     fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Starts it again, on the same port.
     fn restart(&mut self) {
         let cnf = self.dir.path().join("my.cnf");
-        let child = Command::new("/usr/sbin/mariadbd")
-            .arg(format!("--defaults-file={}", cnf.display()))
-            .arg(format!("--user={}", common::login_user()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let addr = self.address();
-        wait_for(
-            "the private MariaDB to listen",
-            Duration::from_secs(60),
-            || std::net::TcpStream::connect(&addr).ok(),
-        );
+        match common::start_mariadb(self.dir.path(), &cnf) {
+            Ok(child) => self.child = Some(child),
+            Err((_, why)) => panic!("the private MariaDB did not start again: {why}"),
+        }
     }
 
     /// SIGKILL: the database is gone, as in a crash.
@@ -70,6 +58,29 @@ impl PrivateMariaDb {
 impl Drop for PrivateMariaDb {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The tests' private MariaDB is its own: with its port held by another listener (one that
+/// never answers, as a port taken between `free_port` and the bind would be), the mariadbd
+/// started on it exits and the helper says so with its error log; it is not taken for the
+/// listener.
+#[test]
+fn a_private_mariadb_is_not_confused_with_another_listener() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let cnf = common::install_mariadb(dir.path(), port, "skip-grant-tables\n");
+    match common::start_mariadb(dir.path(), &cnf) {
+        Err((exited, why)) => {
+            assert!(exited, "{why}");
+            assert!(why.contains("mariadbd exited"), "{why}");
+            assert!(
+                why.contains(&port.to_string()),
+                "the error log names the port: {why}"
+            );
+        }
+        Ok(_) => panic!("a listener that never answers was taken for the MariaDB"),
     }
 }
 

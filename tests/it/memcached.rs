@@ -7,6 +7,24 @@ use headroom::model::find_value as value;
 use headroom::model::{ErrorKind, Poller};
 use headroom::sources::memcached::{MemcachedPoller, Settings, Stats};
 
+/// The tests' private memcached is its own: on a port another process holds (a listener that
+/// takes connections and never answers, as a port taken between `free_port` and the bind
+/// would be), the memcached started there exits, and the helper says so rather than take the
+/// listener for it.
+#[test]
+fn a_private_memcached_is_not_confused_with_another_listener() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    match Memcached::start_on(port) {
+        Err(Some(status)) => assert!(!status.success(), "{status}"),
+        Err(None) => panic!("memcached on a taken port did not exit"),
+        Ok(_) => panic!("a listener that never answers was taken for memcached"),
+    }
+    drop(taken);
+    let m = Memcached::start_on(port).expect("memcached on the port once free");
+    assert!(m.command("stats").contains("STAT pid "));
+}
+
 #[tokio::test]
 async fn counters_and_hit_ratio_match_stats() {
     let m = Memcached::start();

@@ -7,7 +7,7 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::{Daemon, env, free_port, headroom, wait_for};
@@ -132,7 +132,6 @@ impl TlsMariaDb {
             "headroom monitor",
             "extendedKeyUsage=clientAuth",
         );
-        let port = free_port();
         std::fs::write(
             p.join("init.sql"),
             format!(
@@ -144,26 +143,14 @@ impl TlsMariaDb {
         )
         .unwrap();
         let d = p.display();
-        let cnf = common::install_mariadb(
+        let (port, child) = common::private_mariadb(
             p,
-            port,
             &format!(
                 "ssl_ca={d}/ca.pem\nssl_cert={d}/server.pem\nssl_key={d}/server.key\n\
                  require_secure_transport=ON\ninit-file={d}/init.sql\n"
             ),
         );
-        let child = Command::new("/usr/sbin/mariadbd")
-            .arg(format!("--defaults-file={}", cnf.display()))
-            .arg(format!("--user={}", common::login_user()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let m = TlsMariaDb { dir, port, child };
-        wait_for("the TLS MariaDB to listen", Duration::from_secs(60), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        m
+        TlsMariaDb { dir, port, child }
     }
 
     pub fn path(&self, file: &str) -> PathBuf {

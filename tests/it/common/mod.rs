@@ -34,6 +34,96 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits until `child`, a server of the test's own, serves: `up` returns true. Err with its
+/// exit status when it exits first (most likely its port, free when [`free_port`] gave it,
+/// was taken in the meantime: worth another port), Err(None) when it still runs and does not
+/// serve after `limit`. `up` should tell this server from another process on its port: the
+/// port being taken does not stop a connection to it from succeeding.
+pub fn wait_up(
+    child: &mut Child,
+    limit: Duration,
+    mut up: impl FnMut() -> bool,
+) -> Result<(), Option<std::process::ExitStatus>> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Some(status));
+        }
+        if up() {
+            return Ok(());
+        }
+        if Instant::now() > end {
+            return Err(None);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last ten lines of a server's log, for a panic that says why it did not come up.
+pub fn log_tail(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(10).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// What [`wait_up`] failed with, in words.
+pub fn not_up(what: &str, e: Option<std::process::ExitStatus>, limit: Duration) -> String {
+    match e {
+        Some(status) => format!("{what} exited ({status})"),
+        None => format!("{what} not serving after {limit:?}"),
+    }
+}
+
+/// Starts a private mariadbd on `cnf` (from [`install_mariadb`] in `dir`) and waits until it
+/// answers on its own socket (`dir/sock`, which no other server has): as mariadbd binds its
+/// TCP port before it listens on the socket, it then has the port too. Err with the end of its
+/// error log, and whether it exited (see [`wait_up`]).
+pub fn start_mariadb(dir: &Path, cnf: &Path) -> Result<Child, (bool, String)> {
+    let mut child = Command::new("/usr/sbin/mariadbd")
+        .arg(format!("--defaults-file={}", cnf.display()))
+        .arg(format!("--user={}", login_user()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("/usr/sbin/mariadbd (Debian's mariadb-server; run scripts/setup)");
+    let sock = dir.join("sock");
+    let limit = Duration::from_secs(60);
+    match wait_up(&mut child, limit, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    }) {
+        Ok(()) => Ok(child),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let tail = log_tail(&dir.join("error.log"));
+            let what = not_up("mariadbd", e, limit);
+            Err((e.is_some(), format!("{what}; its error log ends:\n{tail}")))
+        }
+    }
+}
+
+/// Installs and starts a private MariaDB in `dir` (see [`install_mariadb`], whose `extra`
+/// this takes) on a free port, and returns the port and the server. A server that exits at
+/// once (its port taken in the meantime) is installed again on another port, up to three
+/// times.
+pub fn private_mariadb(dir: &Path, extra: &str) -> (u16, Child) {
+    for attempt in 1..=3 {
+        let port = free_port();
+        let cnf = install_mariadb(dir, port, extra);
+        match start_mariadb(dir, &cnf) {
+            Ok(child) => return (port, child),
+            Err((true, why)) if attempt < 3 => {
+                eprintln!("{why}\ntrying another port");
+                let _ = std::fs::remove_dir_all(dir.join("data"));
+            }
+            Err((_, why)) => {
+                panic!("the private MariaDB did not start (attempt {attempt} of 3): {why}")
+            }
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}
+
 /// Polls `f` every 100 ms until it returns `Some`, or panics with `what` after `limit`.
 pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let end = Instant::now() + limit;
@@ -88,6 +178,9 @@ pub fn install_mariadb(dir: &Path, port: u16, extra: &str) -> PathBuf {
     cnf
 }
 
+/// How long a private memcached has to answer.
+const MEMCACHED_UP: Duration = Duration::from_secs(10);
+
 /// A private memcached process on its own port, killed on drop.
 pub struct Memcached {
     pub port: u16,
@@ -95,13 +188,30 @@ pub struct Memcached {
 }
 
 impl Memcached {
+    /// On a free port; one that memcached finds taken (another test's in the meantime) is
+    /// replaced by another, up to three times.
     pub fn start() -> Memcached {
-        let mut m = Memcached {
-            port: free_port(),
-            child: None,
-        };
-        m.restart();
-        m
+        for attempt in 1..=3 {
+            let port = free_port();
+            match Memcached::start_on(port) {
+                Ok(m) => return m,
+                Err(Some(status)) if attempt < 3 => {
+                    eprintln!("memcached on port {port} exited ({status}): trying another port");
+                }
+                Err(e) => panic!(
+                    "{} (attempt {attempt} of 3)",
+                    not_up(&format!("memcached on port {port}"), e, MEMCACHED_UP)
+                ),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// On `port`; Err as [`wait_up`]'s.
+    pub fn start_on(port: u16) -> Result<Memcached, Option<std::process::ExitStatus>> {
+        let mut m = Memcached { port, child: None };
+        m.spawn(&[])?;
+        Ok(m)
     }
 
     pub fn address(&self) -> String {
@@ -115,8 +225,24 @@ impl Memcached {
 
     /// Starts it (again) on the same port, with more of memcached's options (`-c 100`).
     pub fn restart_with(&mut self, extra: &[&str]) {
+        if let Err(e) = self.spawn(extra) {
+            panic!(
+                "{}",
+                not_up(
+                    &format!("memcached on port {} (again)", self.port),
+                    e,
+                    MEMCACHED_UP
+                )
+            );
+        }
+    }
+
+    /// Stops the one running, if any, starts memcached and waits until it answers, itself:
+    /// `stats` names its pid.
+    fn spawn(&mut self, extra: &[&str]) -> Result<(), Option<std::process::ExitStatus>> {
+        self.stop();
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-        let child = Command::new("memcached")
+        let mut child = Command::new("memcached")
             .args([
                 "-l",
                 "127.0.0.1",
@@ -134,11 +260,22 @@ impl Memcached {
             .stderr(Stdio::null())
             .spawn()
             .expect("memcached not installed: run scripts/setup");
-        self.child = Some(child);
         let addr = self.address();
-        wait_for("memcached to listen", Duration::from_secs(10), || {
-            TcpStream::connect(&addr).ok()
+        let pid = child.id();
+        let up = wait_up(&mut child, MEMCACHED_UP, || {
+            memcached_pid(&addr) == Some(pid)
         });
+        match up {
+            Ok(()) => {
+                self.child = Some(child);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        }
     }
 
     pub fn stop(&mut self) {
@@ -158,6 +295,24 @@ impl Drop for Memcached {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The pid in the `stats` of the memcached on `addr`; None when nothing there answers as
+/// memcached does within a second.
+fn memcached_pid(addr: &str) -> Option<u32> {
+    let s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    (&s).write_all(b"stats\r\n").ok()?;
+    for line in BufReader::new(s).lines() {
+        let line = line.ok()?;
+        if let Some(pid) = line.strip_prefix("STAT pid ") {
+            return pid.trim().parse().ok();
+        }
+        if !line.starts_with("STAT ") {
+            return None;
+        }
+    }
+    None
 }
 
 /// Sends `cmd` (without CRLF) and reads until a line that ends a reply.

@@ -86,39 +86,30 @@ impl PrivateMoto {
         let _ = self.log.as_file().set_len(0);
         let python = std::path::PathBuf::from(super::env("HEADROOM_TEST_PYTHON"));
         let server = python.with_file_name("moto_server");
-        let child = Command::new(&server)
+        let mut child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(self.log.reopen().unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", server.display()));
-        self.child = Some(child);
         let port = self.port;
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(90);
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(());
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || std::time::Instant::now() > end {
-                let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(10).collect();
-                let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-                self.stop();
-                return Err(match exited {
-                    Some(status) => Failed::Exited(format!(
-                        "moto_server on port {port} exited ({status}); its stderr ends:\n{tail}"
-                    )),
-                    None => Failed::Hung(format!(
-                        "moto_server on port {port} not listening after 90 s; its stderr ends:\n{tail}"
-                    )),
-                });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        let limit = std::time::Duration::from_secs(90);
+        let up = super::wait_up(&mut child, limit, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        self.child = Some(child);
+        let Err(e) = up else { return Ok(()) };
+        let tail = super::log_tail(self.log.path());
+        self.stop();
+        let why = format!(
+            "{}; its stderr ends:\n{tail}",
+            super::not_up(&format!("moto_server on port {port}"), e, limit)
+        );
+        Err(if e.is_some() {
+            Failed::Exited(why)
+        } else {
+            Failed::Hung(why)
+        })
     }
 
     pub fn stop(&mut self) {
