@@ -84,6 +84,25 @@ fn a_private_mariadb_is_not_confused_with_another_listener() {
     }
 }
 
+/// The same for the tests' private moto: it is up when the process started holds the
+/// listening socket, not when something answers on its port.
+#[test]
+fn a_private_moto_is_not_confused_with_another_listener() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    match PrivateMoto::start_on(port) {
+        Err(why) => assert!(why.contains("exited"), "{why}"),
+        Ok(_) => panic!("a listener that never answers was taken for moto"),
+    }
+    drop(taken);
+    let m = PrivateMoto::start_on(port).expect("moto on the port once free");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", m.port)).unwrap();
+    std::io::Write::write_all(&mut s, b"GET /moto-api/data.json HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut s, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
 /// (status, output) of `check` on `host` from /api/checks.
 fn check(d: &Daemon, name: &str, host: &str) -> Option<(String, String)> {
     let (_, body) = d.get("/api/checks")?;

@@ -59,6 +59,29 @@ pub fn wait_up(
     }
 }
 
+/// Whether process `pid` itself listens on TCP `port` of 127.0.0.1: one of its descriptors is
+/// the listening socket `/proc/net/tcp` has for the port (Linux's proc(5)). Tells a server of
+/// the tests' own from another process that took its port.
+pub fn listens(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: Vec<String> = fds
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_str()?;
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl, local_address, rem_address, st (0A: LISTEN), ..., inode (the tenth field)
+        f.len() > 9 && f[1] == local && f[3] == "0A" && inodes.iter().any(|i| i == f[9])
+    })
+}
+
 /// The last ten lines of a server's log, for a panic that says why it did not come up.
 pub fn log_tail(path: &Path) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();

@@ -47,24 +47,31 @@ impl PrivateMoto {
     /// (another test may take it in between): a server that exits at once is started again
     /// on another port, up to three times.
     pub fn start() -> PrivateMoto {
-        let mut m = PrivateMoto {
-            port: super::free_port(),
-            child: None,
-            log: tempfile::NamedTempFile::new().unwrap(),
-        };
         for attempt in 1..=3 {
-            match m.spawn() {
-                Ok(()) => return m,
-                Err(Failed::Exited(why)) if attempt < 3 => {
-                    eprintln!("{why}\ntrying another port");
-                    m.port = super::free_port();
-                }
+            match PrivateMoto::try_on(super::free_port()) {
+                Ok(m) => return m,
+                Err(Failed::Exited(why)) if attempt < 3 => eprintln!("{why}\ntrying another port"),
                 Err(Failed::Exited(why) | Failed::Hung(why)) => {
                     panic!("moto did not start (attempt {attempt} of 3): {why}")
                 }
             }
         }
         unreachable!("the last attempt returns or panics")
+    }
+
+    /// On `port`; Err saying why when it does not come up there.
+    pub fn start_on(port: u16) -> Result<PrivateMoto, String> {
+        PrivateMoto::try_on(port).map_err(|(Failed::Exited(why) | Failed::Hung(why))| why)
+    }
+
+    fn try_on(port: u16) -> Result<PrivateMoto, Failed> {
+        let mut m = PrivateMoto {
+            port,
+            child: None,
+            log: tempfile::NamedTempFile::new().unwrap(),
+        };
+        m.spawn()?;
+        Ok(m)
     }
 
     pub fn url(&self) -> String {
@@ -78,7 +85,7 @@ impl PrivateMoto {
         }
     }
 
-    /// Stops the one running, if any, starts moto and waits until it listens (a generous
+    /// Stops the one running, if any, starts moto and waits until it listens itself (a generous
     /// limit: it listens in about 0.4 s on an idle machine, but a loaded one runs many tests at
     /// once); Err with the end of its stderr when it exits first or does not listen in time.
     fn spawn(&mut self) -> Result<(), Failed> {
@@ -94,9 +101,8 @@ impl PrivateMoto {
             .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", server.display()));
         let port = self.port;
         let limit = std::time::Duration::from_secs(90);
-        let up = super::wait_up(&mut child, limit, || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let pid = child.id();
+        let up = super::wait_up(&mut child, limit, || super::listens(pid, port));
         self.child = Some(child);
         let Err(e) = up else { return Ok(()) };
         let tail = super::log_tail(self.log.path());
