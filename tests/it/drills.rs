@@ -42,7 +42,7 @@ impl PrivateMariaDb {
         let cnf = self.dir.path().join("my.cnf");
         match common::start_mariadb(self.dir.path(), &cnf) {
             Ok(child) => self.child = Some(child),
-            Err((_, why)) => panic!("the private MariaDB did not start again: {why}"),
+            Err(f) => panic!("the private MariaDB did not start again: {f}"),
         }
     }
 
@@ -72,14 +72,14 @@ fn a_private_mariadb_is_not_confused_with_another_listener() {
     let dir = tempfile::tempdir().unwrap();
     let cnf = common::install_mariadb(dir.path(), port, "skip-grant-tables\n");
     match common::start_mariadb(dir.path(), &cnf) {
-        Err((exited, why)) => {
-            assert!(exited, "{why}");
+        Err(common::Failed::Exited(why)) => {
             assert!(why.contains("mariadbd exited"), "{why}");
             assert!(
                 why.contains(&port.to_string()),
                 "the error log names the port: {why}"
             );
         }
+        Err(f) => panic!("mariadbd on a taken port did not exit: {f}"),
         Ok(_) => panic!("a listener that never answers was taken for the MariaDB"),
     }
 }
@@ -91,7 +91,8 @@ fn a_private_moto_is_not_confused_with_another_listener() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     match PrivateMoto::start_on(port) {
-        Err(why) => assert!(why.contains("exited"), "{why}"),
+        Err(common::Failed::Exited(why)) => assert!(why.contains("exited"), "{why}"),
+        Err(f) => panic!("moto on a taken port did not exit: {f}"),
         Ok(_) => panic!("a listener that never answers was taken for moto"),
     }
     drop(taken);

@@ -89,19 +89,47 @@ pub fn log_tail(path: &Path) -> String {
     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
-/// What [`wait_up`] failed with, in words.
-pub fn not_up(what: &str, e: Option<std::process::ExitStatus>, limit: Duration) -> String {
-    match e {
-        Some(status) => format!("{what} exited ({status})"),
-        None => format!("{what} not serving after {limit:?}"),
+/// Why a server of the tests' own did not come up: one that exited (most likely its port was
+/// taken in the meantime) is worth another port; one that runs and does not serve is not.
+#[derive(Debug)]
+pub enum Failed {
+    Exited(String),
+    Hung(String),
+}
+
+impl Failed {
+    /// From what [`wait_up`] failed with: `what` names the server, `limit` is how long it was
+    /// waited for, `log` the end of its log.
+    pub fn of(
+        what: &str,
+        e: Option<std::process::ExitStatus>,
+        limit: Duration,
+        log: &str,
+    ) -> Failed {
+        let log = if log.is_empty() {
+            String::new()
+        } else {
+            format!("; its log ends:\n{log}")
+        };
+        match e {
+            Some(status) => Failed::Exited(format!("{what} exited ({status}){log}")),
+            None => Failed::Hung(format!("{what} not serving after {limit:?}{log}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Exited(why) | Failed::Hung(why) => f.write_str(why),
+        }
     }
 }
 
 /// Starts a private mariadbd on `cnf` (from [`install_mariadb`] in `dir`) and waits until it
 /// answers on its own socket (`dir/sock`, which no other server has): as mariadbd binds its
-/// TCP port before it listens on the socket, it then has the port too. Err with the end of its
-/// error log, and whether it exited (see [`wait_up`]).
-pub fn start_mariadb(dir: &Path, cnf: &Path) -> Result<Child, (bool, String)> {
+/// TCP port before it listens on the socket, it then has the port too.
+pub fn start_mariadb(dir: &Path, cnf: &Path) -> Result<Child, Failed> {
     let mut child = Command::new("/usr/sbin/mariadbd")
         .arg(format!("--defaults-file={}", cnf.display()))
         .arg(format!("--user={}", login_user()))
@@ -119,8 +147,7 @@ pub fn start_mariadb(dir: &Path, cnf: &Path) -> Result<Child, (bool, String)> {
             let _ = child.kill();
             let _ = child.wait();
             let tail = log_tail(&dir.join("error.log"));
-            let what = not_up("mariadbd", e, limit);
-            Err((e.is_some(), format!("{what}; its error log ends:\n{tail}")))
+            Err(Failed::of("mariadbd", e, limit, &tail))
         }
     }
 }
@@ -135,13 +162,11 @@ pub fn private_mariadb(dir: &Path, extra: &str) -> (u16, Child) {
         let cnf = install_mariadb(dir, port, extra);
         match start_mariadb(dir, &cnf) {
             Ok(child) => return (port, child),
-            Err((true, why)) if attempt < 3 => {
+            Err(Failed::Exited(why)) if attempt < 3 => {
                 eprintln!("{why}\ntrying another port");
                 let _ = std::fs::remove_dir_all(dir.join("data"));
             }
-            Err((_, why)) => {
-                panic!("the private MariaDB did not start (attempt {attempt} of 3): {why}")
-            }
+            Err(f) => panic!("the private MariaDB did not start (attempt {attempt} of 3): {f}"),
         }
     }
     unreachable!("the last attempt returns or panics")
@@ -215,23 +240,17 @@ impl Memcached {
     /// replaced by another, up to three times.
     pub fn start() -> Memcached {
         for attempt in 1..=3 {
-            let port = free_port();
-            match Memcached::start_on(port) {
+            match Memcached::start_on(free_port()) {
                 Ok(m) => return m,
-                Err(Some(status)) if attempt < 3 => {
-                    eprintln!("memcached on port {port} exited ({status}): trying another port");
-                }
-                Err(e) => panic!(
-                    "{} (attempt {attempt} of 3)",
-                    not_up(&format!("memcached on port {port}"), e, MEMCACHED_UP)
-                ),
+                Err(Failed::Exited(why)) if attempt < 3 => eprintln!("{why}: trying another port"),
+                Err(f) => panic!("{f} (attempt {attempt} of 3)"),
             }
         }
         unreachable!("the last attempt returns or panics")
     }
 
-    /// On `port`; Err as [`wait_up`]'s.
-    pub fn start_on(port: u16) -> Result<Memcached, Option<std::process::ExitStatus>> {
+    /// On `port`.
+    pub fn start_on(port: u16) -> Result<Memcached, Failed> {
         let mut m = Memcached { port, child: None };
         m.spawn(&[])?;
         Ok(m)
@@ -248,21 +267,14 @@ impl Memcached {
 
     /// Starts it (again) on the same port, with more of memcached's options (`-c 100`).
     pub fn restart_with(&mut self, extra: &[&str]) {
-        if let Err(e) = self.spawn(extra) {
-            panic!(
-                "{}",
-                not_up(
-                    &format!("memcached on port {} (again)", self.port),
-                    e,
-                    MEMCACHED_UP
-                )
-            );
+        if let Err(f) = self.spawn(extra) {
+            panic!("{f} (started again)");
         }
     }
 
     /// Stops the one running, if any, starts memcached and waits until it answers, itself:
     /// `stats` names its pid.
-    fn spawn(&mut self, extra: &[&str]) -> Result<(), Option<std::process::ExitStatus>> {
+    fn spawn(&mut self, extra: &[&str]) -> Result<(), Failed> {
         self.stop();
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
         let mut child = Command::new("memcached")
@@ -296,7 +308,8 @@ impl Memcached {
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                Err(e)
+                let what = format!("memcached on port {}", self.port);
+                Err(Failed::of(&what, e, MEMCACHED_UP, ""))
             }
         }
     }

@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use super::Failed;
+
 /// Credentials for the SDK's signer; moto accepts any. IMDS is off so nothing leaves loopback.
 pub const AWS_ENV: [(&str, &str); 3] = [
     ("AWS_ACCESS_KEY_ID", "test"),
@@ -48,23 +50,17 @@ impl PrivateMoto {
     /// on another port, up to three times.
     pub fn start() -> PrivateMoto {
         for attempt in 1..=3 {
-            match PrivateMoto::try_on(super::free_port()) {
+            match PrivateMoto::start_on(super::free_port()) {
                 Ok(m) => return m,
                 Err(Failed::Exited(why)) if attempt < 3 => eprintln!("{why}\ntrying another port"),
-                Err(Failed::Exited(why) | Failed::Hung(why)) => {
-                    panic!("moto did not start (attempt {attempt} of 3): {why}")
-                }
+                Err(f) => panic!("moto did not start (attempt {attempt} of 3): {f}"),
             }
         }
         unreachable!("the last attempt returns or panics")
     }
 
-    /// On `port`; Err saying why when it does not come up there.
-    pub fn start_on(port: u16) -> Result<PrivateMoto, String> {
-        PrivateMoto::try_on(port).map_err(|(Failed::Exited(why) | Failed::Hung(why))| why)
-    }
-
-    fn try_on(port: u16) -> Result<PrivateMoto, Failed> {
+    /// On `port`.
+    pub fn start_on(port: u16) -> Result<PrivateMoto, Failed> {
         let mut m = PrivateMoto {
             port,
             child: None,
@@ -80,8 +76,8 @@ impl PrivateMoto {
 
     /// Starts it (again) on the same port, empty.
     pub fn restart(&mut self) {
-        if let Err(Failed::Exited(why) | Failed::Hung(why)) = self.spawn() {
-            panic!("moto did not start again on port {}: {why}", self.port);
+        if let Err(f) = self.spawn() {
+            panic!("moto did not start again: {f}");
         }
     }
 
@@ -107,15 +103,12 @@ impl PrivateMoto {
         let Err(e) = up else { return Ok(()) };
         let tail = super::log_tail(self.log.path());
         self.stop();
-        let why = format!(
-            "{}; its stderr ends:\n{tail}",
-            super::not_up(&format!("moto_server on port {port}"), e, limit)
-        );
-        Err(if e.is_some() {
-            Failed::Exited(why)
-        } else {
-            Failed::Hung(why)
-        })
+        Err(Failed::of(
+            &format!("moto_server on port {port}"),
+            e,
+            limit,
+            &tail,
+        ))
     }
 
     pub fn stop(&mut self) {
@@ -124,13 +117,6 @@ impl PrivateMoto {
             let _ = c.wait();
         }
     }
-}
-
-/// Why a moto server did not come up: one that exited (most likely its port was taken in the
-/// meantime) is worth another port; one that runs and does not listen is not.
-enum Failed {
-    Exited(String),
-    Hung(String),
 }
 
 impl Drop for PrivateMoto {
