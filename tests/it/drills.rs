@@ -88,15 +88,7 @@ fn a_private_mariadb_is_not_confused_with_another_listener() {
 /// listening socket, not when something answers on its port.
 #[test]
 fn a_private_moto_is_not_confused_with_another_listener() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    match PrivateMoto::start_on(port) {
-        Err(common::Failed::Exited(why)) => assert!(why.contains("exited"), "{why}"),
-        Err(f) => panic!("moto on a taken port did not exit: {f}"),
-        Ok(_) => panic!("a listener that never answers was taken for moto"),
-    }
-    drop(taken);
-    let m = PrivateMoto::start_on(port).expect("moto on the port once free");
+    let m = common::start_after_the_port_was_taken("moto", PrivateMoto::start_on);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", m.port)).unwrap();
     std::io::Write::write_all(&mut s, b"GET /moto-api/data.json HTTP/1.0\r\n\r\n").unwrap();
     let mut reply = String::new();

@@ -13,15 +13,7 @@ use headroom::sources::memcached::{MemcachedPoller, Settings, Stats};
 /// listener for it.
 #[test]
 fn a_private_memcached_is_not_confused_with_another_listener() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    match Memcached::start_on(port) {
-        Err(common::Failed::Exited(why)) => assert!(why.contains("exited"), "{why}"),
-        Err(f) => panic!("memcached on a taken port did not exit: {f}"),
-        Ok(_) => panic!("a listener that never answers was taken for memcached"),
-    }
-    drop(taken);
-    let m = Memcached::start_on(port).expect("memcached on the port once free");
+    let m = common::start_after_the_port_was_taken("memcached", Memcached::start_on);
     assert!(m.command("stats").contains("STAT pid "));
 }
 

@@ -126,6 +126,25 @@ impl std::fmt::Display for Failed {
     }
 }
 
+/// Holds a free port with a listener that takes connections and never answers (as a port
+/// taken between [`free_port`] and a server's bind would be), checks that `start_on` reports
+/// the server it starts there as exited rather than take the listener for it, then frees the
+/// port and returns what `start_on` starts there now.
+pub fn start_after_the_port_was_taken<T>(
+    what: &str,
+    start_on: impl Fn(u16) -> Result<T, Failed>,
+) -> T {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    match start_on(port) {
+        Err(Failed::Exited(why)) => assert!(why.contains("exited"), "{why}"),
+        Err(f) => panic!("{what} on a taken port did not exit: {f}"),
+        Ok(_) => panic!("a listener that never answers was taken for {what}"),
+    }
+    drop(taken);
+    start_on(port).unwrap_or_else(|f| panic!("{what} on the port once free: {f}"))
+}
+
 /// Starts a private mariadbd on `cnf` (from [`install_mariadb`] in `dir`) and waits until it
 /// answers on its own socket (`dir/sock`, which no other server has): as mariadbd binds its
 /// TCP port before it listens on the socket, it then has the port too.
