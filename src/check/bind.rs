@@ -33,6 +33,9 @@ pub struct Instance {
     pub interval: StdDuration,
     pub retry: StdDuration,
     pub max_age: StdDuration,
+    /// How often the target is polled: how early a poll's fresh data may be judged, and how
+    /// long past due the engine waits for it (see `Engine::tick`).
+    pub poll_interval: StdDuration,
 }
 
 /// Binds every active check to the targets it runs on.
@@ -81,6 +84,7 @@ pub fn instances(
                 interval: d.check_interval.unwrap_or(t.interval),
                 retry: d.retry_interval.unwrap_or(t.interval),
                 max_age: d.max_age.unwrap_or(t.interval * 3 + t.timeout),
+                poll_interval: t.interval,
             });
         }
     }

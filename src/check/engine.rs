@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -22,7 +22,7 @@ use super::push::icinga::{IcingaResult, IcingaSender};
 use super::push::nagios;
 use super::retention::Retention;
 use super::state::{CheckState, StateType, Status, duration_text};
-use crate::store::SnapshotStore;
+use crate::store::{SnapshotStore, TargetSnapshot};
 use crate::time::unix_now;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -187,10 +187,50 @@ pub use super::push::{IcingaPush, PushConfig, RawIcinga, RawPush};
 struct Slot {
     inst: Instance,
     state: CheckState,
+    /// When the check is next due: a check interval (or a retry interval) after it was last
+    /// evaluated.
     next_due: Instant,
+    /// How far from `next_due` the poll's data may bring an evaluation (`Slot::due`).
+    slack: Duration,
+    /// When the poll ended whose snapshot the check last judged (`TargetSnapshot::taken_at`).
+    judged: Option<SystemTime>,
     last_value: Option<f64>,
     /// Since when the check has been waiting for its target's first poll.
     waiting_since: Instant,
+}
+
+impl Slot {
+    fn new(inst: Instance, state: CheckState, next_due: Instant, now: Instant) -> Slot {
+        Slot {
+            inst,
+            state,
+            next_due,
+            slack: Duration::ZERO,
+            judged: None,
+            last_value: None,
+            waiting_since: now,
+        }
+    }
+
+    /// Due at `next_due` if the target's data is what the check last judged, and if it is not
+    /// by up to `slack` before: a check evaluates the poll's data as it arrives, in the
+    /// engine's turn after the poll, rather than at a time of its own up to an interval later
+    /// (and in a wake-up of its own). Past `next_due` it waits up to `slack` for the poll that
+    /// is due then, and no longer: a poll that hangs or is skipped does not hold it.
+    fn due(&self, now: Instant, fresh: impl FnOnce() -> bool) -> bool {
+        if now >= self.next_due + self.slack {
+            return true;
+        }
+        now + self.slack >= self.next_due && fresh()
+    }
+
+    /// After an evaluation: due again a `period` from `now`. A poll's data comes once a poll
+    /// interval, so it may come half of the shorter of the two early, and (when the check
+    /// waits for every poll or fewer) half a poll interval late.
+    fn schedule(&mut self, now: Instant, period: Duration) {
+        self.next_due = now + period;
+        self.slack = period.min(self.inst.poll_interval) / 2;
+    }
 }
 
 /// Owns the check states; `run` drives them.
@@ -199,6 +239,10 @@ pub struct Engine {
     /// Per-resource checks bound to their targets; `expand` turns each into one slot per
     /// resource found in the target's snapshot.
     templates: Vec<Instance>,
+    /// By index of `templates`: the poll whose snapshot each was last expanded from. The
+    /// engine runs after every poll of every target; a template is expanded again only when
+    /// its own target's data is new.
+    expanded: Vec<Option<SystemTime>>,
     store: Arc<SnapshotStore>,
     metrics: CheckMetrics,
     board: SharedBoard,
@@ -291,6 +335,7 @@ impl Engine {
         Engine {
             slots: Vec::new(),
             templates: Vec::new(),
+            expanded: Vec::new(),
             store,
             metrics,
             board: SharedBoard::default(),
@@ -360,6 +405,7 @@ impl Engine {
                         interval: t.interval,
                         retry: t.retry,
                         max_age: t.max_age,
+                        poll_interval: t.poll_interval,
                         ..s.inst.clone()
                     },
                     ..s
@@ -369,9 +415,10 @@ impl Engine {
                 }
             }
         }
+        self.expanded = vec![None; templates.len()];
         self.templates = templates;
         let now = Instant::now();
-        for (n, inst) in instances.into_iter().enumerate() {
+        for inst in instances {
             let key = (inst.def.name.clone(), inst.host.to_string());
             let slot = match old.remove(&key) {
                 Some(mut s) => {
@@ -388,17 +435,9 @@ impl Engine {
                         .remove(&key)
                         .unwrap_or_else(|| CheckState::new(inst.def.max_attempts));
                     state.max_attempts = inst.def.max_attempts;
-                    // Spread first evaluations over a second so a thousand checks do not
-                    // land on one tick.
-                    let next_due =
-                        now + inst.interval.min(Duration::from_millis(1000)) * (n as u32 % 10) / 10;
-                    Slot {
-                        inst,
-                        state,
-                        next_due,
-                        last_value: None,
-                        waiting_since: now,
-                    }
+                    // Judged with its target's first poll (`tick`): the checks of one
+                    // target in one turn, each target's at its own poll's time.
+                    Slot::new(inst, state, now, now)
                 }
             };
             self.slots.push(slot);
@@ -419,16 +458,32 @@ impl Engine {
         let mut rebuild = self.expand(now);
         let mut evaluated: Vec<usize> = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            if slot.next_due > now {
+            let mut snap = None;
+            let fresh = |snap: &mut Option<Arc<TargetSnapshot>>| {
+                *snap = self.store.get(slot.inst.def.source, &slot.inst.target);
+                snap.as_ref()
+                    .is_some_and(|s| slot.judged != Some(s.taken_at))
+            };
+            let due = if slot.judged.is_none() {
+                // Never judged data: the first poll's is judged as it arrives.
+                slot.next_due <= now || fresh(&mut snap)
+            } else {
+                slot.due(now, || fresh(&mut snap))
+            };
+            if !due {
                 continue;
             }
-            let snap = self.store.get(slot.inst.def.source, &slot.inst.target);
+            if snap.is_none() {
+                snap = self.store.get(slot.inst.def.source, &slot.inst.target);
+            }
             if snap.is_none() && now.duration_since(slot.waiting_since) < slot.inst.max_age {
                 // The target has not been polled yet: stay PENDING rather than report an
                 // UNKNOWN that says nothing about it (and would alert at every start).
                 slot.next_due = now + Duration::from_millis(200);
+                slot.slack = Duration::ZERO;
                 continue;
             }
+            slot.judged = snap.as_ref().map(|s| s.taken_at);
             let ev = evaluate_with(
                 &slot.inst.def,
                 &slot.inst.host,
@@ -466,12 +521,14 @@ impl Engine {
             }
             let soft_problem =
                 slot.state.state_type == StateType::Soft && slot.state.status != Status::Ok;
-            slot.next_due = now
-                + if soft_problem {
+            slot.schedule(
+                now,
+                if soft_problem {
                     slot.inst.retry
                 } else {
                     slot.inst.interval
-                };
+                },
+            );
             self.metrics
                 .set(&CheckLabels::of(&slot.inst), &slot.state, slot.last_value);
             evaluated.push(i);
@@ -500,7 +557,7 @@ impl Engine {
         let next = self
             .slots
             .iter()
-            .map(|s| s.next_due)
+            .map(|s| s.next_due + s.slack)
             .min()
             .unwrap_or(now + Duration::from_secs(1));
         match self.last_dday_publish.filter(|_| self.dday_pending) {
@@ -515,13 +572,14 @@ impl Engine {
     /// that. Returns whether anything changed.
     fn expand(&mut self, now: Instant) -> bool {
         let mut changed = false;
-        for t in &self.templates {
+        for (t, expanded) in self.templates.iter().zip(&mut self.expanded) {
             let Some(snap) = self.store.get(t.def.source, &t.target) else {
                 continue;
             };
-            if snap.error.is_some() {
+            if snap.error.is_some() || *expanded == Some(snap.taken_at) {
                 continue;
             }
+            *expanded = Some(snap.taken_at);
             let found = resources(&t.def, &snap);
             let before = self.slots.len();
             self.slots.retain(|s| {
@@ -548,18 +606,17 @@ impl Engine {
                     .remove(&key)
                     .unwrap_or_else(|| CheckState::new(t.def.max_attempts));
                 state.max_attempts = t.def.max_attempts;
-                self.slots.push(Slot {
-                    inst: Instance {
+                self.slots.push(Slot::new(
+                    Instance {
                         host: Arc::from(host.as_str()),
                         filter,
                         template: false,
                         ..t.clone()
                     },
                     state,
-                    next_due: now,
-                    last_value: None,
-                    waiting_since: now,
-                });
+                    now,
+                    now,
+                ));
                 changed = true;
             }
         }
@@ -662,6 +719,7 @@ impl Engine {
 
     /// Runs until cancelled.
     pub async fn run(engine: Arc<tokio::sync::Mutex<Engine>>, cancel: CancellationToken) {
+        let store = engine.lock().await.store.clone();
         loop {
             let next = engine.lock().await.tick();
             // Wake at least every second so a reload's new instances are picked up promptly.
@@ -669,6 +727,8 @@ impl Engine {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep_until(until) => {}
+                // A poll's data: judged in the turn after the poll, on its thread.
+                _ = store.changed() => {}
             }
         }
         engine.lock().await.save();
@@ -759,11 +819,13 @@ mod tests {
         );
     }
 
-    /// Makes every check due now, as if its interval had passed.
+    /// Makes every check due now, as if its interval, and the wait for its target's next
+    /// poll, had passed.
     fn due(e: &mut Engine) {
         let now = Instant::now();
         for s in &mut e.slots {
             s.next_due = now;
+            s.slack = Duration::ZERO;
         }
     }
 
@@ -786,6 +848,84 @@ mod tests {
 
     fn progress(v: &CheckView) -> (Status, StateType, u32) {
         (v.status, v.state_type, v.attempt)
+    }
+
+    /// Whether the last `tick` evaluated the check: an evaluation moves it a period on.
+    fn evaluated(e: &Engine, period: u64) -> bool {
+        e.slots[0].next_due > Instant::now() + Duration::from_secs(period - 1)
+    }
+
+    /// Moves the check's due time to `secs` from now (negative: past due).
+    fn due_in(e: &mut Engine, secs: i64) {
+        let now = Instant::now();
+        let d = Duration::from_secs(secs.unsigned_abs());
+        e.slots[0].next_due = if secs < 0 { now - d } else { now + d };
+    }
+
+    /// RESP's target is polled every 10 s; the check runs every 10 s while SOFT and every 60 s
+    /// otherwise. A poll's data is judged as it arrives when the check is due within half the
+    /// shorter of the two, and a check past due waits as long for it, no longer.
+    #[test]
+    fn a_check_judges_each_poll_as_it_arrives_and_waits_half_a_poll_for_a_late_one() {
+        let store = Arc::new(SnapshotStore::new());
+        let mut e = engine(&store, None);
+        bind(&mut e, &defs(RESP), &[target("m1")], PushConfig::default());
+        e.tick();
+        assert!(
+            !row(&e, "RESP", "m1").has_been_checked,
+            "judged before any poll"
+        );
+        // The first poll is judged as it arrives, whatever the time.
+        rtt(&store, "m1", 0.7);
+        due_in(&mut e, 3600);
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Soft, 1)
+        );
+        assert!(evaluated(&e, 10));
+
+        // SOFT, due in 3 s: the same data waits; the next poll's is judged now.
+        due_in(&mut e, 3);
+        e.tick();
+        assert!(!evaluated(&e, 10), "judged the same data again before due");
+        rtt(&store, "m1", 0.8);
+        e.tick();
+        assert!(evaluated(&e, 10), "a poll's data due within 5 s waited");
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Soft, 2)
+        );
+
+        // Due in 6 s: new data waits for the time, more than half a poll ahead.
+        rtt(&store, "m1", 0.9);
+        due_in(&mut e, 6);
+        e.tick();
+        assert!(!evaluated(&e, 10), "judged more than half a poll early");
+        due_in(&mut e, 0);
+        e.tick();
+        assert_eq!(
+            progress(&row(&e, "RESP", "m1")),
+            (Status::Critical, StateType::Hard, 3)
+        );
+
+        // HARD: every 60 s, but the slack is still half the 10 s poll. Fresh data 6 s early
+        // waits; past due with nothing new, the check waits 5 s for the poll, then judges
+        // what it has.
+        assert!(evaluated(&e, 60));
+        rtt(&store, "m1", 0.9);
+        due_in(&mut e, 6);
+        e.tick();
+        assert!(!evaluated(&e, 60), "judged more than half a poll early");
+        due_in(&mut e, 4);
+        e.tick();
+        assert!(evaluated(&e, 60), "a poll's data due within 5 s waited");
+        due_in(&mut e, -4);
+        e.tick();
+        assert!(!evaluated(&e, 60), "did not wait for a poll 4 s late");
+        due_in(&mut e, -6);
+        e.tick();
+        assert!(evaluated(&e, 60), "waited past half a poll for a late one");
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct Versioned {
 pub struct SnapshotStore {
     inner: RwLock<BTreeMap<Key, Versioned>>,
     next_version: AtomicU64,
+    /// Told of every `put`: the check engine judges a poll's data as it arrives.
+    changed: tokio::sync::Notify,
 }
 
 impl SnapshotStore {
@@ -116,6 +118,13 @@ impl SnapshotStore {
                 order,
             },
         );
+        self.changed.notify_one();
+    }
+
+    /// Completes at the next `put` after it is first polled, or at once if one came since the
+    /// last such wait completed.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Forgets a target, so its series leave `/metrics`.
@@ -327,6 +336,35 @@ mod tests {
             taken_at: SystemTime::now(),
             error: None,
         }
+    }
+
+    /// The check engine waits on `changed`: a put before the wait is not lost, and a put
+    /// during it ends it.
+    #[test]
+    fn a_put_wakes_whoever_waits_for_a_change() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = Arc::new(SnapshotStore::new());
+            let up = |v| vec![Family::single("memcached_up", "Up.", Kind::Gauge, v)];
+            store.put(snap("a", up(1.0)));
+            tokio::time::timeout(std::time::Duration::from_secs(5), store.changed())
+                .await
+                .expect("a put before the wait was lost");
+            let waiting = {
+                let store = store.clone();
+                tokio::spawn(async move { store.changed().await })
+            };
+            tokio::task::yield_now().await;
+            assert!(!waiting.is_finished(), "a wait ended with no put");
+            store.put(snap("a", up(0.0)));
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+                .await
+                .expect("a put did not end the wait")
+                .unwrap();
+        });
     }
 
     #[test]
