@@ -183,6 +183,89 @@ async fn show_and_select(admin: &mut mysql_async::Conn) -> (f64, f64, f64) {
 /// all, is read only until two polls of one `Com_change_master` count found it empty, and
 /// again once the count moves. On the replica, whose performance_schema is OFF, the whole
 /// statement stays, and its replica status is read at every poll.
+/// A steady poll sends its statements in one packet: the status read, the variables a check
+/// reads, the transaction counter. A user who loses the right to read the counter's table
+/// fails that one poll, with the server's words; the polls after (a first one on a new
+/// connection, then steady ones) send the counter on its own, and its failure then fails
+/// nothing: the status and the variables are there. On a MariaDB of the test's own, where root
+/// may grant and revoke.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_that_fails_in_the_polls_packet_fails_one_poll_then_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let table = "performance_schema.events_transactions_summary_global_by_event_name";
+    std::fs::write(
+        dir.path().join("init.sql"),
+        format!(
+            "CREATE USER 'monitor'@'%' IDENTIFIED BY 'packed-probe-pw';\n\
+             GRANT SELECT ON {table} TO 'monitor'@'%';\n"
+        ),
+    )
+    .unwrap();
+    let (port, child) = common::private_mariadb(
+        dir.path(),
+        &format!(
+            "performance_schema=ON\nperformance-schema-instrument='transaction=ON'\n\
+             performance-schema-consumer-events-transactions-current=ON\ninit-file={d}/init.sql\n"
+        ),
+    );
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Server(child);
+    let poller = MysqlPoller::new(&Settings {
+        tps_counter: Some(TpsCounter::PerformanceSchema),
+        ..Settings::new(
+            format!("127.0.0.1:{port}"),
+            "monitor".to_owned(),
+            Some(Secret::new("packed-probe-pw".to_owned())),
+        )
+    });
+    let trx = |f: &[Family]| value(f, "headroom_mysql_transactions", &[]);
+    // The first poll reads every variable on its own; the second is a steady one.
+    for _ in 0..2 {
+        let f = poller.poll().await.unwrap().families;
+        assert!(trx(&f).is_some(), "no transaction count");
+    }
+    let out = std::process::Command::new("mariadb")
+        .arg(format!("--socket={d}/sock"))
+        .args(["-uroot", "-e"])
+        .arg(format!("REVOKE SELECT ON {table} FROM 'monitor'@'%'"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = poller
+        .poll()
+        .await
+        .expect_err("a steady poll without the counter's table");
+    println!("the packed poll: {e}");
+    assert!(
+        e.to_string()
+            .contains("events_transactions_summary_global_by_event_name"),
+        "{e}"
+    );
+    for _ in 0..3 {
+        let f = poller.poll().await.unwrap().families;
+        assert_eq!(value(&f, "mysql_up", &[]), Some(1.0));
+        assert!(
+            value(&f, "mysql_global_variables_max_connections", &[]).is_some(),
+            "no max_connections"
+        );
+        assert!(
+            value(&f, "mysql_global_status_uptime", &[]).is_some(),
+            "no status"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(
     clippy::await_holding_lock,

@@ -519,6 +519,10 @@ struct State {
     no_replica: bool,
     /// The order the status rows were sorted into at the last poll.
     status_order: StatusOrder,
+    /// When a status read with statements after it in its packet last failed on a server
+    /// error: for [`REDETECT_EVERY`] after, they are sent on their own again (see
+    /// [`query_split_status`]).
+    packed_failed: Option<Instant>,
 }
 
 /// The `Slave_*` status rows that performance_schema's table leaves out, of a server whose
@@ -660,6 +664,7 @@ impl MysqlPoller {
                 slave_rows: None,
                 no_replica: false,
                 status_order: StatusOrder::default(),
+                packed_failed: None,
             }),
         }
     }
@@ -813,13 +818,16 @@ impl MysqlPoller {
     /// the last whole read is older than `variables_refresh` (or the connection is new),
     /// else that read's families with [`FRESH_VARIABLES`] read again. Building ~500
     /// families from the rows once per whole read, and copying them between, costs less
-    /// than building them every poll. Counts the statement it sends in `after`.
+    /// than building them every poll. Counts the statement it sends in `after`. `pre`: what
+    /// the [`FRESH_VARIABLES`] read found, sent in the status read's packet (only when the
+    /// whole read was not due).
     async fn read_variables(
         &self,
         conn: &mut Conn,
         cache: &mut Option<VariablesRead>,
         reconnected: bool,
         after: &mut OwnStatements,
+        pre: Option<Option<Row>>,
     ) -> Result<(Vec<Family>, Option<f64>), PollError> {
         let max_connections = |rows: &Variables| {
             rows.iter()
@@ -828,7 +836,7 @@ impl MysqlPoller {
         };
         let whole = cache
             .take()
-            .filter(|c| !reconnected && c.at.elapsed() < self.variables_refresh);
+            .filter(|c| pre.is_some() || (!reconnected && c.at.elapsed() < self.variables_refresh));
         let Some(read) = whole else {
             after.questions += 1.0;
             let rows = query_pairs(conn, "SHOW GLOBAL VARIABLES")
@@ -848,10 +856,13 @@ impl MysqlPoller {
         if let Some((sql, names)) = fresh_variables_sql(&read.rows) {
             after.questions += 1.0;
             after.selects += 1.0;
-            let row: Option<Row> = conn
-                .query_first(sql)
-                .await
-                .map_err(|e| self.stmt_err(e, reconnected))?;
+            let row: Option<Row> = match pre {
+                Some(row) => row,
+                None => conn
+                    .query_first(sql)
+                    .await
+                    .map_err(|e| self.stmt_err(e, reconnected))?,
+            };
             if let Some(r) = row {
                 for (i, n) in names.iter().enumerate() {
                     let v = r
@@ -932,14 +943,33 @@ struct SplitRead {
     slave: std::ops::Range<usize>,
     /// How many rows came from the performance_schema table (the last ones).
     from_table: usize,
+    /// The first row of each statement sent after the status read in its packet, in order.
+    tails: Vec<Option<Row>>,
 }
 
-/// [`SPLIT_STATUS_SQL`], or [`SPLIT_STATUS_NO_SLAVE_SQL`] when `slave` is false.
-async fn query_split_status(conn: &mut Conn, slave: bool) -> Result<SplitRead, mysql_async::Error> {
-    let sql = if slave {
+/// [`SPLIT_STATUS_SQL`], or [`SPLIT_STATUS_NO_SLAVE_SQL`] when `slave` is false, and the
+/// `tails` after it in the same packet: one round trip for the poll's statements, where each
+/// statement of its own waits a network round trip for its answer. The server's cost is the
+/// same either way (docs/performance.md).
+///
+/// The driver reports a statement's error at the end of the rows of the statement before it,
+/// and the server runs none after it: a failed tail cannot be told from a failed status
+/// statement, so any error fails the whole read, and the caller sends the tails on their own
+/// for a while (`State::packed_failed`), where a failed transaction counter fails nothing.
+async fn query_split_status(
+    conn: &mut Conn,
+    slave: bool,
+    tails: &[&str],
+) -> Result<SplitRead, mysql_async::Error> {
+    let status = if slave {
         SPLIT_STATUS_SQL
     } else {
         SPLIT_STATUS_NO_SLAVE_SQL
+    };
+    let sql: std::borrow::Cow<'_, str> = if tails.is_empty() {
+        status.into()
+    } else {
+        format!("{status}; {}", tails.join("; ")).into()
     };
     let mut result = conn.query_iter(sql).await?;
     let mut rows: Vec<(String, Option<String>)> = result.collect().await?;
@@ -949,11 +979,16 @@ async fn query_split_status(conn: &mut Conn, slave: bool) -> Result<SplitRead, m
     }
     let shows = rows.len();
     rows.extend(result.collect::<(String, Option<String>)>().await?);
+    let mut read = Vec::with_capacity(tails.len());
+    for _ in tails {
+        read.push(result.collect::<Row>().await?.into_iter().next());
+    }
     result.drop_result().await?;
     Ok(SplitRead {
         from_table: rows.len() - shows,
         slave: com..shows,
         rows,
+        tails: read,
     })
 }
 
@@ -991,8 +1026,12 @@ async fn query_number(conn: &mut Conn, sql: &str) -> Result<Option<f64>, mysql_a
 /// `transaction` instrument is not TIMED): its rate is the mean number of transactions in
 /// flight (Little's law).
 const PS_TRX_SUM: &str = "SELECT SUM(COUNT_STAR), SUM(SUM_TIMER_WAIT) FROM performance_schema.events_transactions_summary_global_by_event_name";
-const INNODB_TRX_NAMES: &str =
-    "('trx_rw_commits','trx_ro_commits','trx_nl_ro_commits','trx_rollbacks')";
+macro_rules! innodb_trx_names {
+    () => {
+        "('trx_rw_commits','trx_ro_commits','trx_nl_ro_commits','trx_rollbacks')"
+    };
+}
+const INNODB_TRX_NAMES: &str = innodb_trx_names!();
 
 /// Finds an enabled transaction counter. Counts the statements it sends in `own`.
 async fn detect(conn: &mut Conn, own: &mut OwnStatements) -> Option<TpsCounter> {
@@ -1038,28 +1077,32 @@ async fn detect(conn: &mut Conn, own: &mut OwnStatements) -> Option<TpsCounter> 
     (rows.len() == 4 && rows.iter().all(enabled)).then_some(TpsCounter::InnodbMetrics)
 }
 
-/// The transaction counter, and with performance_schema the time transactions took (ps).
-async fn read_counter(
-    conn: &mut Conn,
-    c: TpsCounter,
-) -> Result<Option<(f64, Option<f64>)>, mysql_async::Error> {
+/// The statement that reads the transaction counter, for the counters read by one; the
+/// others are derived from `SHOW GLOBAL STATUS` in `window`.
+fn counter_sql(c: TpsCounter) -> Option<&'static str> {
     match c {
-        TpsCounter::PerformanceSchema => {
-            let row: Option<(Option<String>, Option<String>)> = conn.query_first(PS_TRX_SUM).await?;
-            let num = |v: Option<String>| v.and_then(|s| s.parse::<f64>().ok());
-            Ok(row.and_then(|(n, t)| Some((num(n)?, num(t)))))
-        }
-        TpsCounter::InnodbMetrics => {
-            Ok(query_number(
-                conn,
-                &format!("SELECT SUM(COUNT) FROM information_schema.INNODB_METRICS WHERE NAME IN {INNODB_TRX_NAMES}"),
-            )
-            .await?
-            .map(|n| (n, None)))
-        }
-        // Derived from SHOW GLOBAL STATUS in `window`.
-        TpsCounter::ComCommit | TpsCounter::Questions => Ok(None),
+        TpsCounter::PerformanceSchema => Some(PS_TRX_SUM),
+        TpsCounter::InnodbMetrics => Some(INNODB_TRX_SUM),
+        TpsCounter::ComCommit | TpsCounter::Questions => None,
     }
+}
+
+const INNODB_TRX_SUM: &str = concat!(
+    "SELECT SUM(COUNT) FROM information_schema.INNODB_METRICS WHERE NAME IN ",
+    innodb_trx_names!()
+);
+
+/// The transaction counter from the row of [`counter_sql`], and with performance_schema the
+/// time transactions took (ps).
+fn counter_value(row: Option<Row>) -> Option<(f64, Option<f64>)> {
+    let row = row?;
+    let num = |i: usize| {
+        row.get_opt::<Option<String>, _>(i)
+            .and_then(|x| x.ok())
+            .flatten()
+            .and_then(|s| s.parse::<f64>().ok())
+    };
+    Some((num(0)?, num(1)))
 }
 
 impl Poller for MysqlPoller {
@@ -1131,15 +1174,48 @@ impl Poller for MysqlPoller {
         if default_connection != Some(false) {
             st.slave_rows = None;
         }
+        // What the statements after the status read found when they were sent in its packet.
+        let mut pre_variables = None;
+        let mut pre_counter = None;
         let status_rows = if st.status_stmt == StatusStmt::Split {
             let kept = st.slave_rows.take();
             // `Questions` is in the last statement's rows: all of them count in it. The
             // `SELECT` comes after the `Com_select` read.
             before.questions += if kept.is_some() { 1.0 } else { 2.0 };
             after.selects += 1.0;
-            let mut read = query_split_status(&mut conn, kept.is_none())
-                .await
-                .map_err(|e| self.stmt_err(e, reconnected))?;
+            // In the same packet: the variables a check reads fresh (when the whole read is
+            // not due), then the transaction counter, last, since its failure fails nothing.
+            let packed = st
+                .packed_failed
+                .is_none_or(|at| at.elapsed() >= REDETECT_EVERY);
+            let variables_sql = st
+                .variables
+                .as_ref()
+                .filter(|c| packed && !reconnected && c.at.elapsed() < self.variables_refresh)
+                .and_then(|c| fresh_variables_sql(&c.rows))
+                .map(|(sql, _)| sql);
+            let counter_tail = counter.and_then(counter_sql).filter(|_| packed);
+            let tails: Vec<&str> = variables_sql
+                .as_deref()
+                .into_iter()
+                .chain(counter_tail)
+                .collect();
+            let mut read = match query_split_status(&mut conn, kept.is_none(), &tails).await {
+                Ok(read) => read,
+                Err(e) => {
+                    if !tails.is_empty() && matches!(e, mysql_async::Error::Server(_)) {
+                        st.packed_failed = Some(Instant::now());
+                    }
+                    return Err(self.stmt_err(e, reconnected));
+                }
+            };
+            let mut found = std::mem::take(&mut read.tails).into_iter();
+            if variables_sql.is_some() {
+                pre_variables = found.next();
+            }
+            if counter_tail.is_some() {
+                pre_counter = found.next();
+            }
             match kept {
                 Some(mut kept) => {
                     let moved = change_master_count(&read.rows) != kept.changes;
@@ -1184,7 +1260,7 @@ impl Poller for MysqlPoller {
         if st.status_stmt == StatusStmt::Probe {
             after.questions += 3.0;
             after.selects += 1.0;
-            st.status_stmt = match query_split_status(&mut conn, true).await {
+            st.status_stmt = match query_split_status(&mut conn, true, &[]).await {
                 Ok(split) if split_covers(&split.rows, &status_rows, split.from_table) => {
                     tracing::debug!(target = %self.address, "status read as performance_schema.global_status and the Com_ and Slave_ rows");
                     if default_connection == Some(false) {
@@ -1200,11 +1276,15 @@ impl Poller for MysqlPoller {
                 Err(e) => return Err(self.stmt_err(e, reconnected)),
             };
         }
-        let (trx, trx_time) = match counter {
-            Some(c @ (TpsCounter::PerformanceSchema | TpsCounter::InnodbMetrics)) => {
+        let (trx, trx_time) = match counter.and_then(|c| Some((c, counter_sql(c)?))) {
+            Some((c, sql)) => {
                 after.questions += 1.0;
                 after.selects += 1.0;
-                match read_counter(&mut conn, c).await {
+                let read = match pre_counter {
+                    Some(row) => Ok(row),
+                    None => conn.query_first::<Row, _>(sql).await,
+                };
+                match read.map(counter_value) {
                     Ok(Some((v, time))) => (Some((c, v)), time),
                     Ok(None) => (None, None),
                     Err(e) => {
@@ -1213,10 +1293,16 @@ impl Poller for MysqlPoller {
                     }
                 }
             }
-            _ => (None, None),
+            None => (None, None),
         };
         let (variables, max_connections) = self
-            .read_variables(&mut conn, &mut st.variables, reconnected, &mut after)
+            .read_variables(
+                &mut conn,
+                &mut st.variables,
+                reconnected,
+                &mut after,
+                pre_variables,
+            )
             .await?;
         let processlist = if self.processlist {
             after.questions += 1.0;
@@ -1412,6 +1498,7 @@ mod tests {
             ],
             slave: 2..5,
             from_table: 2,
+            tails: Vec::new(),
         };
         let kept = KeptSlaveRows::of(&read);
         assert_eq!(
