@@ -7,7 +7,7 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, env, free_port, headroom, wait_for};
@@ -109,7 +109,7 @@ fn leaf(dir: &Path, ca: &str, name: &str, cn: &str, ext: &str) -> (PathBuf, Path
 pub struct TlsMariaDb {
     pub dir: tempfile::TempDir,
     pub port: u16,
-    child: Child,
+    _child: common::KillOnDrop,
 }
 
 impl TlsMariaDb {
@@ -150,7 +150,11 @@ impl TlsMariaDb {
                  require_secure_transport=ON\ninit-file={d}/init.sql\n"
             ),
         );
-        TlsMariaDb { dir, port, child }
+        TlsMariaDb {
+            dir,
+            port,
+            _child: common::KillOnDrop(child),
+        }
     }
 
     pub fn path(&self, file: &str) -> PathBuf {
@@ -160,23 +164,7 @@ impl TlsMariaDb {
     /// Runs SQL as root over the server's socket (unix_socket authentication).
     #[allow(dead_code)] // used by the RDS IAM test
     pub fn sql(&self, sql: &str) {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.path("sock").display()))
-            .args(["-uroot", "-e", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for TlsMariaDb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::root_sql(self.dir.path(), sql);
     }
 }
 

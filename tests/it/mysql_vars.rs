@@ -209,14 +209,7 @@ async fn a_counter_that_fails_in_the_polls_packet_fails_one_poll_then_nothing() 
              performance-schema-consumer-events-transactions-current=ON\ninit-file={d}/init.sql\n"
         ),
     );
-    struct Server(std::process::Child);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Server(child);
+    let _server = common::KillOnDrop(child);
     let poller = MysqlPoller::new(&Settings {
         tps_counter: Some(TpsCounter::PerformanceSchema),
         ..Settings::new(
@@ -231,16 +224,9 @@ async fn a_counter_that_fails_in_the_polls_packet_fails_one_poll_then_nothing() 
         let f = poller.poll().await.unwrap().families;
         assert!(trx(&f).is_some(), "no transaction count");
     }
-    let out = std::process::Command::new("mariadb")
-        .arg(format!("--socket={d}/sock"))
-        .args(["-uroot", "-e"])
-        .arg(format!("REVOKE SELECT ON {table} FROM 'monitor'@'%'"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::root_sql(
+        dir.path(),
+        &format!("REVOKE SELECT ON {table} FROM 'monitor'@'%'"),
     );
     let e = poller
         .poll()

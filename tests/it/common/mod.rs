@@ -211,6 +211,31 @@ pub fn login_user() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Runs SQL as root over the socket of a private MariaDB in `dir` (unix_socket
+/// authentication, as [`install_mariadb`] sets it up); panics with the client's error.
+pub fn root_sql(dir: &Path, sql: &str) {
+    let out = Command::new("mariadb")
+        .arg(format!("--socket={}", dir.join("sock").display()))
+        .args(["-uroot", "-e", sql])
+        .output()
+        .expect("the mariadb client (run scripts/setup)");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A server process of the test's own, killed when the test is done with it.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Writes `dir/my.cnf` for a private MariaDB on `port` (its data, socket, pid file, error log
 /// and temporary files all under `dir`; `extra` lines appended) and runs `mariadb-install-db`
 /// on it. Returns the file's path. The temporary directory is private too: MariaDBs installed
