@@ -212,11 +212,12 @@ impl Slot {
         }
     }
 
-    /// Due at `next_due` if the target's data is what the check last judged, and if it is not
-    /// by up to `slack` before: a check evaluates the poll's data as it arrives, in the
-    /// engine's turn after the poll, rather than at a time of its own up to an interval later
-    /// (and in a wake-up of its own). Past `next_due` it waits up to `slack` for the poll that
-    /// is due then, and no longer: a poll that hangs or is skipped does not hold it.
+    /// Whether the check is due: from `slack` before `next_due` when the target has data the
+    /// check has not judged, else at `slack` after it. So a check judges a poll's data as it
+    /// arrives, in the engine's turn after the poll, rather than at a time of its own up to an
+    /// interval later (and in a wake-up of its own); and past `next_due` it waits up to
+    /// `slack` for the poll due then, no longer: a poll that hangs or is skipped does not hold
+    /// it.
     fn due(&self, now: Instant, fresh: impl FnOnce() -> bool) -> bool {
         if now >= self.next_due + self.slack {
             return true;

@@ -171,18 +171,6 @@ async fn show_and_select(admin: &mut mysql_async::Conn) -> (f64, f64, f64) {
     )
 }
 
-/// On a MariaDB with performance_schema ON (the services' one), the first poll of a
-/// connection reads the whole `SHOW GLOBAL STATUS` and tries the split read (the
-/// performance_schema table and `SHOW GLOBAL STATUS LIKE` for the `Com_` and `Slave_` rows it
-/// leaves out); from the second poll on the split is what the server sees (one more `SELECT`
-/// a poll, and one `SHOW STATUS`: the primary has no default replica connection, so the
-/// `Slave_` rows read by the probe are kept), with the same series as the whole statement;
-/// and with `tps_counter: questions` none of the poller's own statements is counted as a
-/// transaction. Once the primary has a default replica connection its `Slave_` rows are read
-/// at every poll, and kept again once it is gone. Its replica status, with no connection at
-/// all, is read only until two polls of one `Com_change_master` count found it empty, and
-/// again once the count moves. On the replica, whose performance_schema is OFF, the whole
-/// statement stays, and its replica status is read at every poll.
 /// A steady poll sends its statements in one packet: the status read, the variables a check
 /// reads, the transaction counter. A user who loses the right to read the counter's table
 /// fails that one poll, with the server's words; the polls after (a first one on a new
@@ -252,6 +240,18 @@ async fn a_counter_that_fails_in_the_polls_packet_fails_one_poll_then_nothing() 
     }
 }
 
+/// On a MariaDB with performance_schema ON (the services' one), the first poll of a
+/// connection reads the whole `SHOW GLOBAL STATUS` and tries the split read (the
+/// performance_schema table and `SHOW GLOBAL STATUS LIKE` for the `Com_` and `Slave_` rows it
+/// leaves out); from the second poll on the split is what the server sees (one more `SELECT`
+/// a poll, and one `SHOW STATUS`: the primary has no default replica connection, so the
+/// `Slave_` rows read by the probe are kept), with the same series as the whole statement;
+/// and with `tps_counter: questions` none of the poller's own statements is counted as a
+/// transaction. Once the primary has a default replica connection its `Slave_` rows are read
+/// at every poll, and kept again once it is gone. Its replica status, with no connection at
+/// all, is read only until two polls of one `Com_change_master` count found it empty, and
+/// again once the count moves. On the replica, whose performance_schema is OFF, the whole
+/// statement stays, and its replica status is read at every poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(
     clippy::await_holding_lock,

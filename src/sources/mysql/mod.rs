@@ -1184,7 +1184,9 @@ impl Poller for MysqlPoller {
             before.questions += if kept.is_some() { 1.0 } else { 2.0 };
             after.selects += 1.0;
             // In the same packet: the variables a check reads fresh (when the whole read is
-            // not due), then the transaction counter, last, since its failure fails nothing.
+            // not due) and the transaction counter; each on its own again for a while after
+            // such a read failed (`State::packed_failed`), where the counter's failure fails
+            // nothing.
             let packed = st
                 .packed_failed
                 .is_none_or(|at| at.elapsed() >= REDETECT_EVERY);
