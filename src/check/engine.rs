@@ -22,6 +22,7 @@ use super::push::icinga::{IcingaResult, IcingaSender};
 use super::push::nagios;
 use super::retention::Retention;
 use super::state::{CheckState, StateType, Status, duration_text};
+use crate::model::SourceKind;
 use crate::store::{SnapshotStore, TargetSnapshot};
 use crate::time::unix_now;
 
@@ -212,8 +213,9 @@ impl Slot {
         }
     }
 
-    /// Whether the check is due: from `slack` before `next_due` when the target has data the
-    /// check has not judged, else at `slack` after it. So a check judges a poll's data as it
+    /// Whether the check is due: from `slack` before `next_due` when its target's poll has
+    /// just brought data the check has not judged (`fresh`), else at `slack` after it. So a
+    /// check judges a poll's data as it
     /// arrives, in the engine's turn after the poll, rather than at a time of its own up to an
     /// interval later (and in a wake-up of its own); and past `next_due` it waits up to
     /// `slack` for the poll due then, no longer: a poll that hangs or is skipped does not hold
@@ -456,11 +458,19 @@ impl Engine {
         let now = Instant::now();
         let unix = unix_now();
         // New or gone slots (resources found or lost) reorder the board: rebuild it.
-        let mut rebuild = self.expand(now);
+        // The targets polled since the last tick: only their checks may judge new data early.
+        let changed = self.store.take_changed();
+        let mut rebuild = self.expand(now, &changed);
         let mut evaluated: Vec<usize> = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let mut snap = None;
             let fresh = |snap: &mut Option<Arc<TargetSnapshot>>| {
+                if !changed
+                    .iter()
+                    .any(|(s, t)| *s == slot.inst.def.source && **t == *slot.inst.target)
+                {
+                    return false;
+                }
                 *snap = self.store.get(slot.inst.def.source, &slot.inst.target);
                 snap.as_ref()
                     .is_some_and(|s| slot.judged != Some(s.taken_at))
@@ -571,9 +581,17 @@ impl Engine {
     /// snapshots: a check for each resource that appeared, none for one that vanished. A
     /// target that failed or has not been polled keeps its resources' checks, which report
     /// that. Returns whether anything changed.
-    fn expand(&mut self, now: Instant) -> bool {
+    fn expand(&mut self, now: Instant, polled: &[(SourceKind, Arc<str>)]) -> bool {
         let mut changed = false;
         for (t, expanded) in self.templates.iter().zip(&mut self.expanded) {
+            // Expanded from a snapshot, and its target not polled since: nothing new.
+            if expanded.is_some()
+                && !polled
+                    .iter()
+                    .any(|(s, n)| *s == t.def.source && **n == *t.target)
+            {
+                continue;
+            }
             let Some(snap) = self.store.get(t.def.source, &t.target) else {
                 continue;
             };
@@ -898,26 +916,31 @@ mod tests {
             (Status::Critical, StateType::Soft, 2)
         );
 
-        // Due in 6 s: new data waits for the time, more than half a poll ahead.
+        // Due in 6 s: new data waits, more than half a poll ahead; then it is judged when the
+        // check is past due by the margin, with no poll since.
         rtt(&store, "m1", 0.9);
         due_in(&mut e, 6);
         e.tick();
         assert!(!evaluated(&e, 10), "judged more than half a poll early");
         due_in(&mut e, 0);
         e.tick();
+        assert!(!evaluated(&e, 10), "did not wait for a poll at due time");
+        due_in(&mut e, -5);
+        e.tick();
         assert_eq!(
             progress(&row(&e, "RESP", "m1")),
             (Status::Critical, StateType::Hard, 3)
         );
 
-        // HARD: every 60 s, but the slack is still half the 10 s poll. Fresh data 6 s early
-        // waits; past due with nothing new, the check waits 5 s for the poll, then judges
-        // what it has.
+        // HARD: every 60 s, but the slack is still half the 10 s poll. A poll 6 s early
+        // waits, one 4 s early is judged; past due with nothing new, the check waits 5 s for
+        // the poll, then judges what it has.
         assert!(evaluated(&e, 60));
         rtt(&store, "m1", 0.9);
         due_in(&mut e, 6);
         e.tick();
         assert!(!evaluated(&e, 60), "judged more than half a poll early");
+        rtt(&store, "m1", 0.9);
         due_in(&mut e, 4);
         e.tick();
         assert!(evaluated(&e, 60), "a poll's data due within 5 s waited");

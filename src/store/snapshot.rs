@@ -64,6 +64,8 @@ pub struct SnapshotStore {
     next_version: AtomicU64,
     /// Told of every `put`: the check engine judges a poll's data as it arrives.
     changed: tokio::sync::Notify,
+    /// The targets put since the last [`SnapshotStore::take_changed`].
+    put_since: std::sync::Mutex<Vec<Key>>,
 }
 
 impl SnapshotStore {
@@ -111,14 +113,24 @@ impl SnapshotStore {
             }
         };
         self.write().insert(
-            key,
+            key.clone(),
             Versioned {
                 snap: Arc::new(snap),
                 versions,
                 order,
             },
         );
+        self.put_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
         self.changed.notify_one();
+    }
+
+    /// The targets put since the last call, as (source, target): the engine looks at these
+    /// targets' checks only, not at every check's target after every poll.
+    pub fn take_changed(&self) -> Vec<(SourceKind, Arc<str>)> {
+        std::mem::take(&mut *self.put_since.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Completes at the next `put` after it is first polled, or at once if one came since the
