@@ -215,11 +215,10 @@ impl Slot {
 
     /// Whether the check is due: from `slack` before `next_due` when its target's poll has
     /// just brought data the check has not judged (`fresh`), else at `slack` after it. So a
-    /// check judges a poll's data as it
-    /// arrives, in the engine's turn after the poll, rather than at a time of its own up to an
-    /// interval later (and in a wake-up of its own); and past `next_due` it waits up to
-    /// `slack` for the poll due then, no longer: a poll that hangs or is skipped does not hold
-    /// it.
+    /// check judges a poll's data as it arrives, in the engine's turn after the poll, rather
+    /// than at a time of its own up to an interval later (and in a wake-up of its own); and
+    /// past `next_due` it waits up to `slack` for the poll due then, no longer: a poll that
+    /// hangs or is skipped does not hold it.
     fn due(&self, now: Instant, fresh: impl FnOnce() -> bool) -> bool {
         if now >= self.next_due + self.slack {
             return true;
