@@ -464,10 +464,7 @@ impl Engine {
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let mut snap = None;
             let fresh = |snap: &mut Option<Arc<TargetSnapshot>>| {
-                if !changed
-                    .iter()
-                    .any(|(s, t)| *s == slot.inst.def.source && **t == *slot.inst.target)
-                {
+                if !polled(&changed, slot.inst.def.source, &slot.inst.target) {
                     return false;
                 }
                 *snap = self.store.get(slot.inst.def.source, &slot.inst.target);
@@ -580,15 +577,11 @@ impl Engine {
     /// snapshots: a check for each resource that appeared, none for one that vanished. A
     /// target that failed or has not been polled keeps its resources' checks, which report
     /// that. Returns whether anything changed.
-    fn expand(&mut self, now: Instant, polled: &[(SourceKind, Arc<str>)]) -> bool {
+    fn expand(&mut self, now: Instant, since: &[(SourceKind, Arc<str>)]) -> bool {
         let mut changed = false;
         for (t, expanded) in self.templates.iter().zip(&mut self.expanded) {
             // Expanded from a snapshot, and its target not polled since: nothing new.
-            if expanded.is_some()
-                && !polled
-                    .iter()
-                    .any(|(s, n)| *s == t.def.source && **n == *t.target)
-            {
+            if expanded.is_some() && !polled(since, t.def.source, &t.target) {
                 continue;
             }
             let Some(snap) = self.store.get(t.def.source, &t.target) else {
@@ -751,6 +744,11 @@ impl Engine {
         }
         engine.lock().await.save();
     }
+}
+
+/// Whether `target` of `source` is among the targets polled (`SnapshotStore::take_changed`).
+fn polled(since: &[(SourceKind, Arc<str>)], source: SourceKind, target: &str) -> bool {
+    since.iter().any(|(s, t)| *s == source && **t == *target)
 }
 
 /// Applies one evaluation to a state and records its output.
