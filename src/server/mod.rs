@@ -62,7 +62,7 @@ impl Default for Renders {
 
 /// A render whose last run took at most this long runs in the scrape's own task. Handing it
 /// to the blocking pool and back costs two thread wake-ups: on one MariaDB polled and scraped
-/// every 100 ms (a 210 kB exposition, most of it kept text), four of the eleven context
+/// every 100 ms (a 210 kB exposition, most of it kept text), about four of the eleven context
 /// switches of a poll and its scrape, and a fourteenth of the daemon's CPU. Inline, a render
 /// holds one worker thread for as long as it runs; a millisecond delays at most the tasks
 /// queued on that worker by as much, while the other workers go on (tokio's rule of thumb
