@@ -519,6 +519,10 @@ struct State {
     no_replica: bool,
     /// The order the status rows were sorted into at the last poll.
     status_order: StatusOrder,
+    /// How many rows the last status read returned, to make room for the next one's.
+    status_rows: usize,
+    /// How many families the last poll made, likewise.
+    families: usize,
     /// When a status read with statements after it in its packet last failed on a server
     /// error: for [`REDETECT_EVERY`] after, they are sent on their own again (see
     /// [`query_split_status`]).
@@ -664,6 +668,8 @@ impl MysqlPoller {
                 slave_rows: None,
                 no_replica: false,
                 status_order: StatusOrder::default(),
+                status_rows: 0,
+                families: 0,
                 packed_failed: None,
             }),
         }
@@ -765,13 +771,17 @@ impl MysqlPoller {
     }
 }
 
-/// The last whole read of the global variables: when, the rows (which say which of
-/// [`FRESH_VARIABLES`] the server has) and the families built from them.
+/// The last whole read of the global variables: when, the families built from them, and
+/// what every poll until the next whole read needs of its rows, worked out once: the
+/// statement reading those of [`FRESH_VARIABLES`] the server has, and `max_connections`.
 #[derive(Debug)]
 struct VariablesRead {
     at: Instant,
-    rows: Variables,
     families: Vec<Family>,
+    /// `SELECT @@GLOBAL.x, ...` and the names it reads, in order (`None`: the server has
+    /// none of them).
+    fresh: Option<(String, Vec<&'static str>)>,
+    max_connections: Option<f64>,
 }
 
 impl MysqlPoller {
@@ -846,14 +856,15 @@ impl MysqlPoller {
             let max = max_connections(&rows);
             *cache = Some(VariablesRead {
                 at: Instant::now(),
-                rows,
                 families: families.clone(),
+                fresh: fresh_variables_sql(&rows),
+                max_connections: max,
             });
             return Ok((families, max));
         };
         let mut families = read.families.clone();
-        let mut max = max_connections(&read.rows);
-        if let Some((sql, names)) = fresh_variables_sql(&read.rows) {
+        let mut max = read.max_connections;
+        if let Some((sql, names)) = &read.fresh {
             after.questions += 1.0;
             after.selects += 1.0;
             let row: Option<Row> = match pre {
@@ -960,6 +971,7 @@ async fn query_split_status(
     conn: &mut Conn,
     slave: bool,
     tails: &[&str],
+    expect: usize,
 ) -> Result<SplitRead, mysql_async::Error> {
     let status = if slave {
         SPLIT_STATUS_SQL
@@ -972,13 +984,22 @@ async fn query_split_status(
         format!("{status}; {}", tails.join("; ")).into()
     };
     let mut result = conn.query_iter(sql).await?;
-    let mut rows: Vec<(String, Option<String>)> = result.collect().await?;
+    // Each statement's rows straight into one vector, as large as the last read's, where
+    // collecting each (`QueryResult::collect`) grows a vector of its own and copies it over.
+    let mut rows: Vec<(String, Option<String>)> = Vec::with_capacity(expect);
+    result
+        .for_each(|row| rows.push(mysql_async::from_row(row)))
+        .await?;
     let com = rows.len();
     if slave {
-        rows.extend(result.collect::<(String, Option<String>)>().await?);
+        result
+            .for_each(|row| rows.push(mysql_async::from_row(row)))
+            .await?;
     }
     let shows = rows.len();
-    rows.extend(result.collect::<(String, Option<String>)>().await?);
+    result
+        .for_each(|row| rows.push(mysql_async::from_row(row)))
+        .await?;
     let mut read = Vec::with_capacity(tails.len());
     for _ in tails {
         read.push(result.collect::<Row>().await?.into_iter().next());
@@ -1194,23 +1215,20 @@ impl Poller for MysqlPoller {
                 .variables
                 .as_ref()
                 .filter(|c| packed && !reconnected && c.at.elapsed() < self.variables_refresh)
-                .and_then(|c| fresh_variables_sql(&c.rows))
-                .map(|(sql, _)| sql);
+                .and_then(|c| c.fresh.as_ref())
+                .map(|(sql, _)| sql.as_str());
             let counter_tail = counter.and_then(counter_sql).filter(|_| packed);
-            let tails: Vec<&str> = variables_sql
-                .as_deref()
-                .into_iter()
-                .chain(counter_tail)
-                .collect();
-            let mut read = match query_split_status(&mut conn, kept.is_none(), &tails).await {
-                Ok(read) => read,
-                Err(e) => {
-                    if !tails.is_empty() && matches!(e, mysql_async::Error::Server(_)) {
-                        st.packed_failed = Some(Instant::now());
+            let tails: Vec<&str> = variables_sql.into_iter().chain(counter_tail).collect();
+            let mut read =
+                match query_split_status(&mut conn, kept.is_none(), &tails, st.status_rows).await {
+                    Ok(read) => read,
+                    Err(e) => {
+                        if !tails.is_empty() && matches!(e, mysql_async::Error::Server(_)) {
+                            st.packed_failed = Some(Instant::now());
+                        }
+                        return Err(self.stmt_err(e, reconnected));
                     }
-                    return Err(self.stmt_err(e, reconnected));
-                }
-            };
+                };
             let mut found = std::mem::take(&mut read.tails).into_iter();
             if variables_sql.is_some() {
                 pre_variables = found.next();
@@ -1262,7 +1280,8 @@ impl Poller for MysqlPoller {
         if st.status_stmt == StatusStmt::Probe {
             after.questions += 3.0;
             after.selects += 1.0;
-            st.status_stmt = match query_split_status(&mut conn, true, &[]).await {
+            st.status_stmt = match query_split_status(&mut conn, true, &[], status_rows.len()).await
+            {
                 Ok(split) if split_covers(&split.rows, &status_rows, split.from_table) => {
                     tracing::debug!(target = %self.address, "status read as performance_schema.global_status and the Com_ and Slave_ rows");
                     if default_connection == Some(false) {
@@ -1379,6 +1398,7 @@ impl Poller for MysqlPoller {
             }
         };
 
+        st.status_rows = status_rows.len();
         let status = Status::from_rows_kept(status_rows, &mut st.status_order);
         let cur = Counters::new(at, &status, trx, trx_time);
         let own = OwnStatements {
@@ -1390,12 +1410,14 @@ impl Poller for MysqlPoller {
             st.transactions_total += n;
         }
 
-        let mut out = vec![Family::single(
+        // As many families as the last poll's, room made once.
+        let mut out = Vec::with_capacity(st.families);
+        out.push(Family::single(
             "mysql_up",
             "Whether the MySQL server is up.",
             crate::model::Kind::Gauge,
             1.0,
-        )];
+        ));
         out.extend(status_families(&status));
         out.extend(variables);
         if let Some(rows) = &processlist {
@@ -1429,6 +1451,7 @@ impl Poller for MysqlPoller {
 
         st.prev = Some(cur);
         st.after_status = after;
+        st.families = out.len();
         st.conn = Some(conn);
         Ok(out.into())
     }
