@@ -169,13 +169,13 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 /// asked (at the fastest level: a scrape is read once, and time to answer matters more than
 /// the last bytes).
 fn render(exposition: &Exposition, format: Format) -> Result<axum::body::Bytes, String> {
-    // Sized by the exposition, at its last length.
-    let mut body = String::new();
-    exposition
-        .encode(&mut body, format.openmetrics)
+    let (body, _) = exposition
+        .encode_shared(format.openmetrics)
         .map_err(|e| e.to_string())?;
     if !format.gzip {
-        return Ok(body.into());
+        // Sent as it is, while the exposition keeps it to copy the next render's
+        // unchanged blocks from.
+        return Ok(axum::body::Bytes::from_owner(SharedText(body)));
     }
     let mut gz = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 8),
@@ -183,6 +183,15 @@ fn render(exposition: &Exposition, format: Format) -> Result<axum::body::Bytes, 
     );
     std::io::Write::write_all(&mut gz, body.as_bytes()).map_err(|e| e.to_string())?;
     Ok(gz.finish().map_err(|e| e.to_string())?.into())
+}
+
+/// An exposition text as a response body, shared with the exposition that keeps it.
+struct SharedText(Arc<String>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {

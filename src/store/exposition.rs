@@ -32,18 +32,28 @@ pub struct Exposition {
     /// By format: `[Prometheus text 0.0.4, OpenMetrics]`. Held for a whole encode, so two
     /// scrapes of one format take turns (the server runs one render per format at a time
     /// anyway).
-    kept: [Mutex<Vec<Block>>; 2],
-    /// The length of the last exposition, to reserve as much for the next.
-    last_len: std::sync::atomic::AtomicUsize,
+    kept: [Mutex<Kept>; 2],
 }
 
-/// The text of one exposition block, and the versions of the families it was encoded from,
-/// in the order they appear in it.
+/// The last text of one format, and where each of its blocks is in it.
+#[derive(Debug, Default)]
+struct Kept {
+    text: Arc<String>,
+    /// The text before, to write the next one into once nothing else holds it (the server
+    /// has sent it): its memory is in place already, where a new one of this size comes
+    /// fresh from the system and faults in page by page.
+    spare: Arc<String>,
+    /// In name order.
+    blocks: Vec<Block>,
+}
+
+/// One exposition block of the kept text: its name, the versions of the families it was
+/// encoded from (in the order they appear in it) and where it is in the text.
 #[derive(Debug)]
 struct Block {
     name: Box<str>,
     versions: Vec<u64>,
-    text: String,
+    at: std::ops::Range<usize>,
 }
 
 /// The families of one block, for a registry of that block alone: `prometheus_client`
@@ -78,35 +88,73 @@ impl Exposition {
             registry,
             store,
             kept: Default::default(),
-            last_len: Default::default(),
         }
     }
 
     /// Appends the whole exposition to `out`: in OpenMetrics (ending with `# EOF`) or in the
     /// Prometheus text format 0.0.4. Returns how many of the store's blocks were encoded
-    /// afresh, the rest being written from the kept text.
+    /// afresh, the rest being copied from the last text.
     pub fn encode(&self, out: &mut String, openmetrics: bool) -> Result<usize, std::fmt::Error> {
+        let (text, fresh) = self.encode_shared(openmetrics)?;
+        out.push_str(&text);
+        Ok(fresh)
+    }
+
+    /// The whole exposition, as [`Exposition::encode`] writes it, and how many blocks were
+    /// encoded afresh. The text is the one the next encode of this format copies its
+    /// unchanged blocks from, shared rather than copied: the server sends it as it is.
+    ///
+    /// Blocks are copied from the last text, not each from a string of its own: runs of
+    /// unchanged blocks sit side by side in it and go over in one copy, read in order,
+    /// where a thousand strings of 200 bytes each, apart in memory and not in the cache
+    /// after a scrape interval, made copying the dearest part of a render
+    /// (docs/performance.md).
+    pub fn encode_shared(
+        &self,
+        openmetrics: bool,
+    ) -> Result<(Arc<String>, usize), std::fmt::Error> {
         let encode = if openmetrics {
             text::encode_registry::<String>
         } else {
             prometheus_text::encode::<String>
         };
-        use std::sync::atomic::Ordering::Relaxed;
-        let start = out.len();
-        out.reserve(self.last_len.load(Relaxed));
-        encode(out, &self.registry)?;
-        let fresh = self.encode_store(out, openmetrics, encode)?;
-        if openmetrics {
-            text::encode_eof(out)?;
+        let mut kept = self.kept[usize::from(openmetrics)].lock();
+        // Room for the last length and a margin: a text a few bytes longer than the last
+        // (a counter gaining a digit) would otherwise be copied whole to grow at its end.
+        let last = kept.text.len();
+        let mut out = match Arc::try_unwrap(std::mem::take(&mut kept.spare)) {
+            Ok(mut spare) => {
+                spare.clear();
+                spare
+            }
+            Err(_) => String::new(),
+        };
+        out.reserve(last + last / 16);
+        let done = encode(&mut out, &self.registry)
+            .and_then(|()| self.encode_store(&mut out, &mut kept, encode))
+            .and_then(|fresh| {
+                if openmetrics {
+                    text::encode_eof(&mut out)?;
+                }
+                Ok(fresh)
+            });
+        match done {
+            Ok(fresh) => {
+                kept.spare = std::mem::replace(&mut kept.text, Arc::new(out));
+                Ok((kept.text.clone(), fresh))
+            }
+            Err(e) => {
+                // The blocks may say where they are in the text that failed: none is kept.
+                *kept = Kept::default();
+                Err(e)
+            }
         }
-        self.last_len.store(out.len() - start, Relaxed);
-        Ok(fresh)
     }
 
     fn encode_store(
         &self,
         out: &mut String,
-        openmetrics: bool,
+        kept: &mut Kept,
         encode: fn(&mut String, &Registry) -> Result<(), std::fmt::Error>,
     ) -> Result<usize, std::fmt::Error> {
         let snaps = self.store.versioned();
@@ -123,9 +171,12 @@ impl Exposition {
         }));
         all.sort_by(|a, b| a.0.cmp(b.0));
 
-        let mut kept = self.kept[usize::from(openmetrics)].lock();
-        let was = std::mem::replace(&mut *kept, Vec::with_capacity(all.len()));
+        let last = kept.text.clone();
+        let was = std::mem::replace(&mut kept.blocks, Vec::with_capacity(all.len()));
         let mut old = was.into_iter().peekable();
+        // The run of the last text still to be copied: unchanged blocks that were side by
+        // side in it are copied together.
+        let mut run = 0..0;
         let mut fresh = 0;
         for members in all.chunk_by(|a, b| a.0 == b.0) {
             let name = members[0].0;
@@ -133,17 +184,26 @@ impl Exposition {
             // Both lists are in name order: what sorts before this name is gone.
             while old.next_if(|b| *b.name < *name).is_some() {}
             let block = match old.next_if(|b| *b.name == *name) {
-                Some(b) if b.versions.iter().copied().eq(versions.clone()) => b,
+                Some(mut b) if b.versions.iter().copied().eq(versions.clone()) => {
+                    if b.at.start != run.end {
+                        out.push_str(&last[run]);
+                        run = b.at.start..b.at.start;
+                    }
+                    run.end = b.at.end;
+                    let at = out.len() + run.len() - b.at.len();
+                    b.at = at..at + b.at.len();
+                    b
+                }
                 reuse => {
                     fresh += 1;
+                    out.push_str(&last[std::mem::replace(&mut run, 0..0)]);
                     let mut b = reuse.unwrap_or_else(|| Block {
                         name: name.into(),
                         versions: Vec::new(),
-                        text: String::new(),
+                        at: 0..0,
                     });
                     b.versions.clear();
                     b.versions.extend(versions);
-                    b.text.clear();
                     let mut registry = Registry::default();
                     registry.register_collector(Box::new(OneBlock {
                         members: members
@@ -151,13 +211,15 @@ impl Exposition {
                             .map(|&(_, s, f)| (snaps[s].snap.clone(), f))
                             .collect(),
                     }));
-                    encode(&mut b.text, &registry)?;
+                    let start = out.len();
+                    encode(out, &registry)?;
+                    b.at = start..out.len();
                     b
                 }
             };
-            out.push_str(&block.text);
-            kept.push(block);
+            kept.blocks.push(block);
         }
+        out.push_str(&last[run]);
         Ok(fresh)
     }
 }
@@ -310,6 +372,39 @@ mod tests {
         ));
         both(&e, &store);
         both(&e, &store);
+    }
+
+    #[test]
+    fn kept_blocks_follow_a_registry_text_that_changes_length() {
+        use prometheus_client::metrics::counter::Counter;
+        let store = Arc::new(SnapshotStore::new());
+        let polls: Counter = Default::default();
+        let mut reg = Registry::default();
+        reg.register("headroom_polls", "Polls.", polls.clone());
+        let e = Exposition::new(reg, store.clone());
+        // The counter's text grows by six digits while the store's blocks stay the same,
+        // and again while some of them change: each block must still be copied from where
+        // it was in the last text.
+        for (n, by, fresh) in [(1.0, 0, 9), (1.0, 1_000_000, 0), (2.0, 7, 4), (2.0, 0, 0)] {
+            polls.inc_by(by);
+            store.put(snap(MYSQL, "db1", families(n)));
+            for om in [false, true] {
+                let mut out = String::new();
+                assert_eq!(e.encode(&mut out, om).unwrap(), fresh, "openmetrics: {om}");
+                let mut reference = Registry::default();
+                let same: Counter = Default::default();
+                same.inc_by(polls.get());
+                reference.register("headroom_polls", "Polls.", same);
+                reference.register_collector(Box::new(store.clone()));
+                let mut want = String::new();
+                if om {
+                    text::encode(&mut want, &reference).unwrap();
+                } else {
+                    prometheus_text::encode(&mut want, &reference).unwrap();
+                }
+                assert_eq!(out, want, "openmetrics: {om}");
+            }
+        }
     }
 
     #[test]
