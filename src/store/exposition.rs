@@ -1,15 +1,17 @@
 //! The `/metrics` text: the registry's own metrics, then the snapshot store's families, each
-//! exposition block (all targets' families of one name) encoded once and kept while none of
-//! its families changes.
+//! exposition block (all targets' families of one name) encoded once and copied from the last
+//! text while none of its families changes.
 //!
 //! A poll replaces a target's whole snapshot, but most of what it returns reads as before: a
 //! MariaDB polled every 100 ms and scraped after each poll gives some 900 blocks, of which
 //! about 18 differ from one scrape to the next (the counters of what ran meanwhile); the
-//! variables, the idle counters and the info series do not. Encoding is most of a scrape's cost (number formatting and label escaping), so each
-//! block's text is kept with the versions of the families it was made from (see
-//! [`SnapshotStore::versioned`]) and made again only when one of them differs. The blocks are
-//! in name order, so a scrape walks the kept texts and the current blocks side by side, and
-//! what no current block uses is dropped in the same pass.
+//! variables, the idle counters and the info series do not. Encoding is most of a scrape's
+//! cost (number formatting and label escaping), so the last text of each format is kept with
+//! where each block is in it and the versions of the families it was made from (see
+//! [`SnapshotStore::versioned`]); a block is made again only when one of them differs. The
+//! blocks are in name order, so a scrape walks the kept blocks and the current ones side by
+//! side, copies runs of unchanged blocks from the last text in one go, and drops what no
+//! current block uses in the same pass.
 //!
 //! The output is byte for byte what encoding the store as a registry collector gives (tests
 //! below): a changed block is encoded by `prometheus_client` through a registry of that block
