@@ -66,7 +66,8 @@ async fn generate_load(
     explicit + autocommit
 }
 
-/// TPS over one window must match what the test committed within 5%, for every counter that
+/// TPS over one window must match what the test committed within 5% (of the span the window
+/// can have, between the two polls and around them), for every counter that
 /// counts autocommit statements; `com_commit` shows the trap it is documented to have.
 /// One test function, and the server to itself, so that no other test's load runs in the
 /// same window.
@@ -91,6 +92,7 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
         (Some(TpsCounter::ComCommit), "com_commit"),
     ] {
         let poller = MysqlPoller::new(&settings(&password, counter));
+        let t0 = Instant::now();
         let first = poller.poll().await.unwrap().families;
         let t1 = Instant::now();
         let total_before = value(&first, "headroom_mysql_transactions", &[]).unwrap();
@@ -100,7 +102,13 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
         tokio::time::sleep(Duration::from_millis(1500).saturating_sub(t1.elapsed())).await;
         let t2 = Instant::now();
         let second = poller.poll().await.unwrap().families;
-        let window = t2.duration_since(t1).as_secs_f64();
+        let t3 = Instant::now();
+        // The poller's window runs from its status read in the first poll to the one in the
+        // second: no shorter than between the two polls, no longer than from the start of
+        // the first to the end of the second. On a loaded machine a poll can take a tenth
+        // of the window, so the rates are held to that span, not to one guess inside it.
+        let shortest = t2.duration_since(t1).as_secs_f64();
+        let longest = t3.duration_since(t0).as_secs_f64();
 
         assert_eq!(
             value(
@@ -119,16 +127,13 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
             assert_eq!(counted, explicit as f64);
             continue;
         }
-        let expected_tps = committed as f64 / window;
-        let err = (tps - expected_tps).abs() / expected_tps;
+        let (low, high) = (committed as f64 / longest, committed as f64 / shortest);
         println!(
-            "{expect_label}: committed {committed}, counted {counted}, tps {tps:.1} vs {expected_tps:.1} ({:.2}%)",
-            err * 100.0
+            "{expect_label}: committed {committed}, counted {counted}, tps {tps:.1} vs {low:.1} to {high:.1}"
         );
         assert!(
-            err <= 0.05,
-            "{counter:?}: tps {tps} vs expected {expected_tps} ({:.1}% off)",
-            err * 100.0
+            tps >= low * 0.95 && tps <= high * 1.05,
+            "{counter:?}: tps {tps} vs expected {low} to {high}, within 5%"
         );
         assert!(
             (counted - committed as f64).abs() <= committed as f64 * 0.05,
@@ -140,11 +145,11 @@ async fn tps_counts_explicit_and_autocommit_transactions() {
             "headroom_mysql_statements_per_second",
             &[("kind", "read")],
         )
-        .unwrap()
-            * window;
+        .unwrap();
+        let want = (autocommit / 3) as f64;
         assert!(
-            (reads - (autocommit / 3) as f64).abs() <= 0.05 * (autocommit / 3) as f64,
-            "reads {reads}"
+            reads * longest >= want * 0.95 && reads * shortest <= want * 1.05,
+            "reads {reads}/s over {shortest} to {longest} s against {want}"
         );
     }
 }
