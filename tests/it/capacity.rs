@@ -54,8 +54,8 @@ fn sysbench_test(test: &str, args: &[&str]) -> String {
 /// timeouts (1205) and 1020 by default (`--mysql-ignore-errors`) and starts the transaction
 /// again; the server has counted the one that failed, rolled back (InnoDB rolls a deadlock
 /// victim back whole) or committed by the next BEGIN. Deadlocks on oltp_read_write's hot rows
-/// are rare here and common where 16 threads truly run at once: one CI run counted 3,534 by
-/// sysbench and 5,445 by headroom; 16 threads on one table of 50 rows gave 3,389 and 2,395
+/// are rare on a 2-core machine (0 to 4 a run) and were not on one CI run's, where sysbench
+/// counted 3,534 and headroom 5,445; 16 threads on one table of 50 rows gave 3,389 and 2,395
 /// ignored errors, and the server's counter moved by their sum, 5,784.
 fn sysbench_transactions(report: &str) -> (f64, f64) {
     let count = |key: &str| {
