@@ -93,18 +93,19 @@ impl Exposition {
         }
     }
 
-    /// Appends the whole exposition to `out`: in OpenMetrics (ending with `# EOF`) or in the
-    /// Prometheus text format 0.0.4. Returns how many of the store's blocks were encoded
-    /// afresh, the rest being copied from the last text.
+    /// [`Exposition::encode_shared`] appended to `out`, for the tests (the server sends the
+    /// shared text as it is).
+    #[cfg(test)]
     pub fn encode(&self, out: &mut String, openmetrics: bool) -> Result<usize, std::fmt::Error> {
         let (text, fresh) = self.encode_shared(openmetrics)?;
         out.push_str(&text);
         Ok(fresh)
     }
 
-    /// The whole exposition, as [`Exposition::encode`] writes it, and how many blocks were
-    /// encoded afresh. The text is the one the next encode of this format copies its
-    /// unchanged blocks from, shared rather than copied: the server sends it as it is.
+    /// The whole exposition, in OpenMetrics (ending with `# EOF`) or in the Prometheus text
+    /// format 0.0.4, and how many of the store's blocks were encoded afresh, the rest being
+    /// copied from the last text. The text is the one the next encode of this format copies
+    /// its unchanged blocks from, shared rather than copied: the server sends it as it is.
     ///
     /// Blocks are copied from the last text, not each from a string of its own: runs of
     /// unchanged blocks sit side by side in it and go over in one copy, read in order,
