@@ -14,7 +14,7 @@ mod ssl;
 pub use parse::{
     Counters, FRESH_VARIABLES, HeartbeatRead, OwnStatements, PROCESSLIST_SQL, ProcesslistRow,
     ReplicaRow, Status, StatusOrder, TpsCounter, Window, derived_families, fresh_variables_sql,
-    has_default_connection, heartbeat_families, parse_value, processlist_bucket,
+    has_default_connection, heartbeat_families, next_baseline, parse_value, processlist_bucket,
     processlist_families, read_only_families, replica_families, status_families, variable_families,
     window,
 };
@@ -490,12 +490,16 @@ type Variables = Vec<(String, Option<String>)>;
 #[derive(Debug)]
 struct State {
     conn: Option<Conn>,
+    /// Where the next window starts: the last poll's reading, or an earlier one held over a
+    /// reading that went back (`held`; `parse::next_baseline`).
     prev: Option<Counters>,
+    held: bool,
     transactions_total: f64,
     /// The automatically chosen counter and when it was chosen.
     detected: Option<(Instant, Option<TpsCounter>)>,
     replica: ReplicaStmt,
-    /// Statements sent after the status read of the previous poll.
+    /// Statements sent after the status read of the poll `prev` is from (all of those since,
+    /// when it is held over).
     after_status: OwnStatements,
     /// When the data size was last read, and what it was (`None`: no table visible to the
     /// user, or not readable).
@@ -654,6 +658,7 @@ impl MysqlPoller {
             state: Mutex::new(State {
                 conn: None,
                 prev: None,
+                held: false,
                 transactions_total: 0.0,
                 detected: None,
                 replica: ReplicaStmt::AllSlaves,
@@ -1449,8 +1454,17 @@ impl Poller for MysqlPoller {
             ));
         }
 
-        st.prev = Some(cur);
-        st.after_status = after;
+        let (baseline, held) = next_baseline(st.prev.take(), cur, st.held);
+        st.prev = Some(baseline);
+        st.held = held;
+        st.after_status = if held {
+            OwnStatements {
+                questions: own.questions + after.questions,
+                selects: own.selects + after.selects,
+            }
+        } else {
+            after
+        };
         st.families = out.len();
         st.conn = Some(conn);
         Ok(out.into())
