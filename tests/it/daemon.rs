@@ -104,10 +104,12 @@ fn prometheus_scrapes_the_daemon_and_promtool_accepts_the_output() {
         ("memcached_up{target=\"memc-1\"}", Some(1.0)),
         ("mysql_up{target=\"db-1\"}", Some(1.0)),
     ] {
+        // A scrape that ran before the daemon listened, or timed out, reads `up` 0: wait for
+        // the value, not for any.
         let got = wait_for(
-            &format!("Prometheus to have {q}"),
+            &format!("Prometheus to have {q} = {want:?}"),
             Duration::from_secs(30),
-            || prom_query(q),
+            || prom_query(q).filter(|v| Some(*v) == want),
         );
         assert_eq!(Some(got), want, "{q}");
     }
@@ -184,6 +186,7 @@ fn a_dead_memcached_goes_down_and_recovers_without_stopping_the_daemon() {
 
 #[test]
 fn a_slow_target_is_skipped_and_times_out_without_delaying_others() {
+    let _quiet = common::lock::no_load(); // it counts polls at 200 ms
     // A real socket that accepts and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap().to_string();
@@ -216,7 +219,8 @@ fn a_slow_target_is_skipped_and_times_out_without_delaying_others() {
             (skipped >= 1.0 && timeouts >= 1.0).then_some(())
         },
     );
-    // Meanwhile the healthy target kept its own schedule: about 5 polls a second.
+    // Meanwhile the healthy target kept its own schedule: about 5 polls a second, where
+    // waiting on the silent one's 1 s timeout would allow 2 in 2 s.
     let before = d
         .value("headroom_polls_total", &["target=\"steady\""])
         .unwrap();
@@ -225,7 +229,7 @@ fn a_slow_target_is_skipped_and_times_out_without_delaying_others() {
         .value("headroom_polls_total", &["target=\"steady\""])
         .unwrap();
     assert!(
-        after - before >= 7.0,
+        after - before >= 5.0,
         "steady target polled only {} times in 2s",
         after - before
     );

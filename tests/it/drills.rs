@@ -133,6 +133,9 @@ fn polls(m: &str, target: &str) -> (f64, f64, f64) {
 
 #[test]
 fn the_database_and_then_a_whole_region_go_and_come_back() {
+    // MEMCACHE_RESPONSE must stay OK (it warns at 0.1 s) and the polls' times are compared:
+    // not beside sysbench's load.
+    let _quiet = common::lock::no_load();
     let mut db = PrivateMariaDb::start();
     let us_moto = PrivateMoto::start();
     let mut eu_moto = PrivateMoto::start();

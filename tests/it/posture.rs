@@ -199,15 +199,17 @@ fn posture_findings_and_logging_go_critical_and_back() {
     // Broken: no password policy, an access key (older than 0 days), a public unencrypted
     // database, an instance with a public address and its unencrypted root volume, an
     // unencrypted volume, a Redis group unencrypted at rest, the listener on the 2016 policy,
-    // and every log off.
+    // and every log off. The volume comes before the instance: a poll reads the instances,
+    // then the volumes, so one that sees the instance sees both volumes (the other way round,
+    // a poll between the two calls sees every check CRITICAL with one volume).
     boto(&script(
         "iam.delete_account_password_policy()\n\
          iam.create_user(UserName='deploy')\n\
          print(iam.create_access_key(UserName='deploy')['AccessKey']['AccessKeyId'])\n\
          rds.create_db_instance(DBInstanceIdentifier='db-public', DBInstanceClass='db.m5.large', Engine='mysql', AllocatedStorage=100, \
              MasterUsername='admin', MasterUserPassword='not-a-real-pw', StorageEncrypted=False, PubliclyAccessible=True)\n\
-         ec2.run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1)\n\
          ec2.create_volume(AvailabilityZone='us-west-2a', Size=10, Encrypted=False)\n\
+         ec2.run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1)\n\
          ec.create_replication_group(ReplicationGroupId='cache-plain', ReplicationGroupDescription='p', Engine='redis', \
              CacheNodeType='cache.t3.micro', AtRestEncryptionEnabled=False, TransitEncryptionEnabled=True)\n\
          elb.set_load_balancer_policies_of_listener(LoadBalancerName='web', LoadBalancerPort=443, PolicyNames=['tls-old'])\n\

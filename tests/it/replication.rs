@@ -403,8 +403,13 @@ fn replica_stopped_lagging_broken_and_repaired() {
             .is_none()
             .then_some(())
     });
-    let lag = heartbeat_lag(&d).unwrap();
-    assert!(lag < 2.0, "heartbeat lag after the repair {lag}");
+    // The poll that saw the threads running may have come before the replica applied the
+    // heartbeats it was behind on: the lag comes down within a few polls.
+    wait_for(
+        "the heartbeat lag under 2 s after the repair",
+        Duration::from_secs(10),
+        || heartbeat_lag(&d).filter(|lag| *lag < 2.0),
+    );
 }
 
 #[test]
