@@ -36,13 +36,15 @@ fn status_page_in_chromium_api_and_metrics() {
     let (ca, _, tls) = storage_server(certs.path());
     let config = format!(
         "defaults: {{interval: 500ms, timeout: 2s}}\n\
-         memcached:\n  - {{name: memc-ok, address: {}}}\n  - {{name: memc-dead, address: 127.0.0.1:{}}}\n\
+         memcached:\n  - {{name: memc-ok, address: {}}}\n  - {{name: memc-dead, address: 127.0.0.1:{}, interval: 5s}}\n\
          tls:\n  - {{name: storage-elb, address: 127.0.0.1:{}, server_name: storage.example.com, ca_file: {}}}\n",
         env("HEADROOM_TEST_MEMCACHED"),
         free_port(),
         tls.port,
         ca.pem_path.display()
     );
+    // memc-dead's checks retry at its interval: 5 s keeps it SOFT for the whole test (at
+    // 500 ms it went HARD 2 s after its first check, which a busy machine could outlast).
     let d = Daemon::start(free_port(), &config, &[]);
     let cert = wait_for("ELB_CERTIFICATE evaluated", Duration::from_secs(20), || {
         find(&d, "ELB_CERTIFICATE", "storage-elb").filter(|c| c["has_been_checked"] == true)
@@ -190,7 +192,10 @@ fn check_state_survives_kill_9_in_the_middle_of_a_soft_state() {
     let after = find(&d, "MEMCACHE_RESPONSE", "memc-dead").unwrap();
     assert_eq!(after["status"], "CRITICAL", "{after}");
     assert_eq!(after["state_type"], "SOFT", "{after}");
-    assert!(after["attempt"] == 2 || after["attempt"] == 3, "{after}");
+    // 2 as saved, or 3 if the save came after the next retry; one more if the restarted
+    // daemon's first poll was judged before this read. A fresh state would read 1.
+    let attempt = after["attempt"].as_u64().unwrap();
+    assert!((2..=4).contains(&attempt), "{after}");
     assert_eq!(
         after["last_state_change"], before["last_state_change"],
         "duration must continue"
