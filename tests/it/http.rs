@@ -119,6 +119,8 @@ fn label(
 
 #[test]
 fn webdav_methods_by_phase_round_trip_and_certificate_over_http_and_https() {
+    // The latency checks must be OK (the p95 warns at 1 s): not beside sysbench's load.
+    let _quiet = common::lock::no_load();
     let http = env("HEADROOM_TEST_WEBDAV_HTTP");
     let https = env("HEADROOM_TEST_WEBDAV_HTTPS");
     curl_put(
@@ -395,7 +397,12 @@ fn stalling_server(headers: bool) -> (String, std::thread::JoinHandle<()>) {
 }
 
 #[tokio::test]
+#[allow(
+    clippy::await_holding_lock,
+    reason = "the guard is a turn beside no sysbench load for the whole test; the test's own runtime runs nothing else that takes it"
+)]
 async fn a_stalled_server_fails_within_the_timeout() {
+    let _quiet = common::lock::no_load(); // the poll's time is held to 300 ms past its timeout
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let timeout = Duration::from_secs(1);
     let slack = Duration::from_millis(300);

@@ -85,8 +85,17 @@ fn two_vantages_probing_one_target_stay_apart_in_one_prometheus() {
 
     // probe_success per agent: the same target from both places, told apart by `vantage`
     // (and by `instance`, the agent Prometheus scraped it from).
-    let up = prom.query("probe_success").unwrap();
-    assert_eq!(up.len(), 2, "{up:?}");
+    // Waited for rather than read once: one round trip past its 1 s timeout on a busy
+    // machine fails that probe until the next.
+    let up = wait_for(
+        "probe_success 1 from both agents",
+        Duration::from_secs(30),
+        || {
+            prom.query("probe_success")
+                .ok()
+                .filter(|up| up.len() == 2 && up.iter().all(|r| value(r) == 1.0))
+        },
+    );
     assert_eq!(vantages(&up), want, "{up:?}");
     let instances: BTreeSet<&str> = up
         .iter()
@@ -99,7 +108,15 @@ fn two_vantages_probing_one_target_stay_apart_in_one_prometheus() {
     }
     // Both agents' round trips pass side by side in one collection: their objects' names
     // carry the time to the nanosecond, so neither reads or deletes the other's.
-    let ok = prom.query("headroom_http_roundtrip_success == 1").unwrap();
+    let ok = wait_for(
+        "a round trip passed from both agents",
+        Duration::from_secs(30),
+        || {
+            prom.query("headroom_http_roundtrip_success == 1")
+                .ok()
+                .filter(|ok| vantages(ok) == want)
+        },
+    );
     assert_eq!(vantages(&ok), want, "{ok:?}");
     let mismatched = prom
         .query("headroom_http_roundtrip_failures_total{reason=\"body_mismatch\"}")
