@@ -5,7 +5,7 @@
 //! services' MariaDB, each scraped once both have polled. memcached_exporter is not packaged
 //! in Debian: its names come from the metric list its README links to
 //! (tests/fixtures/peers/memcached_exporter.txt says from which commit), against a headroom
-//! daemon polling the services' memcached with `slabs: true`.
+//! daemon polling a memcached of the test's own with `slabs: true`.
 //!
 //! Every peer series headroom does not export under the same name must be explained in the
 //! tables below, which docs/peers.md prints. `HEADROOM_BLESS=1` rewrites the page; without
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Daemon, env, free_port, http_get, wait_for};
+use common::{Daemon, Memcached, env, free_port, http_get, wait_for};
 
 /// mysqld_exporter series headroom does not export under that name (a trailing `*` is a
 /// prefix), and what a user reads instead.
@@ -180,7 +180,9 @@ fn peer_series_are_exported_or_explained_and_the_page_is_current() {
     let mysql = env("HEADROOM_TEST_MYSQL");
     let user = env("HEADROOM_TEST_MYSQL_USER");
     let password = env("HEADROOM_TEST_MYSQL_PASSWORD");
-    let memcached = env("HEADROOM_TEST_MEMCACHED");
+    // A memcached of its own: the services' one is read, never written, by the tests.
+    let private = Memcached::start();
+    let memcached = format!("127.0.0.1:{}", private.port);
     // One item, so that memcached has a slab class (its slab series exist only then).
     let stored = common::memcached_command(&memcached, "set headroom-peers 0 0 1\r\nx");
     assert!(stored.contains("STORED"), "{stored}");
@@ -284,8 +286,8 @@ fn peer_series_are_exported_or_explained_and_the_page_is_current() {
         "\n## memcached_exporter\n\n\
          memcached_exporter is not packaged in Debian: its names are the metric list its \
          README links to ([metrics.md]({source}), kept in \
-         `tests/fixtures/peers/memcached_exporter.txt`), against headroom polling the \
-         services' memcached with `slabs: true` (the `memcached_slab_*` series exist only with \
+         `tests/fixtures/peers/memcached_exporter.txt`), against headroom polling a \
+         memcached holding one item, with `slabs: true` (the `memcached_slab_*` series exist only with \
          it).\n\n"
     ));
     unexplained.extend(section(

@@ -11,10 +11,12 @@
 
 use crate::common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use common::env;
-use common::moto::{boto, reset};
+use common::moto::reset;
 use headroom::config_file as config;
 use headroom::model::{Family, Poller, find_value};
 use headroom::sources::aws::Clients;
@@ -31,15 +33,61 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-/// Puts `value` for `Requests{Run=run}` at the Unix time `at`.
-fn put(run: &str, at: u64, value: f64) {
-    boto(&format!(
-        "import boto3, datetime\n\
-         cw = boto3.client('cloudwatch', endpoint_url='{}', region_name='eu-west-1', aws_access_key_id='test', aws_secret_access_key='test')\n\
-         t = datetime.datetime.fromtimestamp({at}, datetime.timezone.utc)\n\
-         cw.put_metric_data(Namespace='Headroom/Settled', MetricData=[{{'MetricName': 'Requests', 'Dimensions': [{{'Name': 'Run', 'Value': '{run}'}}], 'Timestamp': t, 'Value': {value}}}])\n",
-        env("HEADROOM_TEST_MOTO"),
-    ));
+/// Puts points into moto from one boto3 process, started (and its first request made) before
+/// the test's timing windows: a process start with boto3's imports takes a second or more on
+/// a busy machine, which the windows (a few seconds each) should not have to hold.
+struct Putter {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Putter {
+    fn start(run: &str) -> Putter {
+        let script = format!(
+            "import sys, boto3, datetime\n\
+             cw = boto3.client('cloudwatch', endpoint_url='{}', region_name='eu-west-1', aws_access_key_id='test', aws_secret_access_key='test')\n\
+             for line in sys.stdin:\n\
+             \x20   at, value = line.split()\n\
+             \x20   t = datetime.datetime.fromtimestamp(int(at), datetime.timezone.utc)\n\
+             \x20   cw.put_metric_data(Namespace='Headroom/Settled', MetricData=[{{'MetricName': 'Requests', 'Dimensions': [{{'Name': 'Run', 'Value': '{run}'}}], 'Timestamp': t, 'Value': float(value)}}])\n\
+             \x20   print('put', flush=True)\n",
+            env("HEADROOM_TEST_MOTO"),
+        );
+        let mut child = Command::new(env("HEADROOM_TEST_PYTHON"))
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Putter {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Puts `value` for `Requests{Run=run}` at the Unix time `at`, and waits until moto took it.
+    fn put(&mut self, at: u64, value: f64) {
+        writeln!(self.stdin, "{at} {value}").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            "put",
+            "boto3 did not put the point (its error is above)"
+        );
+    }
+}
+
+impl Drop for Putter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A cloudwatch target reading `Sum` of `Requests{Run=run}` in 10s periods over `length`
@@ -91,6 +139,10 @@ async fn settled() {
     // boundary, so its buckets are the same as the others'. (Starting it unaligned made moto
     // cut its buckets from there, and the newest of them held only the late point: 5.)
     let unaligned = poller(&run, 25, DELAY);
+    // A point an hour back, out of every window the targets read: boto3's first request
+    // (loading the service's model) is made here, not in a window.
+    let mut putter = Putter::start(&run);
+    putter.put(now() as u64 - 3600, 1.0);
 
     // Start early in a bucket, so that the first point is put while its bucket is open.
     let mut t = now();
@@ -99,7 +151,7 @@ async fn settled() {
         t = now();
     }
     let b = (t as u64) / PERIOD * PERIOD;
-    put(&run, b + 1, 10.0);
+    putter.put(b + 1, 10.0);
 
     // The bucket is still open: neither target exports it.
     let f = eager.poll().await.unwrap().families;
@@ -114,7 +166,7 @@ async fn settled() {
 
     // A point of that bucket arrives late (CloudWatch accepts points for past timestamps):
     // the bucket read at once changes from 10 to 15 after it was exported.
-    put(&run, b + PERIOD - 1, 5.0);
+    putter.put(b + PERIOD - 1, 5.0);
     assert!(
         now() < (b + PERIOD + DELAY) as f64,
         "the late point took too long to put; the test's timing does not hold"

@@ -25,13 +25,33 @@ pub fn env(name: &str) -> String {
     })
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now (TCP or UDP), for a server a test starts later.
+///
+/// Not one the kernel picks for `bind(0)`: those come from the ephemeral range (32768 to 60999
+/// by default, `/proc/sys/net/ipv4/ip_local_port_range` in Linux's ip-sysctl documentation),
+/// where any outgoing connection of the test run may take it as its source port before the
+/// server binds it. These come from 20000 to 31999, which no outgoing connection uses, one
+/// after another from a counter, so that no two tests of this process are given the same port,
+/// even one a test keeps without ever binding (a "dead" address). A run of the tests beside
+/// another starts elsewhere in the range (by process id).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 60 * 200;
+    for _ in 0..SPAN {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!(
+        "no free port on 127.0.0.1 between {FIRST} and {}",
+        FIRST + SPAN - 1
+    )
 }
 
 /// Waits until `child`, a server of the test's own, serves: `up` returns true. Err with its
