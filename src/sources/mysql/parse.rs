@@ -727,6 +727,22 @@ pub struct Counters {
     pub trx_time_ps: Option<f64>,
 }
 
+/// How far each of [`Counters::plain`] went from `prev` to `cur`, in its order; None when
+/// one went back.
+fn steps(prev: &Counters, cur: &Counters) -> Option<[f64; 6]> {
+    let (a, b) = (prev.plain(), cur.plain());
+    let mut out = [0.0; 6];
+    for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+        let d = b - a;
+        if d >= 0.0 {
+            *o = d;
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 /// Statements that count as writes in the read/write mix.
 const WRITE_COMMANDS: &[&str] = &[
     "com_insert",
@@ -759,6 +775,20 @@ impl Counters {
             trx,
             trx_time_ps,
         }
+    }
+
+    /// The plain counters a window takes the difference of, each only going up while the
+    /// server runs: questions, reads, writes, COMMITs and ROLLBACKs, buffer pool reads from
+    /// disk, buffer pool read requests. Named once, for [`window`] and [`went_back`].
+    fn plain(&self) -> [f64; 6] {
+        [
+            self.questions,
+            self.reads,
+            self.writes,
+            self.com_commit_rollback,
+            self.bp_reads,
+            self.bp_read_requests,
+        ]
     }
 }
 
@@ -796,18 +826,15 @@ pub fn window(prev: &Counters, cur: &Counters, own: OwnStatements) -> Option<Win
         return None;
     }
     let delta = |a: f64, b: f64| (b - a >= 0.0).then_some(b - a);
-    let questions = (delta(prev.questions, cur.questions)? - own.questions).max(0.0);
-    let reads = (delta(prev.reads, cur.reads)? - own.selects).max(0.0);
-    let writes = delta(prev.writes, cur.writes)?;
-    let commits = delta(prev.com_commit_rollback, cur.com_commit_rollback)?;
+    let [questions, reads, writes, commits, r, rr] = steps(prev, cur)?;
+    let questions = (questions - own.questions).max(0.0);
+    let reads = (reads - own.selects).max(0.0);
     let transactions = match (prev.trx, cur.trx) {
         (Some((pc, pv)), Some((cc, cv))) if pc == cc => delta(pv, cv).map(|d| (cc, d)),
         (_, None) if commits > 0.0 => Some((TpsCounter::ComCommit, commits)),
         (_, None) => Some((TpsCounter::Questions, questions)),
         _ => None,
     };
-    let rr = delta(prev.bp_read_requests, cur.bp_read_requests)?;
-    let r = delta(prev.bp_reads, cur.bp_reads)?;
     let trx_concurrency = match (prev.trx_time_ps, cur.trx_time_ps, transactions) {
         (Some(a), Some(b), Some((TpsCounter::PerformanceSchema, n))) if n > 0.0 => {
             delta(a, b).filter(|d| *d > 0.0).map(|d| d / 1e12 / dt)
@@ -844,12 +871,7 @@ pub fn went_back(prev: &Counters, cur: &Counters) -> bool {
         (Some((pc, pv)), Some((cc, cv))) if pc == cc => cv < pv,
         _ => false,
     };
-    trx || cur.questions < prev.questions
-        || cur.reads < prev.reads
-        || cur.writes < prev.writes
-        || cur.com_commit_rollback < prev.com_commit_rollback
-        || cur.bp_reads < prev.bp_reads
-        || cur.bp_read_requests < prev.bp_read_requests
+    trx || steps(prev, cur).is_none()
         || matches!((prev.trx_time_ps, cur.trx_time_ps), (Some(a), Some(b)) if b < a)
 }
 
