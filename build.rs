@@ -36,7 +36,7 @@ fn main() {
     // Another linker (`target.<triple>.linker`, `-C linker=`, `-C linker-features=-lld`)
     // may not know the option: then the default layout.
     let default_linker = env::var_os("RUSTC_LINKER").is_none()
-        && !env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|f| f.contains("link"));
+        && !env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|f| sets_linking(&f));
     let optimised = env::var("OPT_LEVEL").is_ok_and(|o| o != "0");
     let lld_by_default = env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu");
     let order = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join(ORDER);
@@ -49,4 +49,29 @@ fn main() {
         // expected to be missing; lld would warn for each.
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
+}
+
+/// Whether rustc's flags (`CARGO_ENCODED_RUSTFLAGS`: separated by 0x1f) set a codegen option
+/// of linking: `-C linker=`, `-C link-arg=`, `-C link-args=`, `-C linker-features=`,
+/// `-C linker-flavor=`, `-C link-self-contained=`, ... (the rustc book, "Codegen Options"),
+/// in any of rustc's spellings. Not any flag that says "link": `-C profile-use=link/...`, set
+/// in .cargo/config.toml, is not one.
+fn sets_linking(encoded: &str) -> bool {
+    let mut flags = encoded.split('\x1f');
+    while let Some(flag) = flags.next() {
+        let option = match flag {
+            "-C" | "--codegen" => flags.next().unwrap_or_default(),
+            _ => match flag
+                .strip_prefix("--codegen=")
+                .or_else(|| flag.strip_prefix("-C"))
+            {
+                Some(option) => option,
+                None => continue,
+            },
+        };
+        if option.starts_with("link") {
+            return true;
+        }
+    }
+    false
 }
