@@ -154,16 +154,8 @@ fn the_database_and_then_a_whole_region_go_and_come_back() {
     envs.push(("HR_PW", "any"));
     let mut d = Daemon::start(free_port(), &config, &envs);
     let history = d.dir.path().join("headroom-history.sqlite");
-    // The minutes in which eu-db was polled successfully, as the daemon reports them.
-    let mut polled_minutes: BTreeSet<i64> = BTreeSet::new();
-    let note = |d: &Daemon, minutes: &mut BTreeSet<i64>| {
-        if let Some(t) = d.value(
-            "headroom_last_success_timestamp_seconds",
-            &["target=\"eu-db\""],
-        ) {
-            minutes.insert((t as i64).div_euclid(60) * 60);
-        }
-    };
+    let mut polled_minutes = RateMinutes::default();
+    let note = |d: &Daemon, minutes: &mut RateMinutes| minutes.note(&d.metrics());
     let all_ok = |d: &Daemon| {
         ["us-cache", "eu-db"].iter().all(|h| {
             check(d, "MEMCACHE_RESPONSE", h)
@@ -286,16 +278,60 @@ fn the_database_and_then_a_whole_region_go_and_come_back() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    // 4. Stopped cleanly, the history holds one row for every minute eu-db was polled in.
+    // 4. Stopped cleanly, the history holds one row for every minute eu-db was polled in
+    // with a rate.
     d.signal("TERM");
     assert_eq!(d.wait_exit(Duration::from_secs(20)), Some(0));
     let rows = rows_per_minute(&history, "eu-db");
-    for m in &polled_minutes {
+    assert!(
+        !polled_minutes.minutes.is_empty(),
+        "no poll with a rate seen"
+    );
+    for m in &polled_minutes.minutes {
         assert_eq!(
             rows.iter().filter(|(ts, _)| ts == m).count(),
             1,
             "minute {m}: {rows:?}"
         );
+    }
+}
+
+/// The minutes in which eu-db was polled successfully with a rate, as the daemon reports
+/// them: a success seen after another success with no failed poll seen between them. The first
+/// poll of a connection (at the start, after a failure) has no rate yet, and the history's
+/// minutes are made of the polls that have one: a minute with only such a poll has no row.
+/// A success seen together with a new failure is left out too (which came first is not known).
+#[derive(Default)]
+struct RateMinutes {
+    minutes: BTreeSet<i64>,
+    /// The last success seen, and whether no failure was seen since.
+    last: Option<(f64, bool)>,
+    failed: f64,
+}
+
+impl RateMinutes {
+    /// One scrape's `headroom_last_success_timestamp_seconds` and failed polls of eu-db.
+    fn note(&mut self, metrics: &str) {
+        let failed = polls(metrics, "eu-db").2;
+        let new_failure = failed != self.failed;
+        self.failed = failed;
+        let Some(t) = series_value(
+            metrics,
+            "headroom_last_success_timestamp_seconds",
+            &["target=\"eu-db\""],
+        ) else {
+            return;
+        };
+        match self.last {
+            Some((seen, clean)) if seen == t => self.last = Some((t, clean && !new_failure)),
+            Some((_, clean)) => {
+                if clean && !new_failure {
+                    self.minutes.insert((t as i64).div_euclid(60) * 60);
+                }
+                self.last = Some((t, !new_failure));
+            }
+            None => self.last = Some((t, !new_failure)),
+        }
     }
 }
 

@@ -297,6 +297,27 @@ async fn status_is_read_split_with_the_same_series_and_own_statements_left_out()
             .any(|s| s.starts_with("mysql_global_status_slave_running[")),
         "no Slave_running in the split read"
     );
+    // The values too: every `Com_` counter, zeros included, as a whole read right after the
+    // last poll has it, but for the two that the polls and that read move.
+    let com: Vec<(String, f64)> = admin
+        .query("SHOW GLOBAL STATUS LIKE 'Com\\_%'")
+        .await
+        .unwrap();
+    let zeros = com.iter().filter(|(_, v)| *v == 0.0).count();
+    println!("{} Com_ counters, {zeros} of them 0", com.len());
+    assert!(com.len() > 100 && zeros > 0 && zeros < com.len());
+    for (name, v) in &com {
+        let command = name["Com_".len()..].to_ascii_lowercase();
+        if command == "select" || command == "show_status" {
+            continue;
+        }
+        let got = value(
+            &last,
+            "mysql_global_status_commands",
+            &[("command", &command)],
+        );
+        assert_eq!(got, Some(*v), "{name}");
+    }
 
     // Seven statements of another client between polls: exactly seven transactions, none
     // of the poller's own (a count short of seven would be its statements taken twice).
