@@ -1,5 +1,6 @@
-# Shared by the MySQL benchmarks (bench/mysql-ab, bench/mysql-instructions,
-# bench/mysql-vs-mysqld-exporter); sourced from the project root, not run.
+# Shared by the MySQL benchmarks (bench/mysql-ab, bench/mysql-instructions, bench/mysql-rtt,
+# bench/mysql-vs-mysqld-exporter, bench/trx-sum-dips) and scripts/pgo-profile, which runs what
+# they measure; sourced from the project root, not run.
 # shellcheck shell=bash
 
 # Starts the project's services (scripts/services: MariaDB, its replica, memcached, ...) and
